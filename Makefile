@@ -1,0 +1,30 @@
+# coupon: build with PGXS.
+#
+#   make && sudo make install     the extension
+#   make installcheck             pg_regress, isolation and TAP tests against
+#                                 a running server that preloads coupon
+#
+# The README's test command (.ci/test) runs everything, servers included.
+
+EXTENSION = coupon
+EXTVERSION = 1.0
+
+MODULE_big = coupon
+OBJS = $(patsubst %.c,%.o,$(wildcard extension/*.c))
+DATA = extension/coupon--$(EXTVERSION).sql
+PGFILEDESC = "coupon - exact, crash-safe coupon claims"
+
+REGRESS = coupon_pools coupon_claims coupon_errors coupon_occ
+REGRESS_OPTS = --load-extension=coupon
+ISOLATION = claim_last_coupon claim_abort_wakes_waiter claim_savepoint \
+	claim_same_customer release_races_claim occ_stale_write \
+	claim_prepare_refused
+ISOLATION_OPTS = --load-extension=coupon
+
+
+PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,302 @@
+/*-------------------------------------------------------------------------
+ *
+ * claim.c
+ *		coupon_claim(), coupon_claim_detailed() and coupon_release().
+ *
+ * A claim is, in this order:
+ *
+ *	1.	find the pool's slot in shared memory, loading it from the ledger
+ *		on first use (ledger.c);
+ *	2.	take the customer's lock, a transaction-level advisory lock on a
+ *		hash of (pool, customer), so that the same customer claiming from
+ *		several sessions at once is served one at a time;
+ *	3.	take qty permits from the semaphore with a compare-and-swap
+ *		(semaphore.c) and record them in the transaction's escrow
+ *		(escrow.c), which gives them back if the transaction or savepoint
+ *		aborts;
+ *	4.	insert the ledger row, in the same statement checking that the
+ *		customer's unreleased claims plus qty stay within the pool's
+ *		per-customer limit.  If they would not, the permits go back at once
+ *		and the customer's existing claim is the answer: with a limit of one
+ *		a repeated call (a double click, a retry after a lost connection)
+ *		returns the claim the customer already holds.
+ *
+ * When the semaphore has too few permits the customer's holdings are looked
+ * at first (a repeat is answered with the existing claim even when the pool
+ * is sold out); then, with a wait, the claimer sleeps on the pool's wait
+ * queue while permits in flight could still come back.
+ *
+ * The claim id comes from a sequence with no cache, so ids increase in the
+ * order claims are made and can serve as fencing tokens.
+ *
+ * A release marks the ledger row released; the permits return to the pool
+ * when the releasing transaction commits.
+ *
+ * Note about locking: besides the customer lock (held to the end of the
+ * transaction, like a row lock) a claim holds no lock while it waits; the
+ * semaphore is lock-free apart from the shared-mode table lock described
+ * in semaphore.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "common/hashfn.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "coupon.h"
+
+PG_FUNCTION_INFO_V1(coupon_claim);
+PG_FUNCTION_INFO_V1(coupon_claim_detailed);
+PG_FUNCTION_INFO_V1(coupon_release);
+
+/* Distinguishes the customer locks from pg_advisory_lock()'s (1 and 2). */
+#define COUPON_CUSTOMER_LOCK_CLASS	0x0C0F
+
+typedef enum ClaimStatus
+{
+	CLAIM_GRANTED,				/* a new claim */
+	CLAIM_REPEAT,				/* the customer's existing claim */
+	CLAIM_SOLD_OUT,				/* too few permits, none coming back */
+	CLAIM_TIMED_OUT,			/* waited, permits in flight did not return */
+	CLAIM_LIMIT_REACHED			/* the customer holds the pool's limit */
+} ClaimStatus;
+
+static const char *const claim_status_names[] = {
+	[CLAIM_GRANTED] = "granted",
+	[CLAIM_REPEAT] = "repeat",
+	[CLAIM_SOLD_OUT] = "sold_out",
+	[CLAIM_TIMED_OUT] = "timed_out",
+	[CLAIM_LIMIT_REACHED] = "limit_reached",
+};
+
+/* Serialize claims of one customer on one pool until the end of the xact. */
+static void
+lock_customer(const CouponPoolKey *key, const char *customer)
+{
+	LOCKTAG		tag;
+	uint64		hash;
+
+	hash = hash_bytes_extended((const unsigned char *) key->name,
+							   strlen(key->name), 0);
+	hash = hash_bytes_extended((const unsigned char *) customer,
+							   strlen(customer), hash);
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (hash >> 32),
+						 (uint32) hash, COUPON_CUSTOMER_LOCK_CLASS);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * Would qty more exceed the customer's limit?  If so, the answer is a repeat
+ * (with the claim held, under a limit of one) or "limit reached".
+ */
+static bool
+customer_at_limit(const CouponPoolKey *key, const char *customer, int32 qty,
+				  int32 per_customer, int64 *claim_id, ClaimStatus *status)
+{
+	Datum		args[2];
+	int64		held;
+	bool		isnull;
+
+	coupon_sql_begin();
+	args[0] = CStringGetTextDatum(key->name);
+	args[1] = CStringGetTextDatum(customer);
+	coupon_sql_run(COUPON_SQL_HELD_CLAIMS, args);
+	held = DatumGetInt64(coupon_sql_value(2, NULL));
+	if (held + qty <= per_customer)
+	{
+		coupon_sql_end();
+		return false;
+	}
+	*claim_id = DatumGetInt64(coupon_sql_value(1, &isnull));
+	*status = (per_customer == 1 && !isnull) ? CLAIM_REPEAT : CLAIM_LIMIT_REACHED;
+	coupon_sql_end();
+	return true;
+}
+
+/* Write the ledger row unless the customer's limit forbids it. */
+static bool
+insert_claim(const CouponPoolKey *key, const char *customer, int32 qty,
+			 int32 per_customer, int64 *claim_id)
+{
+	Datum		args[4];
+	bool		inserted;
+
+	coupon_sql_begin();
+	args[0] = CStringGetTextDatum(key->name);
+	args[1] = CStringGetTextDatum(customer);
+	args[2] = Int32GetDatum(qty);
+	args[3] = Int32GetDatum(per_customer);
+	inserted = coupon_sql_run(COUPON_SQL_INSERT_CLAIM, args) == 1;
+	if (inserted)
+		*claim_id = DatumGetInt64(coupon_sql_value(1, NULL));
+	coupon_sql_end();
+	return inserted;
+}
+
+/*
+ * The claim itself, shared by coupon_claim() and coupon_claim_detailed().
+ * Arguments: pool, customer, qty, wait.  On return *ref names the pool's
+ * slot (for what remains) and *claim_id is set unless the status says no.
+ */
+static ClaimStatus
+claim(FunctionCallInfo fcinfo, int64 *claim_id, CouponSlotRef *ref)
+{
+	char	   *pool = coupon_arg_pool(fcinfo, 0);
+	char	   *customer = coupon_arg_text(fcinfo, 1, "customer",
+										   COUPON_CUSTOMER_MAX);
+	int32		qty = coupon_arg_int32(fcinfo, 2, "qty", 1);
+	int64		wait = coupon_arg_duration(fcinfo, 3, "wait");
+	TimestampTz deadline = 0;
+	CouponPoolKey key;
+	CouponTake	take;
+	ClaimStatus status;
+	void	   *escrow;
+
+	coupon_require_preload();
+	coupon_ledger_bind(fcinfo);
+	coupon_make_key(&key, pool);
+	*ref = coupon_pool_slot(&key);
+
+	if (qty > ref->capacity)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("qty %d exceeds the capacity of pool \"%s\"", qty, pool),
+				 errdetail("The pool's capacity is " INT64_FORMAT ".",
+						   ref->capacity)));
+	if (qty > ref->per_customer)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("qty %d exceeds the per-customer limit of pool \"%s\"",
+						qty, pool),
+				 errdetail("A customer may hold at most %d.",
+						   ref->per_customer)));
+
+	lock_customer(&key, customer);
+
+	escrow = coupon_escrow_reserve();
+	take = coupon_slot_take(&key, qty, 0, ref);
+	if (take != COUPON_TAKEN)
+	{
+		if (customer_at_limit(&key, customer, qty, ref->per_customer,
+							  claim_id, &status))
+			return status;
+		if (wait > 0)
+		{
+			TimestampTz now = GetCurrentTimestamp();
+
+			deadline = wait > PG_INT64_MAX - now ? PG_INT64_MAX : now + wait;
+			take = coupon_slot_take(&key, qty, deadline, ref);
+		}
+		if (take != COUPON_TAKEN)
+		{
+			coupon_slot_count(*ref, COUPON_STAT_SOLD_OUT);
+			return take == COUPON_SOLD_OUT ? CLAIM_SOLD_OUT : CLAIM_TIMED_OUT;
+		}
+	}
+	coupon_escrow_record(escrow, COUPON_PENDING_CLAIM, *ref, qty);
+
+	if (insert_claim(&key, customer, qty, ref->per_customer, claim_id))
+		return CLAIM_GRANTED;
+
+	/* The customer holds the limit already: the permits are not needed. */
+	coupon_escrow_cancel_last();
+	if (!customer_at_limit(&key, customer, qty, ref->per_customer,
+						   claim_id, &status))
+		elog(ERROR, "customer limit of pool \"%s\" changed under its lock",
+			 pool);
+	return status;
+}
+
+/*
+ * coupon_claim(pool, customer, qty, wait) returns bigint: the claim id, the
+ * existing one on a repeat, or NULL when nothing was granted.
+ */
+Datum
+coupon_claim(PG_FUNCTION_ARGS)
+{
+	int64		claim_id;
+	CouponSlotRef ref;
+	ClaimStatus status = claim(fcinfo, &claim_id, &ref);
+
+	if (status != CLAIM_GRANTED && status != CLAIM_REPEAT)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(claim_id);
+}
+
+/*
+ * coupon_claim_detailed(pool, customer, qty, wait) returns
+ * (claim_id bigint, status text, available bigint).
+ */
+Datum
+coupon_claim_detailed(PG_FUNCTION_ARGS)
+{
+	int64		claim_id = 0;
+	CouponSlotRef ref;
+	ClaimStatus status = claim(fcinfo, &claim_id, &ref);
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	CouponSlotStats stats;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	values[0] = Int64GetDatum(claim_id);
+	nulls[0] = status != CLAIM_GRANTED && status != CLAIM_REPEAT;
+	values[1] = CStringGetTextDatum(claim_status_names[status]);
+	coupon_slot_stats(ref, &stats);
+	values[2] = Int64GetDatum(stats.available);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * coupon_release(claim_id) returns boolean: true if the claim was released
+ * now, false if it had been released already.  Its permits return to the
+ * pool when the transaction commits.
+ */
+Datum
+coupon_release(PG_FUNCTION_ARGS)
+{
+	int64		claim_id;
+	CouponPoolKey key;
+	CouponSlotRef ref;
+	Datum		args[1];
+	bool		released;
+	void	   *escrow;
+
+	coupon_arg_not_null(fcinfo, 0, "claim_id");
+	claim_id = PG_GETARG_INT64(0);
+	coupon_require_preload();
+	coupon_ledger_bind(fcinfo);
+
+	coupon_sql_begin();
+	args[0] = Int64GetDatum(claim_id);
+	if (coupon_sql_run(COUPON_SQL_FIND_CLAIM, args) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("claim " INT64_FORMAT " does not exist", claim_id)));
+	coupon_make_key(&key, TextDatumGetCString(coupon_sql_value(1, NULL)));
+	released = DatumGetBool(coupon_sql_value(2, NULL));
+	coupon_sql_end();
+	if (released)
+		PG_RETURN_BOOL(false);
+
+	/* Load the pool before changing its ledger (see ledger.c). */
+	ref = coupon_pool_slot(&key);
+
+	escrow = coupon_escrow_reserve();
+	coupon_sql_begin();
+	released = coupon_sql_run(COUPON_SQL_RELEASE_CLAIM, args) == 1;
+	if (released)
+		coupon_escrow_record(escrow, COUPON_PENDING_RELEASE, ref,
+							 DatumGetInt32(coupon_sql_value(1, NULL)));
+	coupon_sql_end();
+	PG_RETURN_BOOL(released);
+}

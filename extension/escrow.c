@@ -1,0 +1,270 @@
+/*-------------------------------------------------------------------------
+ *
+ * escrow.c
+ *		Tie the semaphore to transactions: O'Neil's escrow method.
+ *
+ * Pending decrements count against the bound at once, pending increments
+ * only once they commit.  Concretely, each backend keeps a list of what its
+ * open transaction did to the semaphore:
+ *
+ *	claim, shrink	permits already taken from "available" and counted in
+ *					"in_flight"; commit settles them, abort (of the
+ *					transaction or of the savepoint that took them) gives them
+ *					back at once and wakes the waiters
+ *	release, grow	permits to add to "available"; commit publishes them and
+ *					wakes the waiters, abort forgets them
+ *	drop			the pool refuses claims; commit frees its slot, abort
+ *					lets it take claims again
+ *	forget database	DROP EXTENSION or DROP DATABASE: commit frees every slot
+ *					of that database
+ *
+ * The list lives in TopTransactionContext.  Entries record the
+ * subtransaction that made them; a subtransaction commit hands them to its
+ * parent, a subtransaction abort undoes them.  The callbacks run after the
+ * commit record is flushed, or during abort, and only do atomic arithmetic
+ * and a wake-up, so they cannot fail.
+ *
+ * PREPARE TRANSACTION is refused when the list is not empty: a prepared
+ * transaction outlives the backend whose list holds its permits, and the
+ * semaphore could not be rebuilt from the ledger while it is pending.
+ *
+ * Note about locking: the list is backend-local; the semaphore functions
+ * called from here do their own locking (semaphore.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "coupon.h"
+
+typedef struct CouponEscrowEntry
+{
+	struct CouponEscrowEntry *next;
+	CouponPending kind;
+	SubTransactionId subid;
+	CouponSlotRef ref;
+	uint64		qty;
+	Oid			dboid;			/* for COUPON_PENDING_FORGET_DATABASE */
+} CouponEscrowEntry;
+
+static CouponEscrowEntry *escrow_list = NULL;
+
+static object_access_hook_type prev_object_access_hook = NULL;
+
+/*
+ * Allocate an entry ahead of time, so that recording it right after taking
+ * permits cannot fail for lack of memory and lose them.
+ */
+void *
+coupon_escrow_reserve(void)
+{
+	return MemoryContextAllocZero(TopTransactionContext,
+								  sizeof(CouponEscrowEntry));
+}
+
+void
+coupon_escrow_record(void *reserved, CouponPending kind, CouponSlotRef ref,
+					 uint64 qty)
+{
+	CouponEscrowEntry *entry = reserved;
+
+	entry->kind = kind;
+	entry->subid = GetCurrentSubTransactionId();
+	entry->ref = ref;
+	entry->qty = qty;
+	entry->dboid = InvalidOid;
+	entry->next = escrow_list;
+	escrow_list = entry;
+}
+
+/* Undo one entry, as an abort would. */
+static void
+escrow_undo(CouponEscrowEntry *entry)
+{
+	switch (entry->kind)
+	{
+		case COUPON_PENDING_CLAIM:
+		case COUPON_PENDING_SHRINK:
+			coupon_slot_settle(entry->ref, entry->qty, COUPON_SETTLE_GIVE_BACK);
+			break;
+		case COUPON_PENDING_DROP:
+			coupon_slot_end_drop(entry->ref, false);
+			break;
+		case COUPON_PENDING_RELEASE:
+		case COUPON_PENDING_GROW:
+		case COUPON_PENDING_FORGET_DATABASE:
+			break;
+	}
+}
+
+/* Carry out one entry at commit. */
+static void
+escrow_commit(CouponEscrowEntry *entry)
+{
+	switch (entry->kind)
+	{
+		case COUPON_PENDING_CLAIM:
+			coupon_slot_settle(entry->ref, entry->qty, COUPON_SETTLE_CLAIMED);
+			break;
+		case COUPON_PENDING_SHRINK:
+			coupon_slot_settle(entry->ref, entry->qty, COUPON_SETTLE_SHRUNK);
+			break;
+		case COUPON_PENDING_RELEASE:
+			coupon_slot_publish(entry->ref, entry->qty, false);
+			break;
+		case COUPON_PENDING_GROW:
+			coupon_slot_publish(entry->ref, entry->qty, true);
+			break;
+		case COUPON_PENDING_DROP:
+			coupon_slot_end_drop(entry->ref, true);
+			break;
+		case COUPON_PENDING_FORGET_DATABASE:
+			coupon_slot_free_database(entry->dboid);
+			break;
+	}
+}
+
+/*
+ * Give back the permits of the claim recorded last, before its transaction
+ * ends: the claim turned out not to be needed (the customer already holds
+ * one).
+ */
+void
+coupon_escrow_cancel_last(void)
+{
+	CouponEscrowEntry *entry = escrow_list;
+
+	Assert(entry != NULL && entry->kind == COUPON_PENDING_CLAIM);
+	escrow_list = entry->next;
+	escrow_undo(entry);
+	pfree(entry);
+}
+
+/*
+ * Carry out the list at commit, oldest entry first (it is kept newest
+ * first), so that a drop comes after the releases that preceded it.
+ */
+static void
+escrow_commit_all(void)
+{
+	CouponEscrowEntry *oldest_first = NULL;
+
+	while (escrow_list != NULL)
+	{
+		CouponEscrowEntry *entry = escrow_list;
+
+		escrow_list = entry->next;
+		entry->next = oldest_first;
+		oldest_first = entry;
+	}
+	for (; oldest_first != NULL; oldest_first = oldest_first->next)
+		escrow_commit(oldest_first);
+}
+
+static void
+escrow_xact_callback(XactEvent event, void *arg)
+{
+	CouponEscrowEntry *entry;
+
+	switch (event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			if (escrow_list != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that has claimed, released or changed coupons"),
+						 errdetail("The permits it holds live in this session's memory and would outlive it."),
+						 errhint("Commit or roll back the transaction instead.")));
+			break;
+		case XACT_EVENT_COMMIT:
+			escrow_commit_all();
+			break;
+		case XACT_EVENT_ABORT:
+			for (entry = escrow_list; entry != NULL; entry = entry->next)
+				escrow_undo(entry);
+			escrow_list = NULL;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+escrow_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	CouponEscrowEntry **link = &escrow_list;
+
+	if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+
+	while (*link != NULL)
+	{
+		CouponEscrowEntry *entry = *link;
+
+		if (entry->subid != mySubid)
+			link = &entry->next;
+		else if (event == SUBXACT_EVENT_COMMIT_SUB)
+		{
+			entry->subid = parentSubid;
+			link = &entry->next;
+		}
+		else
+		{
+			*link = entry->next;
+			escrow_undo(entry);
+			pfree(entry);
+		}
+	}
+}
+
+/*
+ * DROP EXTENSION coupon and DROP DATABASE remove pools without going
+ * through coupon_pool_drop(); forget their slots when the drop commits, so
+ * that pools created later under the same names start from their own
+ * ledger.
+ */
+static void
+escrow_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+					 int subId, void *arg)
+{
+	Oid			dboid = InvalidOid;
+
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+
+	if (access != OAT_DROP)
+		return;
+	if (classId == DatabaseRelationId)
+		dboid = objectId;
+	else if (classId == ExtensionRelationId &&
+			 objectId == get_extension_oid("coupon", true))
+		dboid = MyDatabaseId;
+
+	if (OidIsValid(dboid))
+	{
+		CouponEscrowEntry *entry = coupon_escrow_reserve();
+		CouponSlotRef none = {0};
+
+		coupon_escrow_record(entry, COUPON_PENDING_FORGET_DATABASE, none, 0);
+		entry->dboid = dboid;
+	}
+}
+
+/* Called from _PG_init when the library is preloaded. */
+void
+coupon_escrow_init(void)
+{
+	RegisterXactCallback(escrow_xact_callback, NULL);
+	RegisterSubXactCallback(escrow_subxact_callback, NULL);
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = escrow_object_access;
+}

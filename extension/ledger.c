@@ -1,0 +1,320 @@
+/*-------------------------------------------------------------------------
+ *
+ * ledger.c
+ *		The durable truth: the pool table and the claim ledger, through SPI.
+ *
+ * Every statement the extension runs is listed once below, prepared on
+ * first use and kept (SPI_keepplan).  The texts qualify every table,
+ * function and operator with its schema, so neither the caller's
+ * search_path nor objects of the same name elsewhere can change what they
+ * do.  They run as the owner of the ledger, the way referential-integrity
+ * triggers do (src/backend/utils/adt/ri_triggers.c): an application role
+ * needs EXECUTE on the functions, never write access to the tables.
+ *
+ * Some statements must see the latest committed data rather than the
+ * transaction's snapshot, so that a REPEATABLE READ or SERIALIZABLE caller
+ * is still exact: the per-customer check runs after the customer lock was
+ * granted and must see what the previous holder of that lock committed, and
+ * loading a pool into shared memory must count every committed claim.
+ *
+ * A pool is loaded into shared memory on first use (coupon_pool_slot).
+ * Every transaction that changes a pool's ledger or capacity first makes
+ * sure the pool is loaded, so while a pool has no slot nothing can be in
+ * flight for it and available = capacity - claimed, counted from the
+ * committed ledger, is exact.  Loading locks the pool row (FOR KEY SHARE) so
+ * that the pool cannot be dropped, and perhaps recreated, between counting
+ * and installing.
+ *
+ * Note about locking: the cache of catalog OIDs and plans is backend-local;
+ * a relcache callback discards it when the extension's tables change.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "coupon.h"
+
+typedef struct CouponStatementDef
+{
+	const char *sql;			/* %1$s stands for the extension's schema */
+	int			nargs;
+	Oid			argtypes[4];
+	bool		latest;			/* see the latest committed data */
+	int			expect;			/* SPI_OK_* on success */
+} CouponStatementDef;
+
+#define EQ " OPERATOR(pg_catalog.=) "
+
+static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
+	[COUPON_SQL_LOAD_POOL] = {
+		"SELECT p.capacity, p.per_customer,"
+		" COALESCE((SELECT pg_catalog.sum(c.qty) FROM %1$s.coupon_claims c"
+		"           WHERE c.pool" EQ "p.name AND c.released_at IS NULL), 0)"
+		" FROM %1$s.coupon_pool p WHERE p.name" EQ "$1 FOR KEY SHARE OF p",
+		1, {TEXTOID}, true, SPI_OK_SELECT
+	},
+	[COUPON_SQL_LOCK_POOL] = {
+		"SELECT capacity, per_customer FROM %1$s.coupon_pool"
+		" WHERE name" EQ "$1 FOR UPDATE",
+		1, {TEXTOID}, true, SPI_OK_SELECT
+	},
+	[COUPON_SQL_LOCK_POOL_TABLE] = {
+		"LOCK TABLE %1$s.coupon_pool IN SHARE ROW EXCLUSIVE MODE",
+		0, {0}, true, SPI_OK_UTILITY
+	},
+	[COUPON_SQL_COUNT_POOLS] = {
+		"SELECT pg_catalog.count(*) FROM %1$s.coupon_pool",
+		0, {0}, true, SPI_OK_SELECT
+	},
+	[COUPON_SQL_GET_POOL] = {
+		"SELECT capacity, per_customer FROM %1$s.coupon_pool WHERE name" EQ "$1",
+		1, {TEXTOID}, true, SPI_OK_SELECT
+	},
+	[COUPON_SQL_INSERT_POOL] = {
+		"INSERT INTO %1$s.coupon_pool (name, capacity, per_customer)"
+		" VALUES ($1, $2, $3)",
+		3, {TEXTOID, INT8OID, INT4OID}, true, SPI_OK_INSERT
+	},
+	[COUPON_SQL_RESIZE_POOL] = {
+		"UPDATE %1$s.coupon_pool SET capacity = $2 WHERE name" EQ "$1",
+		2, {TEXTOID, INT8OID}, true, SPI_OK_UPDATE
+	},
+	[COUPON_SQL_DELETE_POOL] = {
+		"WITH claims AS (DELETE FROM %1$s.coupon_claims WHERE pool" EQ "$1)"
+		" DELETE FROM %1$s.coupon_pool WHERE name" EQ "$1",
+		1, {TEXTOID}, true, SPI_OK_DELETE
+	},
+	[COUPON_SQL_INSERT_CLAIM] = {
+		"INSERT INTO %1$s.coupon_claims (pool, customer, qty)"
+		" SELECT $1, $2, $3"
+		" WHERE COALESCE((SELECT pg_catalog.sum(c.qty) FROM %1$s.coupon_claims c"
+		"                 WHERE c.pool" EQ "$1 AND c.customer" EQ "$2"
+		"                 AND c.released_at IS NULL), 0)"
+		"       OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.<=) $4"
+		" RETURNING id",
+		4, {TEXTOID, TEXTOID, INT4OID, INT4OID}, true, SPI_OK_INSERT_RETURNING
+	},
+	[COUPON_SQL_HELD_CLAIMS] = {
+		"SELECT pg_catalog.min(id), COALESCE(pg_catalog.sum(qty), 0)"
+		" FROM %1$s.coupon_claims"
+		" WHERE pool" EQ "$1 AND customer" EQ "$2 AND released_at IS NULL",
+		2, {TEXTOID, TEXTOID}, true, SPI_OK_SELECT
+	},
+	[COUPON_SQL_FIND_CLAIM] = {
+		"SELECT pool, released_at IS NOT NULL FROM %1$s.coupon_claims"
+		" WHERE id" EQ "$1",
+		1, {INT8OID}, false, SPI_OK_SELECT
+	},
+	[COUPON_SQL_RELEASE_CLAIM] = {
+		"UPDATE %1$s.coupon_claims SET released_at = pg_catalog.now()"
+		" WHERE id" EQ "$1 AND released_at IS NULL RETURNING qty",
+		1, {INT8OID}, false, SPI_OK_UPDATE_RETURNING
+	},
+};
+
+/* What this backend knows about the extension's catalog entries. */
+static struct
+{
+	bool		valid;			/* cleared by relcache invalidation */
+	Oid			schema;
+	Oid			pool_relid;
+	Oid			claims_relid;
+	Oid			owner;			/* runs the statements */
+	SPIPlanPtr	plans[COUPON_SQL_COUNT];	/* for this schema */
+	Oid			plans_schema;
+} catalog;
+
+static void
+catalog_invalidate(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == catalog.pool_relid ||
+		relid == catalog.claims_relid)
+		catalog.valid = false;
+}
+
+/* Called from _PG_init. */
+void
+coupon_ledger_init(void)
+{
+	CacheRegisterRelcacheCallback(catalog_invalidate, (Datum) 0);
+}
+
+/*
+ * Find the extension's tables, in the schema of the SQL function being
+ * called (the extension is not relocatable, so that is its schema).
+ */
+void
+coupon_ledger_bind(FunctionCallInfo fcinfo)
+{
+	HeapTuple	tuple;
+
+	if (catalog.valid)
+		return;
+
+	catalog.schema = get_func_namespace(fcinfo->flinfo->fn_oid);
+	catalog.pool_relid = get_relname_relid("coupon_pool", catalog.schema);
+	catalog.claims_relid = get_relname_relid("coupon_claims", catalog.schema);
+	if (!OidIsValid(catalog.pool_relid) || !OidIsValid(catalog.claims_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("coupon tables not found in schema \"%s\"",
+						get_namespace_name(catalog.schema)),
+				 errhint("Recreate the extension with DROP EXTENSION coupon and CREATE EXTENSION coupon.")));
+
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(catalog.claims_relid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", catalog.claims_relid);
+	catalog.owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+
+	if (catalog.plans_schema != catalog.schema)
+	{
+		for (int i = 0; i < COUPON_SQL_COUNT; i++)
+		{
+			if (catalog.plans[i])
+				SPI_freeplan(catalog.plans[i]);
+			catalog.plans[i] = NULL;
+		}
+		catalog.plans_schema = catalog.schema;
+	}
+	catalog.valid = true;
+}
+
+void
+coupon_sql_begin(void)
+{
+	int			rc = SPI_connect();
+
+	if (rc != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+}
+
+void
+coupon_sql_end(void)
+{
+	int			rc = SPI_finish();
+
+	if (rc != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+}
+
+static SPIPlanPtr
+statement_plan(CouponStatement id)
+{
+	const CouponStatementDef *def = &statements[id];
+
+	if (catalog.plans[id] == NULL)
+	{
+		char	   *sql;
+		SPIPlanPtr	plan;
+
+		sql = psprintf(def->sql,
+					   quote_identifier(get_namespace_name(catalog.schema)));
+		plan = SPI_prepare(sql, def->nargs, (Oid *) def->argtypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+				 sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed for \"%s\"", sql);
+		catalog.plans[id] = plan;
+	}
+	return catalog.plans[id];
+}
+
+/*
+ * Run one statement as the owner of the ledger; returns the number of rows
+ * it returned or changed, which are in SPI_tuptable.  Between
+ * coupon_sql_begin() and coupon_sql_end().
+ */
+uint64
+coupon_sql_run(CouponStatement id, Datum *values)
+{
+	const CouponStatementDef *def = &statements[id];
+	SPIPlanPtr	plan;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			rc;
+
+	Assert(catalog.valid);
+	plan = statement_plan(id);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(catalog.owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+	if (def->latest)
+		rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(),
+								  InvalidSnapshot, false, true, 0);
+	else
+		rc = SPI_execute_plan(plan, values, NULL, false, 0);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	if (rc != def->expect)
+		elog(ERROR, "SPI_execute_plan failed executing \"%s\": %s",
+			 def->sql, SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/*
+ * Column col (from 1) of the first result row.  With isnull NULL, the value
+ * must not be NULL.
+ */
+Datum
+coupon_sql_value(int col, bool *isnull)
+{
+	bool		null;
+	Datum		value;
+
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col,
+						  &null);
+	if (isnull)
+		*isnull = null;
+	else if (null)
+		elog(ERROR, "unexpected NULL in column %d of a coupon query", col);
+	return value;
+}
+
+void
+coupon_pool_missing(const char *pool)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("pool \"%s\" does not exist", pool)));
+}
+
+/*
+ * The pool's slot in shared memory, loaded from the ledger if it has none
+ * yet.  Fails if the pool does not exist.
+ */
+CouponSlotRef
+coupon_pool_slot(const CouponPoolKey *key)
+{
+	CouponSlotRef ref;
+	CouponPoolRow row;
+	Datum		args[1];
+
+	if (coupon_slot_find(key, &ref))
+		return ref;
+
+	coupon_sql_begin();
+	args[0] = CStringGetTextDatum(key->name);
+	if (coupon_sql_run(COUPON_SQL_LOAD_POOL, args) == 0)
+		coupon_pool_missing(key->name);
+	row.capacity = DatumGetInt64(coupon_sql_value(1, NULL));
+	row.per_customer = DatumGetInt32(coupon_sql_value(2, NULL));
+	row.claimed = DatumGetInt64(coupon_sql_value(3, NULL));
+	coupon_sql_end();
+
+	return coupon_slot_install(key, &row);
+}
