@@ -10,21 +10,17 @@
  *	2.	take the customer's lock, a transaction-level advisory lock on a
  *		hash of (pool, customer), so that the same customer claiming from
  *		several sessions at once is served one at a time;
- *	3.	take qty permits from the semaphore with a compare-and-swap
+ *	3.	look at what the customer holds (ledger.c): if qty more would pass
+ *		the pool's per-customer limit, the customer's existing claim is the
+ *		answer.  With a limit of one, a repeated call (a double click, a
+ *		retry after a lost connection) returns the claim the customer
+ *		already holds, even when the pool is sold out;
+ *	4.	take qty permits from the semaphore with a compare-and-swap
  *		(semaphore.c) and record them in the transaction's escrow
  *		(escrow.c), which gives them back if the transaction or savepoint
- *		aborts;
- *	4.	insert the ledger row, in the same statement checking that the
- *		customer's unreleased claims plus qty stay within the pool's
- *		per-customer limit.  If they would not, the permits go back at once
- *		and the customer's existing claim is the answer: with a limit of one
- *		a repeated call (a double click, a retry after a lost connection)
- *		returns the claim the customer already holds.
- *
- * When the semaphore has too few permits the customer's holdings are looked
- * at first (a repeat is answered with the existing claim even when the pool
- * is sold out); then, with a wait, the claimer sleeps on the pool's wait
- * queue while permits in flight could still come back.
+ *		aborts.  With too few permits and a wait, the claimer sleeps on the
+ *		pool's wait queue while permits in flight could still come back;
+ *	5.	insert the ledger row.
  *
  * The claim id comes from a sequence with no cache, so ids increase in the
  * order claims are made and can serve as fencing tokens.
@@ -93,50 +89,19 @@ lock_customer(const CouponPoolKey *key, const char *customer)
 
 /*
  * Would qty more exceed the customer's limit?  If so, the answer is a repeat
- * (with the claim held, under a limit of one) or "limit reached".
+ * (the claim held, under a limit of one) or "limit reached".
  */
 static bool
 customer_at_limit(const CouponPoolKey *key, const char *customer, int32 qty,
 				  int32 per_customer, int64 *claim_id, ClaimStatus *status)
 {
-	Datum		args[2];
-	int64		held;
-	bool		isnull;
+	int64		held = coupon_ledger_holdings(key->name, customer, claim_id);
 
-	coupon_sql_begin();
-	args[0] = CStringGetTextDatum(key->name);
-	args[1] = CStringGetTextDatum(customer);
-	coupon_sql_run(COUPON_SQL_HELD_CLAIMS, args);
-	held = DatumGetInt64(coupon_sql_value(2, NULL));
 	if (held + qty <= per_customer)
-	{
-		coupon_sql_end();
 		return false;
-	}
-	*claim_id = DatumGetInt64(coupon_sql_value(1, &isnull));
-	*status = (per_customer == 1 && !isnull) ? CLAIM_REPEAT : CLAIM_LIMIT_REACHED;
-	coupon_sql_end();
+	*status = (per_customer == 1 && *claim_id != 0) ?
+		CLAIM_REPEAT : CLAIM_LIMIT_REACHED;
 	return true;
-}
-
-/* Write the ledger row unless the customer's limit forbids it. */
-static bool
-insert_claim(const CouponPoolKey *key, const char *customer, int32 qty,
-			 int32 per_customer, int64 *claim_id)
-{
-	Datum		args[4];
-	bool		inserted;
-
-	coupon_sql_begin();
-	args[0] = CStringGetTextDatum(key->name);
-	args[1] = CStringGetTextDatum(customer);
-	args[2] = Int32GetDatum(qty);
-	args[3] = Int32GetDatum(per_customer);
-	inserted = coupon_sql_run(COUPON_SQL_INSERT_CLAIM, args) == 1;
-	if (inserted)
-		*claim_id = DatumGetInt64(coupon_sql_value(1, NULL));
-	coupon_sql_end();
-	return inserted;
 }
 
 /*
@@ -177,40 +142,30 @@ claim(FunctionCallInfo fcinfo, int64 *claim_id, CouponSlotRef *ref)
 				 errdetail("A customer may hold at most %d.",
 						   ref->per_customer)));
 
+	/* From here to the end of the transaction the customer is ours. */
 	lock_customer(&key, customer);
+	if (customer_at_limit(&key, customer, qty, ref->per_customer, claim_id,
+						  &status))
+		return status;
 
+	if (wait > 0)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		deadline = wait > PG_INT64_MAX - now ? PG_INT64_MAX : now + wait;
+	}
 	escrow = coupon_escrow_reserve();
-	take = coupon_slot_take(&key, qty, 0, ref);
+	take = coupon_slot_take(&key, qty, deadline, ref);
 	if (take != COUPON_TAKEN)
 	{
-		if (customer_at_limit(&key, customer, qty, ref->per_customer,
-							  claim_id, &status))
-			return status;
-		if (wait > 0)
-		{
-			TimestampTz now = GetCurrentTimestamp();
-
-			deadline = wait > PG_INT64_MAX - now ? PG_INT64_MAX : now + wait;
-			take = coupon_slot_take(&key, qty, deadline, ref);
-		}
-		if (take != COUPON_TAKEN)
-		{
-			coupon_slot_count(*ref, COUPON_STAT_SOLD_OUT);
-			return take == COUPON_SOLD_OUT ? CLAIM_SOLD_OUT : CLAIM_TIMED_OUT;
-		}
+		pfree(escrow);
+		coupon_slot_count(*ref, COUPON_STAT_SOLD_OUT);
+		return take == COUPON_SOLD_OUT ? CLAIM_SOLD_OUT : CLAIM_TIMED_OUT;
 	}
 	coupon_escrow_record(escrow, COUPON_PENDING_CLAIM, *ref, qty);
 
-	if (insert_claim(&key, customer, qty, ref->per_customer, claim_id))
-		return CLAIM_GRANTED;
-
-	/* The customer holds the limit already: the permits are not needed. */
-	coupon_escrow_cancel_last();
-	if (!customer_at_limit(&key, customer, qty, ref->per_customer,
-						   claim_id, &status))
-		elog(ERROR, "customer limit of pool \"%s\" changed under its lock",
-			 pool);
-	return status;
+	*claim_id = coupon_ledger_insert_claim(key.name, customer, qty);
+	return CLAIM_GRANTED;
 }
 
 /*

@@ -133,7 +133,6 @@ extern void coupon_escrow_init(void);
 extern void *coupon_escrow_reserve(void);
 extern void coupon_escrow_record(void *reserved, CouponPending kind,
 								 CouponSlotRef ref, uint64 qty);
-extern void coupon_escrow_cancel_last(void);
 
 /* ledger.c */
 typedef enum CouponStatement
@@ -146,8 +145,6 @@ typedef enum CouponStatement
 	COUPON_SQL_INSERT_POOL,
 	COUPON_SQL_RESIZE_POOL,
 	COUPON_SQL_DELETE_POOL,
-	COUPON_SQL_INSERT_CLAIM,
-	COUPON_SQL_HELD_CLAIMS,
 	COUPON_SQL_FIND_CLAIM,
 	COUPON_SQL_RELEASE_CLAIM,
 	COUPON_SQL_COUNT
@@ -159,6 +156,10 @@ extern void coupon_sql_begin(void);
 extern void coupon_sql_end(void);
 extern uint64 coupon_sql_run(CouponStatement id, Datum *values);
 extern Datum coupon_sql_value(int col, bool *isnull);
+extern int64 coupon_ledger_holdings(const char *pool, const char *customer,
+									int64 *first_claim);
+extern int64 coupon_ledger_insert_claim(const char *pool, const char *customer,
+										int32 qty);
 extern void coupon_pool_missing(const char *pool) pg_attribute_noreturn();
 extern CouponSlotRef coupon_pool_slot(const CouponPoolKey *key);
 

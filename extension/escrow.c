@@ -133,22 +133,6 @@ escrow_commit(CouponEscrowEntry *entry)
 }
 
 /*
- * Give back the permits of the claim recorded last, before its transaction
- * ends: the claim turned out not to be needed (the customer already holds
- * one).
- */
-void
-coupon_escrow_cancel_last(void)
-{
-	CouponEscrowEntry *entry = escrow_list;
-
-	Assert(entry != NULL && entry->kind == COUPON_PENDING_CLAIM);
-	escrow_list = entry->next;
-	escrow_undo(entry);
-	pfree(entry);
-}
-
-/*
  * Carry out the list at commit, oldest entry first (it is kept newest
  * first), so that a drop comes after the releases that preceded it.
  */

@@ -13,9 +13,23 @@
  *
  * Some statements must see the latest committed data rather than the
  * transaction's snapshot, so that a REPEATABLE READ or SERIALIZABLE caller
- * is still exact: the per-customer check runs after the customer lock was
- * granted and must see what the previous holder of that lock committed, and
- * loading a pool into shared memory must count every committed claim.
+ * is still exact: loading a pool into shared memory must count every
+ * committed claim, and the administrative functions act on the pool as it
+ * is now.
+ *
+ * The two steps of every claim do not go through SPI, whose planning and
+ * executor start-up would cost more than the work itself:
+ *
+ *	- the per-customer check scans the index coupon_claims_holder directly,
+ *	  with SnapshotSelf, which sees every committed row and the
+ *	  transaction's own, as of now.  The caller holds the customer's lock,
+ *	  so no other transaction can be adding a claim for the customer; a
+ *	  release in progress elsewhere still counts as held until it commits,
+ *	  which errs on the safe side;
+ *	- the ledger row is inserted the way logical replication applies a row
+ *	  (ExecSimpleRelationInsert): constraints checked, indexes and triggers
+ *	  maintained, the id drawn from the ledger's sequence and claimed_at set
+ *	  to the transaction's start, as the column defaults would.
  *
  * A pool is loaded into shared memory on first use (coupon_pool_slot).
  * Every transaction that changes a pool's ledger or capacity first makes
@@ -32,16 +46,26 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "coupon.h"
 
@@ -55,6 +79,15 @@ typedef struct CouponStatementDef
 } CouponStatementDef;
 
 #define EQ " OPERATOR(pg_catalog.=) "
+
+/* Columns of coupon_claims, in the order of the install script. */
+#define Anum_coupon_claims_id			1
+#define Anum_coupon_claims_pool			2
+#define Anum_coupon_claims_customer		3
+#define Anum_coupon_claims_qty			4
+#define Anum_coupon_claims_claimed_at	5
+#define Anum_coupon_claims_released_at	6
+#define Natts_coupon_claims				6
 
 static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 	[COUPON_SQL_LOAD_POOL] = {
@@ -95,22 +128,6 @@ static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 		" DELETE FROM %1$s.coupon_pool WHERE name" EQ "$1",
 		1, {TEXTOID}, true, SPI_OK_DELETE
 	},
-	[COUPON_SQL_INSERT_CLAIM] = {
-		"INSERT INTO %1$s.coupon_claims (pool, customer, qty)"
-		" SELECT $1, $2, $3"
-		" WHERE COALESCE((SELECT pg_catalog.sum(c.qty) FROM %1$s.coupon_claims c"
-		"                 WHERE c.pool" EQ "$1 AND c.customer" EQ "$2"
-		"                 AND c.released_at IS NULL), 0)"
-		"       OPERATOR(pg_catalog.+) $3 OPERATOR(pg_catalog.<=) $4"
-		" RETURNING id",
-		4, {TEXTOID, TEXTOID, INT4OID, INT4OID}, true, SPI_OK_INSERT_RETURNING
-	},
-	[COUPON_SQL_HELD_CLAIMS] = {
-		"SELECT pg_catalog.min(id), COALESCE(pg_catalog.sum(qty), 0)"
-		" FROM %1$s.coupon_claims"
-		" WHERE pool" EQ "$1 AND customer" EQ "$2 AND released_at IS NULL",
-		2, {TEXTOID, TEXTOID}, true, SPI_OK_SELECT
-	},
 	[COUPON_SQL_FIND_CLAIM] = {
 		"SELECT pool, released_at IS NOT NULL FROM %1$s.coupon_claims"
 		" WHERE id" EQ "$1",
@@ -130,6 +147,8 @@ static struct
 	Oid			schema;
 	Oid			pool_relid;
 	Oid			claims_relid;
+	Oid			holder_indexid; /* coupon_claims_holder */
+	Oid			id_seqid;		/* coupon_claims_id_seq */
 	Oid			owner;			/* runs the statements */
 	SPIPlanPtr	plans[COUPON_SQL_COUNT];	/* for this schema */
 	Oid			plans_schema;
@@ -165,7 +184,12 @@ coupon_ledger_bind(FunctionCallInfo fcinfo)
 	catalog.schema = get_func_namespace(fcinfo->flinfo->fn_oid);
 	catalog.pool_relid = get_relname_relid("coupon_pool", catalog.schema);
 	catalog.claims_relid = get_relname_relid("coupon_claims", catalog.schema);
-	if (!OidIsValid(catalog.pool_relid) || !OidIsValid(catalog.claims_relid))
+	catalog.holder_indexid = get_relname_relid("coupon_claims_holder",
+											   catalog.schema);
+	catalog.id_seqid = get_relname_relid("coupon_claims_id_seq",
+										 catalog.schema);
+	if (!OidIsValid(catalog.pool_relid) || !OidIsValid(catalog.claims_relid) ||
+		!OidIsValid(catalog.holder_indexid) || !OidIsValid(catalog.id_seqid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("coupon tables not found in schema \"%s\"",
@@ -283,6 +307,113 @@ coupon_sql_value(int col, bool *isnull)
 	else if (null)
 		elog(ERROR, "unexpected NULL in column %d of a coupon query", col);
 	return value;
+}
+
+/*
+ * What the customer holds in the pool now: the sum of qty of its unreleased
+ * claims, and the lowest claim id among them (0 if none).
+ */
+int64
+coupon_ledger_holdings(const char *pool, const char *customer,
+					   int64 *first_claim)
+{
+	Relation	claims;
+	SysScanDesc scan;
+	ScanKeyData keys[2];
+	HeapTuple	tuple;
+	int64		held = 0;
+
+	Assert(catalog.valid);
+	claims = table_open(catalog.claims_relid, RowExclusiveLock);
+	ScanKeyEntryInitialize(&keys[0], 0, Anum_coupon_claims_pool,
+						   BTEqualStrategyNumber, InvalidOid,
+						   TupleDescAttr(RelationGetDescr(claims),
+										 Anum_coupon_claims_pool - 1)->attcollation,
+						   F_TEXTEQ, CStringGetTextDatum(pool));
+	ScanKeyEntryInitialize(&keys[1], 0, Anum_coupon_claims_customer,
+						   BTEqualStrategyNumber, InvalidOid,
+						   TupleDescAttr(RelationGetDescr(claims),
+										 Anum_coupon_claims_customer - 1)->attcollation,
+						   F_TEXTEQ, CStringGetTextDatum(customer));
+	scan = systable_beginscan(claims, catalog.holder_indexid, true,
+							  SnapshotSelf, 2, keys);
+	*first_claim = 0;
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		TupleDesc	desc = RelationGetDescr(claims);
+		bool		isnull;
+		int64		id;
+
+		/* A version released since the index entry was made. */
+		(void) heap_getattr(tuple, Anum_coupon_claims_released_at, desc,
+							&isnull);
+		if (!isnull)
+			continue;
+		held += DatumGetInt32(heap_getattr(tuple, Anum_coupon_claims_qty,
+										   desc, &isnull));
+		id = DatumGetInt64(heap_getattr(tuple, Anum_coupon_claims_id, desc,
+										&isnull));
+		if (*first_claim == 0 || id < *first_claim)
+			*first_claim = id;
+	}
+	systable_endscan(scan);
+	table_close(claims, NoLock);
+	return held;
+}
+
+/* Write a ledger row; returns its claim id. */
+int64
+coupon_ledger_insert_claim(const char *pool, const char *customer, int32 qty)
+{
+	Relation	claims;
+	RangeTblEntry *rte;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *slot;
+	int64		claim_id;
+
+	Assert(catalog.valid);
+	claims = table_open(catalog.claims_relid, RowExclusiveLock);
+	if (RelationGetDescr(claims)->natts != Natts_coupon_claims)
+		elog(ERROR, "table coupon_claims has %d columns, expected %d",
+			 RelationGetDescr(claims)->natts, Natts_coupon_claims);
+
+	estate = CreateExecutorState();
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = catalog.claims_relid;
+	rte->relkind = RELKIND_RELATION;
+	rte->rellockmode = RowExclusiveLock;
+	ExecInitRangeTable(estate, list_make1(rte));
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, claims, 1, NULL, 0);
+	estate->es_output_cid = GetCurrentCommandId(true);
+	ExecOpenIndices(rri, false);
+
+	claim_id = nextval_internal(catalog.id_seqid, false);
+	slot = ExecInitExtraTupleSlot(estate, RelationGetDescr(claims),
+								  &TTSOpsVirtual);
+	ExecClearTuple(slot);
+	slot->tts_values[Anum_coupon_claims_id - 1] = Int64GetDatum(claim_id);
+	slot->tts_values[Anum_coupon_claims_pool - 1] = CStringGetTextDatum(pool);
+	slot->tts_values[Anum_coupon_claims_customer - 1] =
+		CStringGetTextDatum(customer);
+	slot->tts_values[Anum_coupon_claims_qty - 1] = Int32GetDatum(qty);
+	slot->tts_values[Anum_coupon_claims_claimed_at - 1] =
+		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	memset(slot->tts_isnull, false, Natts_coupon_claims * sizeof(bool));
+	slot->tts_isnull[Anum_coupon_claims_released_at - 1] = true;
+	ExecStoreVirtualTuple(slot);
+
+	AfterTriggerBeginQuery();
+	ExecSimpleRelationInsert(rri, estate, slot);
+	AfterTriggerEndQuery(estate);
+
+	ExecCloseIndices(rri);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	FreeExecutorState(estate);
+	table_close(claims, NoLock);
+	return claim_id;
 }
 
 void
