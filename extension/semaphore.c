@@ -83,7 +83,7 @@ typedef struct CouponShared
 {
 	LWLock	   *lock;			/* protects the hash and slot descriptions */
 	int			max_pools;
-	CouponPaddedSlot slots[FLEXIBLE_ARRAY_MEMBER];
+	CouponPaddedSlot *slots;	/* max_pools of them, cache-line aligned */
 } CouponShared;
 
 typedef struct CouponHashEntry
@@ -98,16 +98,17 @@ static HTAB *coupon_hash = NULL;
 static Size
 coupon_slots_size(void)
 {
-	return add_size(offsetof(CouponShared, slots),
-					mul_size(coupon_max_pools, sizeof(CouponPaddedSlot)));
+	return mul_size(coupon_max_pools, sizeof(CouponPaddedSlot));
 }
 
 static Size
 coupon_shmem_size(void)
 {
-	return add_size(coupon_slots_size(),
-					hash_estimate_size(coupon_max_pools,
-									   sizeof(CouponHashEntry)));
+	Size		size = CACHELINEALIGN(sizeof(CouponShared));
+
+	size = add_size(size, CACHELINEALIGN(coupon_slots_size()));
+	return add_size(size, hash_estimate_size(coupon_max_pools,
+											 sizeof(CouponHashEntry)));
 }
 
 /* shmem_request_hook: reserve our memory and our lock. */
@@ -130,8 +131,10 @@ coupon_shmem_startup(void)
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 
-	coupon_shared = ShmemInitStruct("coupon slots", coupon_slots_size(),
-									&found);
+	coupon_shared = ShmemInitStruct("coupon", sizeof(CouponShared), &found);
+	/* A separate allocation, which shared memory aligns to a cache line. */
+	coupon_shared->slots = ShmemInitStruct("coupon slots", coupon_slots_size(),
+										   &found);
 	if (!found)
 	{
 		coupon_shared->lock = &(GetNamedLWLockTranche("coupon"))->lock;
