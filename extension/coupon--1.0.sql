@@ -28,11 +28,14 @@ CREATE TABLE @extschema@.coupon_claims (
                 DEFAULT pg_catalog.nextval('@extschema@.coupon_claims_id_seq'::pg_catalog.regclass),
     pool        text NOT NULL,
     customer    text NOT NULL,
-    qty         integer NOT NULL CHECK (qty > 0),
+    qty         integer NOT NULL,
     claimed_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     released_at timestamptz
 );
 ALTER SEQUENCE @extschema@.coupon_claims_id_seq OWNED BY @extschema@.coupon_claims.id;
+-- qty has no CHECK constraint: only the extension writes the ledger and it
+-- validates qty (1 <= qty <= capacity) first, while the executor would
+-- re-read a CHECK expression's stored form on every claim.
 COMMENT ON TABLE @extschema@.coupon_claims IS
     'the coupon ledger: one row per grant; released_at is set by coupon_release';
 

@@ -405,6 +405,7 @@ coupon_ledger_insert_claim(const char *pool, const char *customer, int32 qty)
 	slot->tts_isnull[Anum_coupon_claims_released_at - 1] = true;
 	ExecStoreVirtualTuple(slot);
 
+	/* AFTER triggers, should a DBA add one, fire at the end of the insert. */
 	AfterTriggerBeginQuery();
 	ExecSimpleRelationInsert(rri, estate, slot);
 	AfterTriggerEndQuery(estate);
