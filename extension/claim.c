@@ -19,7 +19,9 @@
  *		(semaphore.c) and record them in the transaction's escrow
  *		(escrow.c), which gives them back if the transaction or savepoint
  *		aborts.  With too few permits and a wait, the claimer sleeps on the
- *		pool's wait queue while permits in flight could still come back;
+ *		pool's wait queue while permits in flight in other transactions
+ *		could still come back; it lets go of the customer's lock while it
+ *		sleeps and checks the holdings again once it has the permits;
  *	5.	insert the ledger row.
  *
  * The claim id comes from a sequence with no cache, so ids increase in the
@@ -28,10 +30,13 @@
  * A release marks the ledger row released; the permits return to the pool
  * when the releasing transaction commits.
  *
- * Note about locking: besides the customer lock (held to the end of the
- * transaction, like a row lock) a claim holds no lock while it waits; the
- * semaphore is lock-free apart from the shared-mode table lock described
- * in semaphore.c.
+ * Note about locking: the customer lock is held to the end of the
+ * transaction, like a row lock, except while the claim sleeps on the wait
+ * queue; the semaphore is lock-free apart from the shared-mode table lock
+ * described in semaphore.c.  A sleep on the wait queue is invisible to the
+ * deadlock detector: if the transaction holding the awaited permits waits
+ * for a lock the sleeper's transaction took earlier, the sleeper's wait
+ * time ends it.
  *
  *-------------------------------------------------------------------------
  */
@@ -71,20 +76,22 @@ static const char *const claim_status_names[] = {
 	[CLAIM_LIMIT_REACHED] = "limit_reached",
 };
 
-/* Serialize claims of one customer on one pool until the end of the xact. */
+/*
+ * The customer's lock: a transaction-level advisory lock on a hash of
+ * (pool, customer), which serializes claims of one customer on one pool.
+ */
 static void
-lock_customer(const CouponPoolKey *key, const char *customer)
+customer_lock_tag(const CouponPoolKey *key, const char *customer,
+				  LOCKTAG *tag)
 {
-	LOCKTAG		tag;
 	uint64		hash;
 
 	hash = hash_bytes_extended((const unsigned char *) key->name,
 							   strlen(key->name), 0);
 	hash = hash_bytes_extended((const unsigned char *) customer,
 							   strlen(customer), hash);
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (hash >> 32),
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (hash >> 32),
 						 (uint32) hash, COUPON_CUSTOMER_LOCK_CLASS);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
 /*
@@ -117,10 +124,11 @@ claim(FunctionCallInfo fcinfo, int64 *claim_id, CouponSlotRef *ref)
 										   COUPON_CUSTOMER_MAX);
 	int32		qty = coupon_arg_int32(fcinfo, 2, "qty", 1);
 	int64		wait = coupon_arg_duration(fcinfo, 3, "wait");
-	TimestampTz deadline = 0;
 	CouponPoolKey key;
+	LOCKTAG		customer_lock;
 	CouponTake	take;
 	ClaimStatus status;
+	uint64		own_in_flight;
 	void	   *escrow;
 
 	coupon_require_preload();
@@ -143,26 +151,50 @@ claim(FunctionCallInfo fcinfo, int64 *claim_id, CouponSlotRef *ref)
 						   ref->per_customer)));
 
 	/* From here to the end of the transaction the customer is ours. */
-	lock_customer(&key, customer);
+	customer_lock_tag(&key, customer, &customer_lock);
+	(void) LockAcquire(&customer_lock, ExclusiveLock, false, false);
 	if (customer_at_limit(&key, customer, qty, ref->per_customer, claim_id,
 						  &status))
 		return status;
 
-	if (wait > 0)
+	escrow = coupon_escrow_reserve();
+	own_in_flight = coupon_escrow_in_flight(*ref);
+	take = coupon_slot_take(&key, qty, 0, own_in_flight, ref);
+	if (take == COUPON_TAKEN)
+		coupon_escrow_record(escrow, COUPON_PENDING_CLAIM, *ref, qty);
+	else if (take == COUPON_TIMED_OUT && wait > 0)
 	{
 		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz deadline = wait > PG_INT64_MAX - now ?
+			PG_INT64_MAX : now + wait;
 
-		deadline = wait > PG_INT64_MAX - now ? PG_INT64_MAX : now + wait;
+		/*
+		 * Sleep without the customer's lock: the transaction whose permits
+		 * we wait for might claim for this customer too, and the deadlock
+		 * detector does not see a sleep on the wait queue.  With the lock
+		 * back, look at the customer's holdings again: another session may
+		 * have claimed for it meanwhile.
+		 */
+		LockRelease(&customer_lock, ExclusiveLock, false);
+		take = coupon_slot_take(&key, qty, deadline, own_in_flight, ref);
+		if (take == COUPON_TAKEN)
+		{
+			coupon_escrow_record(escrow, COUPON_PENDING_CLAIM, *ref, qty);
+			(void) LockAcquire(&customer_lock, ExclusiveLock, false, false);
+			if (customer_at_limit(&key, customer, qty, ref->per_customer,
+								  claim_id, &status))
+			{
+				coupon_escrow_cancel_last();
+				return status;
+			}
+		}
 	}
-	escrow = coupon_escrow_reserve();
-	take = coupon_slot_take(&key, qty, deadline, ref);
 	if (take != COUPON_TAKEN)
 	{
 		pfree(escrow);
 		coupon_slot_count(*ref, COUPON_STAT_SOLD_OUT);
 		return take == COUPON_SOLD_OUT ? CLAIM_SOLD_OUT : CLAIM_TIMED_OUT;
 	}
-	coupon_escrow_record(escrow, COUPON_PENDING_CLAIM, *ref, qty);
 
 	*claim_id = coupon_ledger_insert_claim(key.name, customer, qty);
 	return CLAIM_GRANTED;

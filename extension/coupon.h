@@ -108,7 +108,8 @@ extern bool coupon_slot_find(const CouponPoolKey *key, CouponSlotRef *ref);
 extern CouponSlotRef coupon_slot_install(const CouponPoolKey *key,
 										 const CouponPoolRow *row);
 extern CouponTake coupon_slot_take(const CouponPoolKey *key, uint64 qty,
-								   TimestampTz deadline, CouponSlotRef *ref);
+								   TimestampTz deadline, uint64 own_in_flight,
+								   CouponSlotRef *ref);
 extern void coupon_slot_settle(CouponSlotRef ref, uint64 qty, CouponSettle how);
 extern void coupon_slot_publish(CouponSlotRef ref, uint64 qty, bool grow);
 extern bool coupon_slot_begin_drop(CouponSlotRef ref, uint64 *in_flight);
@@ -133,6 +134,8 @@ extern void coupon_escrow_init(void);
 extern void *coupon_escrow_reserve(void);
 extern void coupon_escrow_record(void *reserved, CouponPending kind,
 								 CouponSlotRef ref, uint64 qty);
+extern void coupon_escrow_cancel_last(void);
+extern uint64 coupon_escrow_in_flight(CouponSlotRef ref);
 
 /* ledger.c */
 typedef enum CouponStatement

@@ -133,6 +133,38 @@ escrow_commit(CouponEscrowEntry *entry)
 }
 
 /*
+ * Give back the permits recorded last, before the transaction ends: the
+ * claim that took them turned out not to be needed.
+ */
+void
+coupon_escrow_cancel_last(void)
+{
+	CouponEscrowEntry *entry = escrow_list;
+
+	Assert(entry != NULL && entry->kind == COUPON_PENDING_CLAIM);
+	escrow_list = entry->next;
+	escrow_undo(entry);
+	pfree(entry);
+}
+
+/* How many of the pool's permits does this transaction hold in flight? */
+uint64
+coupon_escrow_in_flight(CouponSlotRef ref)
+{
+	uint64		held = 0;
+
+	for (CouponEscrowEntry *entry = escrow_list; entry; entry = entry->next)
+	{
+		if ((entry->kind == COUPON_PENDING_CLAIM ||
+			 entry->kind == COUPON_PENDING_SHRINK) &&
+			entry->ref.slot == ref.slot &&
+			entry->ref.generation == ref.generation)
+			held += entry->qty;
+	}
+	return held;
+}
+
+/*
  * Carry out the list at commit, oldest entry first (it is kept newest
  * first), so that a drop comes after the releases that preceded it.
  */

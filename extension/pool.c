@@ -126,7 +126,7 @@ coupon_pool_resize(PG_FUNCTION_ARGS)
 	{
 		uint64		shrink = old_capacity - capacity;
 
-		if (coupon_slot_take(&key, shrink, 0, &ref) != COUPON_TAKEN)
+		if (coupon_slot_take(&key, shrink, 0, 0, &ref) != COUPON_TAKEN)
 		{
 			CouponSlotStats stats;
 

@@ -305,8 +305,8 @@ coupon_slot_install(const CouponPoolKey *key, const CouponPoolRow *row)
  * abort).  Fails with an error if the pool is being dropped.
  */
 static bool
-slot_try_take(const CouponPoolKey *key, uint64 qty, CouponSlotRef *ref,
-			  bool *waitable)
+slot_try_take(const CouponPoolKey *key, uint64 qty, uint64 own_in_flight,
+			  CouponSlotRef *ref, bool *waitable)
 {
 	CouponSlot *slot;
 	uint64		available;
@@ -329,8 +329,14 @@ slot_try_take(const CouponPoolKey *key, uint64 qty, CouponSlotRef *ref,
 	{
 		if (available < qty)
 		{
-			/* Could permits in flight still come back and be enough? */
-			*waitable = available + pg_atomic_read_u64(&slot->in_flight) >= qty;
+			uint64		in_flight = pg_atomic_read_u64(&slot->in_flight);
+
+			/*
+			 * Could permits in flight still come back and be enough?  Not
+			 * the caller's own: they come back only when it ends.
+			 */
+			in_flight -= Min(in_flight, own_in_flight);
+			*waitable = available + in_flight >= qty;
 			LWLockRelease(coupon_shared->lock);
 			return false;
 		}
@@ -363,19 +369,26 @@ slot_try_take(const CouponPoolKey *key, uint64 qty, CouponSlotRef *ref,
 
 /*
  * Take qty permits, sleeping on the pool's wait queue until deadline while
- * permits in flight could still come back.  With deadline 0 it never
- * sleeps.  Returns COUPON_TAKEN, COUPON_SOLD_OUT (not enough permits even if
- * every one in flight came back) or COUPON_TIMED_OUT.
+ * permits in flight in other transactions could still come back (the
+ * caller's transaction holds own_in_flight of the pool's permits in
+ * flight).  With deadline 0 it never sleeps.  Returns COUPON_TAKEN,
+ * COUPON_SOLD_OUT (not enough permits even if every one in flight came
+ * back) or COUPON_TIMED_OUT.
+ *
+ * The sleep is invisible to the deadlock detector: a transaction that
+ * waits for permits which the transaction holding them cannot return until
+ * it gets a lock the waiter holds is freed by its deadline only.  Callers
+ * give up locks of their own making before sleeping (see claim.c).
  */
 CouponTake
 coupon_slot_take(const CouponPoolKey *key, uint64 qty, TimestampTz deadline,
-				 CouponSlotRef *ref)
+				 uint64 own_in_flight, CouponSlotRef *ref)
 {
 	volatile CouponTake result = COUPON_TIMED_OUT;
 	bool		waitable;
 	CouponSlot *volatile sleeping_on = NULL;
 
-	if (slot_try_take(key, qty, ref, &waitable))
+	if (slot_try_take(key, qty, own_in_flight, ref, &waitable))
 		return COUPON_TAKEN;
 	if (!waitable || deadline == 0 || GetCurrentTimestamp() >= deadline)
 		return waitable ? COUPON_TIMED_OUT : COUPON_SOLD_OUT;
@@ -399,7 +412,7 @@ coupon_slot_take(const CouponPoolKey *key, uint64 qty, TimestampTz deadline,
 				pg_atomic_fetch_add_u32(&sleeping_on->waiters, 1);
 				ConditionVariablePrepareToSleep(&sleeping_on->wait_queue);
 			}
-			if (slot_try_take(key, qty, ref, &waitable))
+			if (slot_try_take(key, qty, own_in_flight, ref, &waitable))
 			{
 				result = COUPON_TAKEN;
 				break;
