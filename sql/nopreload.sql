@@ -6,6 +6,7 @@
 SHOW shared_preload_libraries;
 SELECT coupon_pool_create('p', 10);
 SELECT coupon_claim('p', 'c');
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM coupon_claim_detailed('p', 'c');
 SELECT coupon_pool_resize('p', 5);
 SELECT coupon_pool_drop('p');
@@ -20,5 +21,6 @@ CREATE TRIGGER stock_version BEFORE UPDATE ON stock
   FOR EACH ROW EXECUTE FUNCTION coupon_occ_version();
 UPDATE stock SET remaining = 4, version = 1 WHERE id = 1;
 UPDATE stock SET remaining = 3, version = 1 WHERE id = 1;
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM stock;
 DROP TABLE stock;
