@@ -1,0 +1,504 @@
+/*-------------------------------------------------------------------------
+ *
+ * setup.c
+ *		The admin connection: schema reset, pools, reading results back.
+ *
+ * The parent process keeps one ordinary connection for administration.  At
+ * the start of a run it makes sure the extension is there (CREATE EXTENSION
+ * IF NOT EXISTS coupon), finds the schema it lives in, and drops and
+ * recreates the client's own schema coupon_stress:
+ *
+ *	counter		(id int primary key, remaining bigint, version bigint): the
+ *				hot row of naive, for-update and atomic
+ *	occ_counter	the same, with the extension's trigger
+ *				<extschema>.coupon_occ_version('version') BEFORE UPDATE
+ *	grants		CREATE TABLE ... (LIKE <extschema>.coupon_claims INCLUDING
+ *				ALL): every hand-written strategy and the insert-only
+ *				ceiling write exactly the row the extension's ledger writes,
+ *				with the same columns, defaults and indexes
+ *
+ * Before every point the tables are truncated and the counters set to the
+ * initial stock; the claim strategy's pool "stress_claim" is dropped if it
+ * exists and created again with that capacity.  After the point the truth
+ * is read back from the database, never from what the clients believe:
+ * the rows in the ledger and the counter (remaining, or the pool's
+ * available permits from <extschema>.coupon_pools).
+ *
+ * Without the extension (not installed on the server) the grants table is
+ * created with the same shape by hand, and only the strategies that do not
+ * need the extension can run.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "coupon-stress.h"
+
+#define CLAIM_POOL	"stress_claim"
+
+static bool ensure_connection(PGconn *conn, int patience_s);
+static void wait_for_backends(PGconn *conn);
+
+/* Connection keywords from the options; dsn first so the others win. */
+static PGconn *
+connect_with(const Options *opt)
+{
+	const char *keys[8];
+	const char *vals[8];
+	int			n = 0;
+
+	if (opt->dsn)
+	{
+		keys[n] = "dbname";
+		vals[n++] = opt->dsn;
+	}
+	if (opt->host)
+	{
+		keys[n] = "host";
+		vals[n++] = opt->host;
+	}
+	if (opt->port)
+	{
+		keys[n] = "port";
+		vals[n++] = opt->port;
+	}
+	if (opt->user)
+	{
+		keys[n] = "user";
+		vals[n++] = opt->user;
+	}
+	if (opt->dbname)
+	{
+		keys[n] = "dbname";
+		vals[n++] = opt->dbname;
+	}
+	keys[n] = "fallback_application_name";
+	vals[n++] = "coupon-stress";
+	keys[n] = NULL;
+	vals[n] = NULL;
+	return PQconnectdbParams(keys, vals, 1);
+}
+
+/* One line of a libpq error message, without the trailing newline. */
+static void
+copy_message(char *dst, size_t len, const char *msg)
+{
+	size_t		n;
+
+	snprintf(dst, len, "%s", msg ? msg : "");
+	n = strlen(dst);
+	while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
+		dst[--n] = '\0';
+}
+
+/*
+ * Notices (the server's "terminating connection" warnings of a crash test,
+ * for one) would be printed once per connection; the errors that matter
+ * are counted and reported per point instead.
+ */
+static void
+ignore_notice(void *arg, const char *message)
+{
+	(void) arg;
+	(void) message;
+}
+
+PGconn *
+client_connect(const Options *opt, char *err, size_t errlen)
+{
+	PGconn	   *conn = connect_with(opt);
+
+	if (conn != NULL)
+		PQsetNoticeProcessor(conn, ignore_notice, NULL);
+
+	if (conn == NULL)
+	{
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		copy_message(err, errlen, PQerrorMessage(conn));
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+PGconn *
+admin_connect(const Options *opt, bool quiet_fail)
+{
+	char		err[1024];
+	PGconn	   *conn = client_connect(opt, err, sizeof(err));
+
+	if (conn == NULL && !quiet_fail)
+		fprintf(stderr, "%s: could not connect to server: %s\n", progname, err);
+	return conn;
+}
+
+/* Run a command; on error report it unless quiet.  Returns success. */
+static bool
+exec_ok(PGconn *conn, const char *sql, bool quiet)
+{
+	PGresult   *res = PQexec(conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+	bool		ok = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+
+	if (!ok && !quiet)
+	{
+		char		msg[1024];
+
+		copy_message(msg, sizeof(msg), PQerrorMessage(conn));
+		fprintf(stderr, "%s: query failed: %s\nquery was: %s\n",
+				progname, msg, sql);
+	}
+	PQclear(res);
+	return ok;
+}
+
+/*
+ * One value of a one-row query with text parameters, into out (empty when
+ * NULL).  Returns false on error (reported) or when no row came back.
+ */
+static bool
+query_value(PGconn *conn, const char *sql, int nparams, const char *const *params,
+			char *out, size_t len, bool *isnull)
+{
+	PGresult   *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	bool		ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		char		msg[1024];
+
+		copy_message(msg, sizeof(msg), PQerrorMessage(conn));
+		fprintf(stderr, "%s: query failed: %s\nquery was: %s\n",
+				progname, msg, sql);
+	}
+	if (ok)
+	{
+		if (isnull)
+			*isnull = PQgetisnull(res, 0, 0);
+		snprintf(out, len, "%s", PQgetvalue(res, 0, 0));
+	}
+	PQclear(res);
+	return ok;
+}
+
+static bool
+find_extension(PGconn *conn, Target *tgt)
+{
+	PGresult   *res = PQexec(conn,
+							 "SELECT n.nspname, e.extversion FROM pg_extension e "
+							 "JOIN pg_namespace n ON n.oid = e.extnamespace "
+							 "WHERE e.extname = 'coupon'");
+	bool		found = false;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+	{
+		const char *nsp = PQgetvalue(res, 0, 0);
+
+		tgt->extschema = PQescapeIdentifier(conn, nsp, strlen(nsp));
+		snprintf(tgt->extschema_name, sizeof(tgt->extschema_name), "%s", nsp);
+		snprintf(tgt->ext_version, sizeof(tgt->ext_version), "%s",
+				 PQgetvalue(res, 0, 1));
+		found = tgt->extschema != NULL;
+	}
+	PQclear(res);
+	return found;
+}
+
+/*
+ * LIKE copies the ledger's id default, nextval() of the extension's own
+ * sequence.  Give the grants table a sequence of its own with the same
+ * cache setting, so it costs the same and never touches the extension's
+ * objects.  An identity column (copied by INCLUDING ALL) needs nothing.
+ */
+static bool
+own_sequence(PGconn *conn, const Target *tgt)
+{
+	char		sql[1024];
+	char		cache[32];
+	bool		isnull = true;
+
+	snprintf(sql, sizeof(sql),
+			 "SELECT s.cache_size FROM pg_catalog.pg_attribute a "
+			 "JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+			 "LEFT JOIN pg_catalog.pg_sequences s ON "
+			 "format('%%I.%%I', s.schemaname, s.sequencename)::regclass = "
+			 "pg_catalog.pg_get_serial_sequence('%s.coupon_claims', 'id')::regclass "
+			 "WHERE a.attrelid = 'coupon_stress.grants'::regclass AND a.attname = 'id' "
+			 "AND a.attidentity = '' "
+			 "AND pg_catalog.pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%%'",
+			 tgt->extschema);
+	{
+		PGresult   *res = PQexec(conn, sql);
+
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		{
+			fprintf(stderr, "%s: query failed: %s", progname, PQerrorMessage(conn));
+			PQclear(res);
+			return false;
+		}
+		if (PQntuples(res) == 0)
+		{
+			PQclear(res);
+			return true;
+		}
+		isnull = PQgetisnull(res, 0, 0);
+		snprintf(cache, sizeof(cache), "%s", isnull ? "1" : PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	snprintf(sql, sizeof(sql),
+			 "CREATE SEQUENCE coupon_stress.grants_id_seq AS bigint CACHE %s "
+			 "OWNED BY coupon_stress.grants.id", cache);
+	return exec_ok(conn, sql, false) &&
+		exec_ok(conn, "ALTER TABLE coupon_stress.grants ALTER COLUMN id "
+				"SET DEFAULT nextval('coupon_stress.grants_id_seq')", false);
+}
+
+bool
+setup_run(PGconn *conn, const Options *opt, Target *tgt)
+{
+	char		sql[1024];
+	bool		isnull;
+
+	if (!exec_ok(conn, "SET client_min_messages = warning", false))
+		return false;
+	if (!query_value(conn, "SHOW server_version", 0, NULL,
+					 tgt->server_version, sizeof(tgt->server_version), &isnull))
+		return false;
+
+	if (!find_extension(conn, tgt))
+	{
+		PGresult   *res = PQexec(conn, "CREATE EXTENSION IF NOT EXISTS coupon");
+
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		{
+			char		msg[1024];
+
+			copy_message(msg, sizeof(msg), PQerrorMessage(conn));
+			if (opt->strategies[S_OCC] || opt->strategies[S_CLAIM])
+			{
+				fprintf(stderr,
+						"%s: extension coupon is not available: %s\n"
+						"Install it, or run only --strategy naive,for-update,atomic,insert-only.\n",
+						progname, msg);
+				PQclear(res);
+				return false;
+			}
+		}
+		PQclear(res);
+		if (!find_extension(conn, tgt))
+			tgt->extschema = NULL;
+	}
+
+	if (!exec_ok(conn, "DROP SCHEMA IF EXISTS coupon_stress CASCADE", false) ||
+		!exec_ok(conn, "CREATE SCHEMA coupon_stress", false) ||
+		!exec_ok(conn, "CREATE TABLE coupon_stress.counter ("
+				 "id int PRIMARY KEY, remaining bigint NOT NULL, "
+				 "version bigint NOT NULL DEFAULT 0)", false) ||
+		!exec_ok(conn, "CREATE TABLE coupon_stress.occ_counter "
+				 "(LIKE coupon_stress.counter INCLUDING ALL)", false))
+		return false;
+
+	if (tgt->extschema)
+	{
+		snprintf(sql, sizeof(sql),
+				 "CREATE TRIGGER occ_version BEFORE UPDATE ON coupon_stress.occ_counter "
+				 "FOR EACH ROW EXECUTE FUNCTION %s.coupon_occ_version('version')",
+				 tgt->extschema);
+		if (!exec_ok(conn, sql, false))
+			return false;
+		snprintf(sql, sizeof(sql),
+				 "CREATE TABLE coupon_stress.grants "
+				 "(LIKE %s.coupon_claims INCLUDING ALL)", tgt->extschema);
+		if (!exec_ok(conn, sql, false))
+			return false;
+		if (!own_sequence(conn, tgt))
+			return false;
+	}
+	else if (!exec_ok(conn,
+					  "CREATE TABLE coupon_stress.grants ("
+					  "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+					  "pool text NOT NULL, customer text NOT NULL, "
+					  "qty int NOT NULL, "
+					  "claimed_at timestamptz NOT NULL DEFAULT now(), "
+					  "released_at timestamptz)", false))
+		return false;
+	return true;
+}
+
+/*
+ * Reset the database for one point.  *watermark is the highest claim id
+ * in the extension's ledger before the point, so that only this point's
+ * claims are counted.
+ */
+bool
+setup_point(PGconn *conn, const Target *tgt, const Point *pt, int64_t *watermark)
+{
+	char		sql[1024];
+	char		val[64];
+	bool		isnull;
+
+	*watermark = 0;
+	if (!ensure_connection(conn, 60))
+	{
+		fprintf(stderr, "%s: lost the connection to the server: %s",
+				progname, PQerrorMessage(conn));
+		return false;
+	}
+	wait_for_backends(conn);
+	if (!exec_ok(conn, "TRUNCATE coupon_stress.grants, coupon_stress.counter, "
+				 "coupon_stress.occ_counter RESTART IDENTITY", false))
+		return false;
+	snprintf(sql, sizeof(sql),
+			 "INSERT INTO coupon_stress.counter VALUES (1, %lld, 0)",
+			 (long long) pt->initial);
+	if (!exec_ok(conn, sql, false))
+		return false;
+	snprintf(sql, sizeof(sql),
+			 "INSERT INTO coupon_stress.occ_counter VALUES (1, %lld, 0)",
+			 (long long) pt->initial);
+	if (!exec_ok(conn, sql, false))
+		return false;
+
+	if (pt->strategy == S_CLAIM)
+	{
+		const char *params[2] = {CLAIM_POOL, val};
+
+		snprintf(sql, sizeof(sql),
+				 "SELECT %s.coupon_pool_drop(pool) FROM %s.coupon_pools "
+				 "WHERE pool = $1", tgt->extschema, tgt->extschema);
+		if (!query_value(conn, sql, 1, params, val, sizeof(val), &isnull) &&
+			PQstatus(conn) != CONNECTION_OK)
+			return false;
+		snprintf(val, sizeof(val), "%lld", (long long) pt->initial);
+		snprintf(sql, sizeof(sql),
+				 "SELECT %s.coupon_pool_create($1, $2::bigint)", tgt->extschema);
+		if (!query_value(conn, sql, 2, params, val, sizeof(val), &isnull))
+			return false;
+		snprintf(sql, sizeof(sql),
+				 "SELECT coalesce(max(id), 0) FROM %s.coupon_claims",
+				 tgt->extschema);
+		if (!query_value(conn, sql, 0, NULL, val, sizeof(val), &isnull))
+			return false;
+		*watermark = strtoll(val, NULL, 10);
+	}
+	return true;
+}
+
+/*
+ * Make sure the admin connection works, resetting it if the server went
+ * away (a crash test restarts the server under the client).  Waits up to
+ * patience_s seconds.
+ */
+static bool
+ensure_connection(PGconn *conn, int patience_s)
+{
+	int			waited_ms = 0;
+
+	while (PQstatus(conn) != CONNECTION_OK || !exec_ok(conn, "SELECT 1", true))
+	{
+		if (waited_ms >= patience_s * 1000)
+			return false;
+		usleep(200 * 1000);
+		waited_ms += 200;
+		PQreset(conn);
+		if (PQstatus(conn) == CONNECTION_OK)
+			exec_ok(conn, "SET client_min_messages = warning", true);
+	}
+	return true;
+}
+
+/*
+ * Wait (up to 10 s) until the previous point's sessions have left the
+ * server, so that a burst of 500 new connections does not find their
+ * slots still taken and the points do not overlap.
+ */
+static void
+wait_for_backends(PGconn *conn)
+{
+	int			i;
+
+	for (i = 0; i < 200; i++)
+	{
+		char		val[32];
+		bool		isnull;
+
+		if (!query_value(conn,
+						 "SELECT count(*) FROM pg_catalog.pg_stat_activity "
+						 "WHERE application_name = 'coupon-stress' "
+						 "AND backend_type = 'client backend' "
+						 "AND pid <> pg_catalog.pg_backend_pid()",
+						 0, NULL, val, sizeof(val), &isnull) ||
+			strcmp(val, "0") == 0)
+			return;
+		usleep(50 * 1000);
+	}
+}
+
+/* Read the ledger rows and the counter of a point back into row. */
+bool
+read_back(PGconn *conn, const Target *tgt, const Point *pt, int64_t watermark,
+		  Row *row)
+{
+	char		sql[1024];
+	char		val[64];
+	char		wm[32];
+	bool		isnull = false;
+	const char *params[2];
+
+	if (!ensure_connection(conn, 60))
+	{
+		fprintf(stderr, "%s: could not read the results back: %s",
+				progname, PQerrorMessage(conn));
+		return false;
+	}
+
+	params[0] = strategy_pool(pt->strategy);
+	if (pt->strategy == S_CLAIM)
+	{
+		snprintf(wm, sizeof(wm), "%lld", (long long) watermark);
+		params[1] = wm;
+		snprintf(sql, sizeof(sql),
+				 "SELECT count(*) FROM %s.coupon_claims "
+				 "WHERE pool = $1 AND id > $2::bigint", tgt->extschema);
+		if (!query_value(conn, sql, 2, params, val, sizeof(val), NULL))
+			return false;
+		row->ledger_rows = strtoll(val, NULL, 10);
+		snprintf(sql, sizeof(sql),
+				 "SELECT available FROM %s.coupon_pools WHERE pool = $1",
+				 tgt->extschema);
+		row->has_counter = query_value(conn, sql, 1, params, val, sizeof(val),
+									   &isnull) && !isnull;
+		row->counter = row->has_counter ? strtoll(val, NULL, 10) : 0;
+		return true;
+	}
+
+	if (!query_value(conn,
+					 "SELECT count(*) FROM coupon_stress.grants WHERE pool = $1",
+					 1, params, val, sizeof(val), NULL))
+		return false;
+	row->ledger_rows = strtoll(val, NULL, 10);
+	row->has_counter = false;
+	if (pt->strategy == S_INSERT_ONLY)
+		return true;
+	snprintf(sql, sizeof(sql),
+			 "SELECT remaining FROM coupon_stress.%s WHERE id = 1",
+			 pt->strategy == S_OCC ? "occ_counter" : "counter");
+	if (!query_value(conn, sql, 0, NULL, val, sizeof(val), &isnull))
+		return false;
+	row->has_counter = true;
+	row->counter = strtoll(val, NULL, 10);
+	return true;
+}
+
+/* Try a checkpoint so that points start alike; failures do not matter. */
+void
+try_checkpoint(PGconn *conn)
+{
+	exec_ok(conn, "CHECKPOINT", true);
+}
