@@ -1,0 +1,354 @@
+# Copyright: part of the coupon extension's fault-injection tests.
+#
+# Helpers shared by the TAP tests in t/: a node with coupon preloaded, the
+# invariants of shared/design/claim-path.md as assertions, a fingerprint of
+# everything the extension keeps (to prove "changes nothing"), SQLSTATE
+# capture, and non-blocking control of background psql sessions.
+#
+# The invariants (numbers as in the design):
+#   1. available + in_flight + claimed = capacity for every pool
+#   2. committed, unreleased ledger rows never exceed capacity
+#   3. after all transactions end, available = capacity - claimed
+#   4. an acknowledged grant is in the ledger after any crash
+#   5. no customer holds more than the pool's per-customer limit
+package CouponTest;
+
+use strict;
+use warnings FATAL => 'all';
+
+use Exporter 'import';
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep time);
+
+our @EXPORT = qw(
+  coupon_node check_pools fingerprint sql_state expect_state
+  bg_open bg_send bg_collect bg_run bg_pid bg_close wait_until_event
+  query_value ledger_count memory_of check_log
+);
+
+# The field separator of every psql call made here: pool names in the
+# hostile-input test contain '|', tabs and quotes, but not this.
+my $FS = "\x1f";
+
+# A node with coupon in shared_preload_libraries and the extension created
+# in database postgres (unless bare => 1).  conf => [lines] is appended to
+# postgresql.conf.
+sub coupon_node
+{
+	my ($name, %opt) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf',
+		join("\n",
+			"shared_preload_libraries = 'coupon'",
+			"log_min_messages = warning",
+			"log_statement = none",
+			"log_line_prefix = '%m [%p] %q%a '",
+			@{ $opt{conf} // [] }));
+	$node->start;
+	$node->safe_psql($opt{db} // 'postgres', 'CREATE EXTENSION coupon')
+	  unless $opt{bare};
+	return $node;
+}
+
+# One value (first line of output) of a query, dies on error.
+sub query_value
+{
+	my ($node, $db, $sql, %params) = @_;
+	my $out = $node->safe_psql($db, $sql, %params);
+	return $out;
+}
+
+sub ledger_count
+{
+	my ($node, $db, $where) = @_;
+	$where //= 'true';
+	return query_value($node, $db,
+		"SELECT count(*) FROM coupon_claims WHERE $where");
+}
+
+# The shared-memory half of a pool: [available, in_flight, grants,
+# sold_out, waits], or undef when the pool is not loaded.
+sub memory_of
+{
+	my ($node, $db, $pool) = @_;
+	my $q = $pool;
+	$q =~ s/'/''/g;
+	my $out = $node->safe_psql($db,
+		"SELECT available, in_flight, grants, sold_out, waits"
+		  . " FROM coupon_pool_memory() WHERE pool = '$q'",
+		extra_params => [ '-F', $FS ]);
+	return undef if $out eq '';
+	return [ split /$FS/, $out ];
+}
+
+# Check invariants 1, 2, 3 and 5 for every pool of a database, once all
+# transactions have ended, and return { pool => { column => value } }.
+#
+#   loaded => 1     also require every pool to be loaded in shared memory
+#                   (otherwise the view computes available from the ledger
+#                   and the check of invariant 3 proves nothing)
+#   pools => [..]   only these pools
+#   grants => 1     also require the shared grants counter to equal the
+#                   number of ledger rows (every committed claim counted
+#                   once, no aborted claim counted)
+sub check_pools
+{
+	my ($node, $db, $label, %opt) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+	my $out = $node->safe_psql(
+		$db, q{
+SELECT encode(convert_to(v.pool, 'UTF8'), 'hex'), v.capacity, v.claimed, v.in_flight, v.available,
+       v.per_customer, v.grants, v.sold_out, v.waits,
+       (SELECT COALESCE(sum(c.qty), 0) FROM coupon_claims c
+         WHERE c.pool = v.pool AND c.released_at IS NULL) AS held,
+       (SELECT count(*) FROM coupon_claims c WHERE c.pool = v.pool) AS rows,
+       (SELECT count(*) FROM (SELECT c.customer FROM coupon_claims c
+                               WHERE c.pool = v.pool AND c.released_at IS NULL
+                               GROUP BY c.customer
+                              HAVING sum(c.qty) > v.per_customer) x) AS over,
+       m.pool IS NOT NULL AS loaded,
+       COALESCE(m.available, -1) AS mem_available,
+       COALESCE(m.in_flight, -1) AS mem_in_flight
+  FROM coupon_pools v
+  LEFT JOIN coupon_pool_memory() m ON m.pool = v.pool
+ ORDER BY v.pool},
+		extra_params => [ '-F', $FS ]);
+
+	my @cols = qw(pool capacity claimed in_flight available per_customer
+	  grants sold_out waits held rows over loaded mem_available
+	  mem_in_flight);
+	my %pools;
+	for my $line (split /\n/, $out)
+	{
+		my %r;
+		@r{@cols} = split /$FS/, $line, -1;
+		$r{pool} = pack('H*', $r{pool});
+		$pools{ $r{pool} } = \%r;
+	}
+	my @names = $opt{pools} ? @{ $opt{pools} } : sort keys %pools;
+	my @bad;
+	for my $p (@names)
+	{
+		my $r = $pools{$p};
+		if (!$r) { push @bad, "$p: missing from coupon_pools"; next; }
+		my $desc = join(' ', map { "$_=$r->{$_}" } @cols);
+		push @bad, "$p: in_flight $r->{in_flight} != 0 ($desc)"
+		  if $r->{in_flight} != 0;
+		push @bad, "$p: available != capacity - claimed ($desc)"
+		  if $r->{available} != $r->{capacity} - $r->{claimed};
+		push @bad,
+		  "$p: available + in_flight + claimed != capacity ($desc)"
+		  if $r->{available} + $r->{in_flight} + $r->{claimed} !=
+		  $r->{capacity};
+		push @bad, "$p: claimed != ledger sum of unreleased qty ($desc)"
+		  if $r->{claimed} != $r->{held};
+		push @bad, "$p: unreleased ledger qty above capacity ($desc)"
+		  if $r->{held} > $r->{capacity};
+		push @bad, "$p: $r->{over} customers over the limit ($desc)"
+		  if $r->{over} != 0;
+		if ($opt{loaded})
+		{
+			if ($r->{loaded} ne 't')
+			{
+				push @bad, "$p: not loaded in shared memory";
+			}
+			elsif ($r->{mem_available} != $r->{capacity} - $r->{held})
+			{
+				push @bad,
+				  "$p: semaphore available $r->{mem_available} != capacity - ledger ($desc)";
+			}
+		}
+		push @bad,
+		  "$p: grants counter $r->{grants} != ledger rows $r->{rows}"
+		  if $opt{grants} && $r->{grants} != $r->{rows};
+	}
+	ok(!@bad && @names > 0,
+		"$label: invariants hold for " . scalar(@names) . " pools")
+	  or diag(join("\n", @bad));
+	return \%pools;
+}
+
+# The server log shows no PANIC, failed assertion or crash other than the
+# SIGKILLs a test sends itself.
+sub check_log
+{
+	my ($node, $label) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $log = slurp_file($node->logfile);
+	my @bad = grep {
+		/PANIC|TRAP:|terminated by signal (?!9\b)|terminated by exception|corrupt/
+	} split /\n/, $log;
+	is_deeply(\@bad, [], "$label: no PANIC, assertion failure or crash in the server log");
+	return;
+}
+
+# Everything the extension keeps, as text: coupon_pools (without the
+# counters since start), the ledger, the pool table, the sequence and the
+# loaded semaphores.  Equal before and after a call = the call changed
+# nothing.  no_sequence => 1 leaves the sequence out (for a claim that got
+# as far as nextval before its transaction aborted: sequences are not
+# transactional in PostgreSQL).  schema => NAME reads the extension's
+# objects in that schema.
+sub fingerprint
+{
+	my ($node, $db, %opt) = @_;
+	my $seq =
+	  $opt{no_sequence}
+	  ? "'-'"
+	  : "(SELECT last_value || '/' || is_called FROM coupon_claims_id_seq)";
+	my $path = '';
+	if ($opt{schema})
+	{
+		(my $s = $opt{schema}) =~ s/"/""/g;
+		$path = qq{SET search_path = "$s";\n};
+	}
+	return $node->safe_psql(
+		$db, $path . qq{
+SELECT 'pools: ' || COALESCE((SELECT string_agg(format('%s|%s|%s|%s|%s|%s',
+          md5(pool), capacity, claimed, in_flight, available, per_customer),
+          ', ' ORDER BY pool) FROM coupon_pools), '')
+ || E'\\nledger: ' || COALESCE((SELECT string_agg(format('%s|%s|%s|%s|%s|%s',
+          id, md5(pool), md5(customer), qty, claimed_at, released_at),
+          ', ' ORDER BY id) FROM coupon_claims), '')
+ || E'\\npool table: ' || COALESCE((SELECT string_agg(format('%s|%s|%s|%s',
+          md5(name), capacity, per_customer, created_at), ', ' ORDER BY name)
+          FROM coupon_pool), '')
+ || E'\\nsequence: ' || $seq
+ || E'\\nsemaphores: ' || COALESCE((SELECT string_agg(format('%s|%s|%s',
+          md5(pool), available, in_flight), ', ' ORDER BY pool)
+          FROM coupon_pool_memory()), '')});
+}
+
+# Run SQL in a new session; returns (sqlstate or '00000', stdout, stderr).
+# The SQLSTATE is that of the first error.
+sub sql_state
+{
+	my ($node, $db, $sql, %params) = @_;
+	my ($ret, $out, $err) = $node->psql(
+		$db, "\\set VERBOSITY verbose\n$sql",
+		on_error_stop => 1,
+		extra_params => [ '-F', $FS, @{ $params{extra_params} // [] } ],
+		$params{connstr} ? (connstr => $params{connstr}) : ());
+	my ($state) = $err =~ /(?:ERROR|FATAL):\s+([0-9A-Z]{5}):/;
+	$state //= '00000';
+	return ($state, $out, $err);
+}
+
+# Assert that SQL fails with the given SQLSTATE (or succeeds: '00000').
+sub expect_state
+{
+	my ($node, $db, $sql, $want, $name, %params) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my ($state, $out, $err) = sql_state($node, $db, $sql, %params);
+	is($state, $want, $name) or diag("stderr: $err\nstdout: $out");
+	return ($state, $out, $err);
+}
+
+# A background psql session we can drive without blocking: send a
+# statement, do something else, collect its result later.
+sub bg_open
+{
+	my ($node, $db, %params) = @_;
+	my $s = $node->background_psql(
+		$db // 'postgres',
+		on_error_stop => 0,
+		extra_params => [ '-F', $FS, @{ $params{extra_params} // [] } ]);
+	$s->{coupon_seq} = 0;
+	$s->query_safe("\\set VERBOSITY verbose");
+	return $s;
+}
+
+sub bg_send
+{
+	my ($s, $sql) = @_;
+	my $n = ++$s->{coupon_seq};
+	$s->{coupon_banner} = "coupon_bg_done_$n";
+	$s->{coupon_started} = time;
+	$s->{stdin} .= "$sql\n;\n\\echo '$s->{coupon_banner}'\n\\warn '$s->{coupon_banner}'\n";
+	$s->{run}->pump_nb;
+	return;
+}
+
+# Wait for the statement sent last; returns (stdout, sqlstate or '00000',
+# stderr, seconds it took).
+sub bg_collect
+{
+	my ($s, $timeout) = @_;
+	$timeout //= $PostgreSQL::Test::Utils::timeout_default;
+	my $banner = $s->{coupon_banner};
+	my $deadline = time + $timeout;
+	while (!($s->{stdout} =~ /$banner\n/ && $s->{stderr} =~ /$banner\n/))
+	{
+		die "background psql: no answer within $timeout s:"
+		  . " stdout '$s->{stdout}' stderr '$s->{stderr}'"
+		  if time > $deadline;
+		die "background psql exited: stderr '$s->{stderr}'"
+		  unless $s->{run}->pumpable;
+		$s->{run}->pump_nb;
+		usleep(10_000);
+	}
+	my $took = time - $s->{coupon_started};
+	my $out = $s->{stdout};
+	my $err = $s->{stderr};
+	$out =~ s/\n?$banner\n//;
+	$err =~ s/\n?$banner\n//;
+	$out =~ s/$FS/|/g;
+	$s->{stdout} = '';
+	$s->{stderr} = '';
+	my ($state) = $err =~ /(?:ERROR|FATAL):\s+([0-9A-Z]{5}):/;
+	return ($out, $state // '00000', $err, $took);
+}
+
+# Run and collect in one go; dies on error unless the state is wanted.
+sub bg_run
+{
+	my ($s, $sql) = @_;
+	bg_send($s, $sql);
+	my ($out, $state, $err) = bg_collect($s);
+	die "background query failed: $err" if $state ne '00000';
+	return $out;
+}
+
+sub bg_pid
+{
+	my ($s) = @_;
+	return bg_run($s, 'SELECT pg_backend_pid()');
+}
+
+sub bg_close
+{
+	my ($s) = @_;
+	eval {
+		$s->{run}->pump_nb if $s->{run}->pumpable;
+		if ($s->{run}->pumpable)
+		{
+			$s->{stdin} .= "\\q\n";
+			$s->{run}->finish;
+		}
+		else
+		{
+			$s->{run}->kill_kill;
+		}
+		1;
+	};
+	return;
+}
+
+# Wait until backend pid waits on an event of the given type (and name,
+# if given); true if it did within the timeout.
+sub wait_until_event
+{
+	my ($node, $pid, $type, $event) = @_;
+	my $cond = "wait_event_type = '$type'";
+	$cond .= " AND wait_event = '$event'" if defined $event;
+	return $node->poll_query_until('postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND $cond",
+		'1');
+}
+
+1;
