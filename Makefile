@@ -1,6 +1,6 @@
 # coupon: build with PGXS.
 #
-#   make && sudo make install     the extension
+#   make && sudo make install     the extension and the coupon-stress client
 #   make installcheck             pg_regress, isolation and TAP tests against
 #                                 a running server that preloads coupon
 #
@@ -20,7 +20,7 @@ ISOLATION = claim_last_coupon claim_abort_wakes_waiter claim_savepoint \
 	claim_same_customer release_races_claim occ_stale_write \
 	claim_prepare_refused
 ISOLATION_OPTS = --load-extension=coupon
-
+TAP_TESTS = 1
 
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers
@@ -28,3 +28,16 @@ PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The stress client has its own Makefile (PGXS builds one library here).
+all: client
+client:
+	$(MAKE) -C client
+install: install-client
+install-client: client
+	$(MAKE) -C client install
+clean: clean-client
+clean-client:
+	$(MAKE) -C client clean
+
+.PHONY: client install-client clean-client
