@@ -124,7 +124,7 @@ usage(FILE *f)
 			"                           occ          version column + coupon_occ_version\n"
 			"                                        trigger, retry with backoff\n"
 			"                           for-update   SELECT ... FOR UPDATE, then write\n"
-			"                           atomic       one conditional UPDATE + INSERT\n"
+			"                           atomic       one conditional UPDATE, then INSERT\n"
 			"                           claim        SELECT coupon_claim(...)\n"
 			"                           insert-only  the grant row alone: the ceiling\n"
 			"  --race-window=USEC       pause between read and write (default 0)\n"

@@ -1,5 +1,8 @@
--- The textbook fix: the conditional UPDATE of one counter row plus the
--- ledger insert, in one statement and one transaction.
+-- The textbook fix as an application writes it: in one transaction, the
+-- conditional UPDATE of the counter row, then the ledger insert.  (The
+-- stock never runs out here, so the UPDATE always finds its row.)
 \set n :n + 1
-WITH d AS (UPDATE bench.counter SET remaining = remaining - 1 WHERE id = 1 AND remaining >= 1 RETURNING 1)
-INSERT INTO bench.ledger (pool, customer, qty) SELECT 'hotrow', 'c' || :run || '-' || :client_id || '-' || :n, 1 FROM d;
+BEGIN;
+UPDATE bench.counter SET remaining = remaining - 1 WHERE id = 1 AND remaining >= 1;
+INSERT INTO bench.ledger (pool, customer, qty) VALUES ('hotrow', 'c' || :run || '-' || :client_id || '-' || :n, 1);
+END;
