@@ -12,5 +12,5 @@ set -euo pipefail
 source "$(dirname "$0")/throwaway.sh" bench 55492
 [ $# -gt 0 ] || set -- -T 10 -c 1,16,64,256
 step "coupon-stress $*"
-echo "machine: $(nproc) CPUs, $(free -g | awk '/^Mem:/ {print $2}') GiB, $(. /etc/os-release && echo "$PRETTY_NAME"), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(nproc) CPUs, $(awk '/^MemTotal:/ {printf "%.0f", $2 / 1048576}' /proc/meminfo) GiB, $(. /etc/os-release && echo "$PRETTY_NAME"), load $(cut -d' ' -f1-3 /proc/loadavg)"
 coupon-stress "$@"
