@@ -143,7 +143,9 @@ static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 /* What this backend knows about the extension's catalog entries. */
 static struct
 {
-	bool		valid;			/* cleared by relcache invalidation */
+	bool		valid;			/* cleared by relcache invalidation; the
+								 * OIDs stay usable until the next call
+								 * binds again */
 	Oid			schema;
 	Oid			pool_relid;
 	Oid			claims_relid;
@@ -270,7 +272,7 @@ coupon_sql_run(CouponStatement id, Datum *values)
 	int			save_sec_context;
 	int			rc;
 
-	Assert(catalog.valid);
+	Assert(OidIsValid(catalog.claims_relid));
 	plan = statement_plan(id);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
@@ -323,7 +325,7 @@ coupon_ledger_holdings(const char *pool, const char *customer,
 	HeapTuple	tuple;
 	int64		held = 0;
 
-	Assert(catalog.valid);
+	Assert(OidIsValid(catalog.claims_relid));
 	claims = table_open(catalog.claims_relid, RowExclusiveLock);
 	ScanKeyEntryInitialize(&keys[0], 0, Anum_coupon_claims_pool,
 						   BTEqualStrategyNumber, InvalidOid,
@@ -372,7 +374,7 @@ coupon_ledger_insert_claim(const char *pool, const char *customer, int32 qty)
 	TupleTableSlot *slot;
 	int64		claim_id;
 
-	Assert(catalog.valid);
+	Assert(OidIsValid(catalog.claims_relid));
 	claims = table_open(catalog.claims_relid, RowExclusiveLock);
 	if (RelationGetDescr(claims)->natts != Natts_coupon_claims)
 		elog(ERROR, "table coupon_claims has %d columns, expected %d",
