@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * args.c
- *		Checks of SQL arguments shared by the extension's functions.
+ *		Checks of SQL arguments, and errors, shared by the SQL functions.
  *
  * The functions are not STRICT: a NULL argument is a mistake worth an
  * error, not a silent NULL result.  Every check runs before anything is
@@ -17,6 +17,25 @@
 #include "utils/timestamp.h"
 
 #include "coupon.h"
+
+void
+coupon_pool_missing(const char *pool)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("pool \"%s\" does not exist", pool)));
+}
+
+/* See coupon_pool_slot() in ledger.c. */
+void
+coupon_pool_uncommitted(const char *pool)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("pool \"%s\" was created in this transaction", pool),
+			 errdetail("Coupons are counted in shared memory from the committed pool only."),
+			 errhint("Claim from it after the transaction has committed.")));
+}
 
 void
 coupon_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *what)
@@ -69,8 +88,8 @@ coupon_arg_int64(FunctionCallInfo fcinfo, int argno, const char *what,
 	if (value < min)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be at least " INT64_FORMAT, what, min),
-				 errdetail("The value given was " INT64_FORMAT ".", value)));
+				 errmsg("%s must be at least %lld", what, (long long) min),
+				 errdetail("The value given was %lld.", (long long) value)));
 	return value;
 }
 

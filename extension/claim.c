@@ -126,22 +126,24 @@ claim(FunctionCallInfo fcinfo, int64 *claim_id, CouponSlotRef *ref)
 	int64		wait = coupon_arg_duration(fcinfo, 3, "wait");
 	CouponPoolKey key;
 	LOCKTAG		customer_lock;
+	bool		lock_is_new;
 	CouponTake	take;
 	ClaimStatus status;
-	uint64		own_in_flight;
 	void	   *escrow;
 
 	coupon_require_preload();
 	coupon_ledger_bind(fcinfo);
 	coupon_make_key(&key, pool);
-	*ref = coupon_pool_slot(&key);
+	if (!coupon_pool_slot(&key, ref))
+		coupon_pool_uncommitted(pool);
 
-	if (qty > ref->capacity)
+	/* A pool of capacity 0 is sold out, whatever is asked of it. */
+	if (qty > ref->capacity && ref->capacity > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("qty %d exceeds the capacity of pool \"%s\"", qty, pool),
-				 errdetail("The pool's capacity is " INT64_FORMAT ".",
-						   ref->capacity)));
+				 errdetail("The pool's capacity is %lld.",
+						   (long long) ref->capacity)));
 	if (qty > ref->per_customer)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -152,17 +154,17 @@ claim(FunctionCallInfo fcinfo, int64 *claim_id, CouponSlotRef *ref)
 
 	/* From here to the end of the transaction the customer is ours. */
 	customer_lock_tag(&key, customer, &customer_lock);
-	(void) LockAcquire(&customer_lock, ExclusiveLock, false, false);
+	lock_is_new = LockAcquire(&customer_lock, ExclusiveLock, false, false) ==
+		LOCKACQUIRE_OK;
 	if (customer_at_limit(&key, customer, qty, ref->per_customer, claim_id,
 						  &status))
 		return status;
 
 	escrow = coupon_escrow_reserve();
-	own_in_flight = coupon_escrow_in_flight(*ref);
-	take = coupon_slot_take(&key, qty, 0, own_in_flight, ref);
+	take = coupon_slot_take(&key, qty, 0, coupon_escrow_in_flight, ref);
 	if (take == COUPON_TAKEN)
 		coupon_escrow_record(escrow, COUPON_PENDING_CLAIM, *ref, qty);
-	else if (take == COUPON_TIMED_OUT && wait > 0)
+	else if (take == COUPON_TIMED_OUT && wait > 0 && lock_is_new)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 		TimestampTz deadline = wait > PG_INT64_MAX - now ?
@@ -171,12 +173,15 @@ claim(FunctionCallInfo fcinfo, int64 *claim_id, CouponSlotRef *ref)
 		/*
 		 * Sleep without the customer's lock: the transaction whose permits
 		 * we wait for might claim for this customer too, and the deadlock
-		 * detector does not see a sleep on the wait queue.  With the lock
-		 * back, look at the customer's holdings again: another session may
-		 * have claimed for it meanwhile.
+		 * detector does not see a sleep on the wait queue.  (If this
+		 * transaction held the lock already, from an earlier claim for the
+		 * customer, it cannot let go of it and does not sleep at all.)  With
+		 * the lock back, look at the customer's holdings again: another
+		 * session may have claimed for it meanwhile.
 		 */
 		LockRelease(&customer_lock, ExclusiveLock, false);
-		take = coupon_slot_take(&key, qty, deadline, own_in_flight, ref);
+		take = coupon_slot_take(&key, qty, deadline, coupon_escrow_in_flight,
+								ref);
 		if (take == COUPON_TAKEN)
 		{
 			coupon_escrow_record(escrow, COUPON_PENDING_CLAIM, *ref, qty);
@@ -243,6 +248,33 @@ coupon_claim_detailed(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
+static void claim_missing(int64 claim_id) pg_attribute_noreturn();
+
+static void
+claim_missing(int64 claim_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("claim %lld does not exist", (long long) claim_id)));
+}
+
+/* The claim's pool and whether it is released; false if there is no claim. */
+static bool
+find_claim(int64 claim_id, Datum *args, CouponPoolKey *key, bool *released)
+{
+	bool		found;
+
+	coupon_sql_begin();
+	found = coupon_sql_run(COUPON_SQL_FIND_CLAIM, args) == 1;
+	if (found)
+	{
+		coupon_make_key(key, TextDatumGetCString(coupon_sql_value(1)));
+		*released = DatumGetBool(coupon_sql_value(2));
+	}
+	coupon_sql_end();
+	return found;
+}
+
 /*
  * coupon_release(claim_id) returns boolean: true if the claim was released
  * now, false if it had been released already.  Its permits return to the
@@ -263,27 +295,26 @@ coupon_release(PG_FUNCTION_ARGS)
 	coupon_require_preload();
 	coupon_ledger_bind(fcinfo);
 
-	coupon_sql_begin();
 	args[0] = Int64GetDatum(claim_id);
-	if (coupon_sql_run(COUPON_SQL_FIND_CLAIM, args) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("claim " INT64_FORMAT " does not exist", claim_id)));
-	coupon_make_key(&key, TextDatumGetCString(coupon_sql_value(1, NULL)));
-	released = DatumGetBool(coupon_sql_value(2, NULL));
-	coupon_sql_end();
+	if (!find_claim(claim_id, args, &key, &released))
+		claim_missing(claim_id);
 	if (released)
 		PG_RETURN_BOOL(false);
 
 	/* Load the pool before changing its ledger (see ledger.c). */
-	ref = coupon_pool_slot(&key);
+	if (!coupon_pool_slot(&key, &ref))
+		coupon_pool_uncommitted(key.name);
 
 	escrow = coupon_escrow_reserve();
 	coupon_sql_begin();
 	released = coupon_sql_run(COUPON_SQL_RELEASE_CLAIM, args) == 1;
 	if (released)
 		coupon_escrow_record(escrow, COUPON_PENDING_RELEASE, ref,
-							 DatumGetInt32(coupon_sql_value(1, NULL)));
+							 DatumGetInt32(coupon_sql_value(1)));
 	coupon_sql_end();
+
+	/* Released by someone else meanwhile, or dropped with its pool? */
+	if (!released && !find_claim(claim_id, args, &key, &released))
+		claim_missing(claim_id);
 	PG_RETURN_BOOL(released);
 }

@@ -5,7 +5,7 @@
  *
  * The extension hands out a limited stock exactly once each, under heavy
  * concurrency, without queueing every caller on one hot row.  It is the
- * escrow design of ../shared/design/claim-path.md:
+ * escrow design the README describes under "How it works":
  *
  *	semaphore.c	the counting semaphore: one slot per pool in shared memory,
  *				with an atomic count of available permits, a count of permits
@@ -18,7 +18,7 @@
  *	claim.c		coupon_claim(), coupon_claim_detailed(), coupon_release()
  *	pool.c		pool administration and the statistics behind coupon_pools
  *	occ.c		coupon_occ_version(), the optimistic-concurrency trigger
- *	args.c		argument checks shared by the SQL functions
+ *	args.c		argument checks and errors shared by the SQL functions
  *	coupon.c	module entry point: GUCs and hooks
  *
  *-------------------------------------------------------------------------
@@ -33,10 +33,14 @@
 #define COUPON_POOL_NAME_MAX	127
 #define COUPON_CUSTOMER_MAX		1024
 
-/* Identifies a pool in shared memory: its database and its name. */
+/*
+ * Identifies a pool in shared memory: its database, the extension's pool
+ * table (a new one after DROP and CREATE EXTENSION) and its name.
+ */
 typedef struct CouponPoolKey
 {
 	Oid			dboid;
+	Oid			pool_relid;
 	char		name[COUPON_POOL_NAME_MAX + 1]; /* zero padded */
 } CouponPoolKey;
 
@@ -96,6 +100,9 @@ typedef enum CouponStat
 	COUPON_STAT_WAITS
 } CouponStat;
 
+/* How many of a pool's permits in flight are the caller's own? */
+typedef uint64 (*CouponOwnInFlight) (CouponSlotRef ref);
+
 /* coupon.c */
 extern int	coupon_max_pools;
 
@@ -103,21 +110,23 @@ extern int	coupon_max_pools;
 extern void coupon_shmem_request(void);
 extern void coupon_shmem_startup(void);
 extern void coupon_require_preload(void);
-extern void coupon_make_key(CouponPoolKey *key, const char *pool);
 extern bool coupon_slot_find(const CouponPoolKey *key, CouponSlotRef *ref);
 extern CouponSlotRef coupon_slot_install(const CouponPoolKey *key,
 										 const CouponPoolRow *row);
 extern CouponTake coupon_slot_take(const CouponPoolKey *key, uint64 qty,
-								   TimestampTz deadline, uint64 own_in_flight,
+								   TimestampTz deadline,
+								   CouponOwnInFlight own_in_flight,
 								   CouponSlotRef *ref);
 extern void coupon_slot_settle(CouponSlotRef ref, uint64 qty, CouponSettle how);
 extern void coupon_slot_publish(CouponSlotRef ref, uint64 qty, bool grow);
 extern bool coupon_slot_begin_drop(CouponSlotRef ref, uint64 *in_flight);
 extern void coupon_slot_end_drop(CouponSlotRef ref, bool committed);
-extern void coupon_slot_free_database(Oid dboid);
+extern void coupon_slot_forget(Oid dboid, Oid pool_relid);
+extern bool coupon_slot_holds_relation(Oid dboid, Oid pool_relid);
 extern void coupon_slot_count(CouponSlotRef ref, CouponStat stat);
 extern void coupon_slot_stats(CouponSlotRef ref, CouponSlotStats *stats);
-extern bool coupon_slot_read(int i, CouponSlotStats *stats, bool *found);
+extern bool coupon_slot_read(int i, Oid pool_relid, CouponSlotStats *stats,
+							 bool *found);
 
 /* escrow.c */
 typedef enum CouponPending
@@ -127,7 +136,7 @@ typedef enum CouponPending
 	COUPON_PENDING_RELEASE,		/* permits a release gives back */
 	COUPON_PENDING_GROW,		/* permits a capacity increase adds */
 	COUPON_PENDING_DROP,		/* the pool is being dropped */
-	COUPON_PENDING_FORGET_DATABASE	/* the extension or database is dropped */
+	COUPON_PENDING_FORGET		/* its pool table or database is dropped */
 } CouponPending;
 
 extern void coupon_escrow_init(void);
@@ -140,7 +149,8 @@ extern uint64 coupon_escrow_in_flight(CouponSlotRef ref);
 /* ledger.c */
 typedef enum CouponStatement
 {
-	COUPON_SQL_LOAD_POOL,
+	COUPON_SQL_LOAD_LOCK,
+	COUPON_SQL_LOAD_COUNT,
 	COUPON_SQL_LOCK_POOL,
 	COUPON_SQL_LOCK_POOL_TABLE,
 	COUPON_SQL_COUNT_POOLS,
@@ -155,18 +165,21 @@ typedef enum CouponStatement
 
 extern void coupon_ledger_init(void);
 extern void coupon_ledger_bind(FunctionCallInfo fcinfo);
+extern void coupon_make_key(CouponPoolKey *key, const char *pool);
+extern Oid	coupon_ledger_pool_relid(void);
 extern void coupon_sql_begin(void);
 extern void coupon_sql_end(void);
 extern uint64 coupon_sql_run(CouponStatement id, Datum *values);
-extern Datum coupon_sql_value(int col, bool *isnull);
+extern Datum coupon_sql_value(int col);
 extern int64 coupon_ledger_holdings(const char *pool, const char *customer,
 									int64 *first_claim);
 extern int64 coupon_ledger_insert_claim(const char *pool, const char *customer,
 										int32 qty);
-extern void coupon_pool_missing(const char *pool) pg_attribute_noreturn();
-extern CouponSlotRef coupon_pool_slot(const CouponPoolKey *key);
+extern bool coupon_pool_slot(const CouponPoolKey *key, CouponSlotRef *ref);
 
 /* args.c */
+extern void coupon_pool_missing(const char *pool) pg_attribute_noreturn();
+extern void coupon_pool_uncommitted(const char *pool) pg_attribute_noreturn();
 extern void coupon_arg_not_null(FunctionCallInfo fcinfo, int argno,
 								const char *what);
 extern char *coupon_arg_text(FunctionCallInfo fcinfo, int argno,

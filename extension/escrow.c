@@ -15,12 +15,14 @@
  *					wakes the waiters, abort forgets them
  *	drop			the pool refuses claims; commit frees its slot, abort
  *					lets it take claims again
- *	forget database	DROP EXTENSION or DROP DATABASE: commit frees every slot
- *					of that database
+ *	forget			DROP EXTENSION (of the pool table) or DROP DATABASE:
+ *					commit frees the slots of its pools
  *
- * The list lives in TopTransactionContext.  Entries record the
- * subtransaction that made them; a subtransaction commit hands them to its
- * parent, a subtransaction abort undoes them.  The callbacks run after the
+ * The list lives in TopTransactionContext, newest entry first.  Entries
+ * record the subtransaction that made them; a subtransaction commit hands
+ * them to its parent, a subtransaction abort undoes them.  What a
+ * subtransaction and its committed children recorded is always a prefix of
+ * the list, so the callbacks stop at the first older entry.  The callbacks run after the
  * commit record is flushed, or during abort, and only do atomic arithmetic
  * and a wake-up, so they cannot fail.
  *
@@ -37,9 +39,8 @@
 
 #include "access/xact.h"
 #include "catalog/objectaccess.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
-#include "catalog/pg_extension.h"
-#include "commands/extension.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
@@ -52,7 +53,8 @@ typedef struct CouponEscrowEntry
 	SubTransactionId subid;
 	CouponSlotRef ref;
 	uint64		qty;
-	Oid			dboid;			/* for COUPON_PENDING_FORGET_DATABASE */
+	Oid			dboid;			/* for COUPON_PENDING_FORGET */
+	Oid			pool_relid;		/* ditto; invalid for a whole database */
 } CouponEscrowEntry;
 
 static CouponEscrowEntry *escrow_list = NULL;
@@ -80,7 +82,6 @@ coupon_escrow_record(void *reserved, CouponPending kind, CouponSlotRef ref,
 	entry->subid = GetCurrentSubTransactionId();
 	entry->ref = ref;
 	entry->qty = qty;
-	entry->dboid = InvalidOid;
 	entry->next = escrow_list;
 	escrow_list = entry;
 }
@@ -100,7 +101,7 @@ escrow_undo(CouponEscrowEntry *entry)
 			break;
 		case COUPON_PENDING_RELEASE:
 		case COUPON_PENDING_GROW:
-		case COUPON_PENDING_FORGET_DATABASE:
+		case COUPON_PENDING_FORGET:
 			break;
 	}
 }
@@ -126,8 +127,8 @@ escrow_commit(CouponEscrowEntry *entry)
 		case COUPON_PENDING_DROP:
 			coupon_slot_end_drop(entry->ref, true);
 			break;
-		case COUPON_PENDING_FORGET_DATABASE:
-			coupon_slot_free_database(entry->dboid);
+		case COUPON_PENDING_FORGET:
+			coupon_slot_forget(entry->dboid, entry->pool_relid);
 			break;
 	}
 }
@@ -217,25 +218,19 @@ static void
 escrow_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						SubTransactionId parentSubid, void *arg)
 {
-	CouponEscrowEntry **link = &escrow_list;
-
-	if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB)
-		return;
-
-	while (*link != NULL)
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
-		CouponEscrowEntry *entry = *link;
-
-		if (entry->subid != mySubid)
-			link = &entry->next;
-		else if (event == SUBXACT_EVENT_COMMIT_SUB)
-		{
+		for (CouponEscrowEntry *entry = escrow_list;
+			 entry != NULL && entry->subid == mySubid; entry = entry->next)
 			entry->subid = parentSubid;
-			link = &entry->next;
-		}
-		else
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		while (escrow_list != NULL && escrow_list->subid == mySubid)
 		{
-			*link = entry->next;
+			CouponEscrowEntry *entry = escrow_list;
+
+			escrow_list = entry->next;
 			escrow_undo(entry);
 			pfree(entry);
 		}
@@ -244,34 +239,39 @@ escrow_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 /*
  * DROP EXTENSION coupon and DROP DATABASE remove pools without going
- * through coupon_pool_drop(); forget their slots when the drop commits, so
- * that pools created later under the same names start from their own
- * ledger.
+ * through coupon_pool_drop(); forget their slots when the drop commits.  A
+ * pool made anew after DROP and CREATE EXTENSION has a new pool table, so
+ * it never meets an old slot, even before the drop's commit is carried out.
  */
 static void
 escrow_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 					 int subId, void *arg)
 {
 	Oid			dboid = InvalidOid;
+	Oid			pool_relid = InvalidOid;
 
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 
-	if (access != OAT_DROP)
+	if (access != OAT_DROP || subId != 0)
 		return;
 	if (classId == DatabaseRelationId)
 		dboid = objectId;
-	else if (classId == ExtensionRelationId &&
-			 objectId == get_extension_oid("coupon", true))
+	else if (classId == RelationRelationId &&
+			 coupon_slot_holds_relation(MyDatabaseId, objectId))
+	{
 		dboid = MyDatabaseId;
+		pool_relid = objectId;
+	}
 
 	if (OidIsValid(dboid))
 	{
 		CouponEscrowEntry *entry = coupon_escrow_reserve();
 		CouponSlotRef none = {0};
 
-		coupon_escrow_record(entry, COUPON_PENDING_FORGET_DATABASE, none, 0);
+		coupon_escrow_record(entry, COUPON_PENDING_FORGET, none, 0);
 		entry->dboid = dboid;
+		entry->pool_relid = pool_relid;
 	}
 }
 

@@ -1,21 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * ledger.c
- *		The durable truth: the pool table and the claim ledger, through SPI.
+ *		The durable truth: the pool table and the claim ledger.
  *
- * Every statement the extension runs is listed once below, prepared on
+ * Every SQL statement the extension runs is listed once below, prepared on
  * first use and kept (SPI_keepplan).  The texts qualify every table,
  * function and operator with its schema, so neither the caller's
  * search_path nor objects of the same name elsewhere can change what they
- * do.  They run as the owner of the ledger, the way referential-integrity
- * triggers do (src/backend/utils/adt/ri_triggers.c): an application role
- * needs EXECUTE on the functions, never write access to the tables.
+ * do.  They, and the two direct steps below, run as the owner of the ledger,
+ * the way referential-integrity triggers do
+ * (src/backend/utils/adt/ri_triggers.c): an application role needs EXECUTE
+ * on the functions, never access to the tables.
  *
- * Some statements must see the latest committed data rather than the
- * transaction's snapshot, so that a REPEATABLE READ or SERIALIZABLE caller
- * is still exact: loading a pool into shared memory must count every
- * committed claim, and the administrative functions act on the pool as it
- * is now.
+ * Each statement says which data it sees: the transaction's snapshot, the
+ * latest committed data (so that a REPEATABLE READ or SERIALIZABLE caller
+ * acts on a pool or a claim as it is now), or the committed data only,
+ * without the transaction's own uncommitted changes (to load a pool).
  *
  * The two steps of every claim do not go through SPI, whose planning and
  * executor start-up would cost more than the work itself:
@@ -31,13 +31,19 @@
  *	  maintained, the id drawn from the ledger's sequence and claimed_at set
  *	  to the transaction's start, as the column defaults would.
  *
- * A pool is loaded into shared memory on first use (coupon_pool_slot).
- * Every transaction that changes a pool's ledger or capacity first makes
- * sure the pool is loaded, so while a pool has no slot nothing can be in
- * flight for it and available = capacity - claimed, counted from the
- * committed ledger, is exact.  Loading locks the pool row (FOR KEY SHARE) so
- * that the pool cannot be dropped, and perhaps recreated, between counting
- * and installing.
+ * Loading.  A pool is loaded into shared memory on first use
+ * (coupon_pool_slot), from its committed row and committed ledger:
+ * available = capacity - claimed.  This is exact because every transaction
+ * that changes a pool's ledger or capacity (claim, release, resize) loads
+ * the pool first, so while a pool has no slot nothing of it is in flight
+ * anywhere; a drop needs no slot, as it locks the row against loaders until
+ * it ends.  Loading first locks the pool row FOR KEY SHARE, so that a
+ * concurrent resize or drop, which lock it FOR UPDATE, is either finished
+ * (and counted) or waits until the loader's transaction ends.  It then
+ * counts with a snapshot of the committed data only.  If the row it locked
+ * is not the committed one, the pool was created (or dropped and created
+ * again) by the loading transaction itself: nothing may be loaded from
+ * data that could still roll back, so the caller is told.
  *
  * Note about locking: the cache of catalog OIDs and plans is backend-local;
  * a relcache callback discards it when the extension's tables change.
@@ -50,8 +56,10 @@
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
@@ -69,12 +77,19 @@
 
 #include "coupon.h"
 
+/* Which data a statement sees. */
+typedef enum CouponSees
+{
+	SEES_LATEST,				/* the latest committed data, and our own */
+	SEES_COMMITTED				/* the latest committed data only */
+} CouponSees;
+
 typedef struct CouponStatementDef
 {
 	const char *sql;			/* %1$s stands for the extension's schema */
 	int			nargs;
 	Oid			argtypes[4];
-	bool		latest;			/* see the latest committed data */
+	CouponSees	sees;
 	int			expect;			/* SPI_OK_* on success */
 } CouponStatementDef;
 
@@ -90,53 +105,57 @@ typedef struct CouponStatementDef
 #define Natts_coupon_claims				6
 
 static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
-	[COUPON_SQL_LOAD_POOL] = {
-		"SELECT p.capacity, p.per_customer,"
+	[COUPON_SQL_LOAD_LOCK] = {
+		"SELECT xmin FROM %1$s.coupon_pool WHERE name" EQ "$1 FOR KEY SHARE",
+		1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
+	},
+	[COUPON_SQL_LOAD_COUNT] = {
+		"SELECT p.xmin, p.capacity, p.per_customer,"
 		" COALESCE((SELECT pg_catalog.sum(c.qty) FROM %1$s.coupon_claims c"
 		"           WHERE c.pool" EQ "p.name AND c.released_at IS NULL), 0)"
-		" FROM %1$s.coupon_pool p WHERE p.name" EQ "$1 FOR KEY SHARE OF p",
-		1, {TEXTOID}, true, SPI_OK_SELECT
+		" FROM %1$s.coupon_pool p WHERE p.name" EQ "$1",
+		1, {TEXTOID}, SEES_COMMITTED, SPI_OK_SELECT
 	},
 	[COUPON_SQL_LOCK_POOL] = {
 		"SELECT capacity, per_customer FROM %1$s.coupon_pool"
 		" WHERE name" EQ "$1 FOR UPDATE",
-		1, {TEXTOID}, true, SPI_OK_SELECT
+		1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
 	[COUPON_SQL_LOCK_POOL_TABLE] = {
 		"LOCK TABLE %1$s.coupon_pool IN SHARE ROW EXCLUSIVE MODE",
-		0, {0}, true, SPI_OK_UTILITY
+		0, {0}, SEES_LATEST, SPI_OK_UTILITY
 	},
 	[COUPON_SQL_COUNT_POOLS] = {
 		"SELECT pg_catalog.count(*) FROM %1$s.coupon_pool",
-		0, {0}, true, SPI_OK_SELECT
+		0, {0}, SEES_LATEST, SPI_OK_SELECT
 	},
 	[COUPON_SQL_GET_POOL] = {
 		"SELECT capacity, per_customer FROM %1$s.coupon_pool WHERE name" EQ "$1",
-		1, {TEXTOID}, true, SPI_OK_SELECT
+		1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
 	[COUPON_SQL_INSERT_POOL] = {
 		"INSERT INTO %1$s.coupon_pool (name, capacity, per_customer)"
 		" VALUES ($1, $2, $3)",
-		3, {TEXTOID, INT8OID, INT4OID}, true, SPI_OK_INSERT
+		3, {TEXTOID, INT8OID, INT4OID}, SEES_LATEST, SPI_OK_INSERT
 	},
 	[COUPON_SQL_RESIZE_POOL] = {
 		"UPDATE %1$s.coupon_pool SET capacity = $2 WHERE name" EQ "$1",
-		2, {TEXTOID, INT8OID}, true, SPI_OK_UPDATE
+		2, {TEXTOID, INT8OID}, SEES_LATEST, SPI_OK_UPDATE
 	},
 	[COUPON_SQL_DELETE_POOL] = {
 		"WITH claims AS (DELETE FROM %1$s.coupon_claims WHERE pool" EQ "$1)"
 		" DELETE FROM %1$s.coupon_pool WHERE name" EQ "$1",
-		1, {TEXTOID}, true, SPI_OK_DELETE
+		1, {TEXTOID}, SEES_LATEST, SPI_OK_DELETE
 	},
 	[COUPON_SQL_FIND_CLAIM] = {
 		"SELECT pool, released_at IS NOT NULL FROM %1$s.coupon_claims"
 		" WHERE id" EQ "$1",
-		1, {INT8OID}, false, SPI_OK_SELECT
+		1, {INT8OID}, SEES_LATEST, SPI_OK_SELECT
 	},
 	[COUPON_SQL_RELEASE_CLAIM] = {
 		"UPDATE %1$s.coupon_claims SET released_at = pg_catalog.now()"
 		" WHERE id" EQ "$1 AND released_at IS NULL RETURNING qty",
-		1, {INT8OID}, false, SPI_OK_UPDATE_RETURNING
+		1, {INT8OID}, SEES_LATEST, SPI_OK_UPDATE_RETURNING
 	},
 };
 
@@ -171,6 +190,21 @@ coupon_ledger_init(void)
 	CacheRegisterRelcacheCallback(catalog_invalidate, (Datum) 0);
 }
 
+/* A relation of the extension's schema, which must be of the kind given. */
+static Oid
+catalog_relation(const char *name, char relkind)
+{
+	Oid			relid = get_relname_relid(name, catalog.schema);
+
+	if (!OidIsValid(relid) || get_rel_relkind(relid) != relkind)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"%s\" of extension coupon not found in schema \"%s\"",
+						name, get_namespace_name(catalog.schema)),
+				 errhint("Recreate the extension with DROP EXTENSION coupon and CREATE EXTENSION coupon.")));
+	return relid;
+}
+
 /*
  * Find the extension's tables, in the schema of the SQL function being
  * called (the extension is not relocatable, so that is its schema).
@@ -179,23 +213,28 @@ void
 coupon_ledger_bind(FunctionCallInfo fcinfo)
 {
 	HeapTuple	tuple;
+	Oid			indexed;
 
 	if (catalog.valid)
 		return;
 
 	catalog.schema = get_func_namespace(fcinfo->flinfo->fn_oid);
-	catalog.pool_relid = get_relname_relid("coupon_pool", catalog.schema);
-	catalog.claims_relid = get_relname_relid("coupon_claims", catalog.schema);
-	catalog.holder_indexid = get_relname_relid("coupon_claims_holder",
-											   catalog.schema);
-	catalog.id_seqid = get_relname_relid("coupon_claims_id_seq",
-										 catalog.schema);
-	if (!OidIsValid(catalog.pool_relid) || !OidIsValid(catalog.claims_relid) ||
-		!OidIsValid(catalog.holder_indexid) || !OidIsValid(catalog.id_seqid))
+	catalog.pool_relid = catalog_relation("coupon_pool", RELKIND_RELATION);
+	catalog.claims_relid = catalog_relation("coupon_claims", RELKIND_RELATION);
+	catalog.holder_indexid = catalog_relation("coupon_claims_holder",
+											  RELKIND_INDEX);
+	catalog.id_seqid = catalog_relation("coupon_claims_id_seq",
+										RELKIND_SEQUENCE);
+
+	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(catalog.holder_indexid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for index %u", catalog.holder_indexid);
+	indexed = ((Form_pg_index) GETSTRUCT(tuple))->indrelid;
+	ReleaseSysCache(tuple);
+	if (indexed != catalog.claims_relid)
 		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("coupon tables not found in schema \"%s\"",
-						get_namespace_name(catalog.schema)),
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("index \"coupon_claims_holder\" does not belong to table \"coupon_claims\""),
 				 errhint("Recreate the extension with DROP EXTENSION coupon and CREATE EXTENSION coupon.")));
 
 	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(catalog.claims_relid));
@@ -215,6 +254,43 @@ coupon_ledger_bind(FunctionCallInfo fcinfo)
 		catalog.plans_schema = catalog.schema;
 	}
 	catalog.valid = true;
+}
+
+/* A pool's key in shared memory: this database, this pool table, the name. */
+void
+coupon_make_key(CouponPoolKey *key, const char *pool)
+{
+	Assert(OidIsValid(catalog.pool_relid));
+	memset(key, 0, sizeof(CouponPoolKey));
+	key->dboid = MyDatabaseId;
+	key->pool_relid = catalog.pool_relid;
+	strlcpy(key->name, pool, sizeof(key->name));
+}
+
+Oid
+coupon_ledger_pool_relid(void)
+{
+	return catalog.pool_relid;
+}
+
+/*
+ * Act as the owner of the ledger until owner_end(), restricted as a
+ * SECURITY DEFINER function is.  An error on the way restores the caller:
+ * transaction and subtransaction abort reset the user id.
+ */
+static void
+owner_begin(Oid *save_userid, int *save_sec_context)
+{
+	GetUserIdAndSecContext(save_userid, save_sec_context);
+	SetUserIdAndSecContext(catalog.owner,
+						   *save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_NOFORCE_RLS);
+}
+
+static void
+owner_end(Oid save_userid, int save_sec_context)
+{
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 }
 
 void
@@ -268,6 +344,7 @@ coupon_sql_run(CouponStatement id, Datum *values)
 {
 	const CouponStatementDef *def = &statements[id];
 	SPIPlanPtr	plan;
+	Snapshot	snapshot;
 	Oid			save_userid;
 	int			save_sec_context;
 	int			rc;
@@ -275,38 +352,41 @@ coupon_sql_run(CouponStatement id, Datum *values)
 	Assert(OidIsValid(catalog.claims_relid));
 	plan = statement_plan(id);
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(catalog.owner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_NOFORCE_RLS);
-	if (def->latest)
-		rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(),
-								  InvalidSnapshot, false, true, 0);
+	owner_begin(&save_userid, &save_sec_context);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	if (def->sees == SEES_COMMITTED)
+	{
+		/*
+		 * Our own changes are visible from the command that made them on;
+		 * seen from the first command, there are none.  Read-only, so SPI
+		 * uses the snapshot as it is.
+		 */
+		snapshot->curcid = FirstCommandId;
+		rc = SPI_execute_snapshot(plan, values, NULL, snapshot,
+								  InvalidSnapshot, true, false, 0);
+	}
 	else
-		rc = SPI_execute_plan(plan, values, NULL, false, 0);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+		rc = SPI_execute_snapshot(plan, values, NULL, snapshot,
+								  InvalidSnapshot, false, true, 0);
+	UnregisterSnapshot(snapshot);
+	owner_end(save_userid, save_sec_context);
 
 	if (rc != def->expect)
-		elog(ERROR, "SPI_execute_plan failed executing \"%s\": %s",
+		elog(ERROR, "SPI_execute_snapshot failed executing \"%s\": %s",
 			 def->sql, SPI_result_code_string(rc));
 	return SPI_processed;
 }
 
-/*
- * Column col (from 1) of the first result row.  With isnull NULL, the value
- * must not be NULL.
- */
+/* Column col (from 1) of the first result row, which must not be NULL. */
 Datum
-coupon_sql_value(int col, bool *isnull)
+coupon_sql_value(int col)
 {
-	bool		null;
+	bool		isnull;
 	Datum		value;
 
 	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col,
-						  &null);
+						  &isnull);
 	if (isnull)
-		*isnull = null;
-	else if (null)
 		elog(ERROR, "unexpected NULL in column %d of a coupon query", col);
 	return value;
 }
@@ -324,8 +404,11 @@ coupon_ledger_holdings(const char *pool, const char *customer,
 	ScanKeyData keys[2];
 	HeapTuple	tuple;
 	int64		held = 0;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	Assert(OidIsValid(catalog.claims_relid));
+	owner_begin(&save_userid, &save_sec_context);
 	claims = table_open(catalog.claims_relid, RowExclusiveLock);
 	ScanKeyEntryInitialize(&keys[0], 0, Anum_coupon_claims_pool,
 						   BTEqualStrategyNumber, InvalidOid,
@@ -360,6 +443,7 @@ coupon_ledger_holdings(const char *pool, const char *customer,
 	}
 	systable_endscan(scan);
 	table_close(claims, NoLock);
+	owner_end(save_userid, save_sec_context);
 	return held;
 }
 
@@ -373,12 +457,19 @@ coupon_ledger_insert_claim(const char *pool, const char *customer, int32 qty)
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;
 	int64		claim_id;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	Assert(OidIsValid(catalog.claims_relid));
+	owner_begin(&save_userid, &save_sec_context);
 	claims = table_open(catalog.claims_relid, RowExclusiveLock);
 	if (RelationGetDescr(claims)->natts != Natts_coupon_claims)
-		elog(ERROR, "table coupon_claims has %d columns, expected %d",
-			 RelationGetDescr(claims)->natts, Natts_coupon_claims);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"coupon_claims\" has been altered"),
+				 errdetail("It has %d columns; the extension writes %d.",
+						   RelationGetDescr(claims)->natts, Natts_coupon_claims),
+				 errhint("Recreate the extension with DROP EXTENSION coupon and CREATE EXTENSION coupon.")));
 
 	estate = CreateExecutorState();
 	rte = makeNode(RangeTblEntry);
@@ -416,39 +507,52 @@ coupon_ledger_insert_claim(const char *pool, const char *customer, int32 qty)
 	ExecResetTupleTable(estate->es_tupleTable, false);
 	FreeExecutorState(estate);
 	table_close(claims, NoLock);
+	owner_end(save_userid, save_sec_context);
 	return claim_id;
 }
 
-void
-coupon_pool_missing(const char *pool)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_OBJECT),
-			 errmsg("pool \"%s\" does not exist", pool)));
-}
-
 /*
- * The pool's slot in shared memory, loaded from the ledger if it has none
- * yet.  Fails if the pool does not exist.
+ * Find the pool's slot in shared memory, loading it from the committed
+ * ledger if it has none yet (see the header comment).  Fails if the pool
+ * does not exist; returns false if it exists only in this transaction, which
+ * created it: then it has no slot and may not get one before it commits.
  */
-CouponSlotRef
-coupon_pool_slot(const CouponPoolKey *key)
+bool
+coupon_pool_slot(const CouponPoolKey *key, CouponSlotRef *ref)
 {
-	CouponSlotRef ref;
 	CouponPoolRow row;
 	Datum		args[1];
+	TransactionId locked_xmin;
+	bool		committed;
 
-	if (coupon_slot_find(key, &ref))
-		return ref;
+	if (coupon_slot_find(key, ref))
+		return true;
 
 	coupon_sql_begin();
 	args[0] = CStringGetTextDatum(key->name);
-	if (coupon_sql_run(COUPON_SQL_LOAD_POOL, args) == 0)
+	if (coupon_sql_run(COUPON_SQL_LOAD_LOCK, args) == 0)
 		coupon_pool_missing(key->name);
-	row.capacity = DatumGetInt64(coupon_sql_value(1, NULL));
-	row.per_customer = DatumGetInt32(coupon_sql_value(2, NULL));
-	row.claimed = DatumGetInt64(coupon_sql_value(3, NULL));
+	locked_xmin = DatumGetTransactionId(coupon_sql_value(1));
+	committed = coupon_sql_run(COUPON_SQL_LOAD_COUNT, args) == 1 &&
+		TransactionIdEquals(DatumGetTransactionId(coupon_sql_value(1)),
+							locked_xmin);
+	if (committed)
+	{
+		row.capacity = DatumGetInt64(coupon_sql_value(2));
+		row.per_customer = DatumGetInt32(coupon_sql_value(3));
+		row.claimed = DatumGetInt64(coupon_sql_value(4));
+	}
 	coupon_sql_end();
 
-	return coupon_slot_install(key, &row);
+	if (!committed)
+		return false;
+	if (row.claimed > row.capacity)
+		ereport(WARNING,
+				(errmsg("pool \"%s\" has more coupons claimed than its capacity",
+						key->name),
+				 errdetail("%lld are claimed and the capacity is %lld; none is available.",
+						   (long long) row.claimed, (long long) row.capacity),
+				 errhint("The ledger or the pool table was changed other than through the extension's functions.")));
+	*ref = coupon_slot_install(key, &row);
+	return true;
 }

@@ -141,8 +141,8 @@ coupon_occ_version(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not update relation \"%s\": stale version", relname),
-				 errdetail("The row has version " INT64_FORMAT "; the update carries version " INT64_FORMAT ".",
-						   old_version, new_version),
+				 errdetail("The row has version %lld; the update carries version %lld.",
+						   (long long) old_version, (long long) new_version),
 				 errhint("Read the row again and retry.")));
 	else
 		return PointerGetDatum(trigdata->tg_newtuple);

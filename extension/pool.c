@@ -55,29 +55,29 @@ coupon_pool_create(PG_FUNCTION_ARGS)
 	args[2] = Int32GetDatum(per_customer);
 	if (coupon_sql_run(COUPON_SQL_GET_POOL, args) > 0)
 	{
-		int64		old_capacity = DatumGetInt64(coupon_sql_value(1, NULL));
-		int32		old_per_customer = DatumGetInt32(coupon_sql_value(2, NULL));
+		int64		old_capacity = DatumGetInt64(coupon_sql_value(1));
+		int32		old_per_customer = DatumGetInt32(coupon_sql_value(2));
 
 		if (old_capacity != capacity || old_per_customer != per_customer)
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("pool \"%s\" already exists with different settings",
 							pool),
-					 errdetail("It has capacity " INT64_FORMAT " and per_customer %d.",
-							   old_capacity, old_per_customer),
+					 errdetail("It has capacity %lld and per_customer %d.",
+							   (long long) old_capacity, old_per_customer),
 					 errhint("Use coupon_pool_resize() to change its capacity.")));
 		coupon_sql_end();
 		PG_RETURN_BOOL(false);
 	}
 
 	coupon_sql_run(COUPON_SQL_COUNT_POOLS, NULL);
-	pools = DatumGetInt64(coupon_sql_value(1, NULL));
+	pools = DatumGetInt64(coupon_sql_value(1));
 	if (pools >= coupon_max_pools)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("too many coupon pools"),
-				 errdetail("This database has " INT64_FORMAT " pools and coupon.max_pools is %d.",
-						   pools, coupon_max_pools),
+				 errdetail("This database has %lld pools and coupon.max_pools is %d.",
+						   (long long) pools, coupon_max_pools),
 				 errhint("Drop unused pools or increase coupon.max_pools and restart the server.")));
 
 	coupon_sql_run(COUPON_SQL_INSERT_POOL, args);
@@ -85,7 +85,10 @@ coupon_pool_create(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(true);
 }
 
-/* Lock the pool row; returns its committed capacity. */
+/*
+ * Lock the pool row; returns its capacity, as this transaction sees it (its
+ * own resizes included).
+ */
 static int64
 lock_pool(const CouponPoolKey *key)
 {
@@ -94,7 +97,7 @@ lock_pool(const CouponPoolKey *key)
 	args[0] = CStringGetTextDatum(key->name);
 	if (coupon_sql_run(COUPON_SQL_LOCK_POOL, args) == 0)
 		coupon_pool_missing(key->name);
-	return DatumGetInt64(coupon_sql_value(1, NULL));
+	return DatumGetInt64(coupon_sql_value(1));
 }
 
 /* coupon_pool_resize(pool, capacity): grow or shrink a pool. */
@@ -107,7 +110,6 @@ coupon_pool_resize(PG_FUNCTION_ARGS)
 	CouponPoolKey key;
 	CouponSlotRef ref;
 	Datum		args[2];
-	void	   *escrow;
 
 	coupon_require_preload();
 	coupon_ledger_bind(fcinfo);
@@ -115,32 +117,38 @@ coupon_pool_resize(PG_FUNCTION_ARGS)
 
 	coupon_sql_begin();
 	old_capacity = lock_pool(&key);
-	/* Load the pool before changing it (see ledger.c). */
-	ref = coupon_pool_slot(&key);
 
-	escrow = coupon_escrow_reserve();
-	if (capacity > old_capacity)
-		coupon_escrow_record(escrow, COUPON_PENDING_GROW, ref,
-							 capacity - old_capacity);
-	else if (capacity < old_capacity)
+	/*
+	 * Load the pool before changing it (see ledger.c).  A pool created in
+	 * this transaction has no slot and gets none before it commits: its row
+	 * is all there is to change.
+	 */
+	if (coupon_pool_slot(&key, &ref) && capacity != old_capacity)
 	{
-		uint64		shrink = old_capacity - capacity;
+		void	   *escrow = coupon_escrow_reserve();
 
-		if (coupon_slot_take(&key, shrink, 0, 0, &ref) != COUPON_TAKEN)
+		if (capacity > old_capacity)
+			coupon_escrow_record(escrow, COUPON_PENDING_GROW, ref,
+								 capacity - old_capacity);
+		else
 		{
-			CouponSlotStats stats;
+			uint64		shrink = old_capacity - capacity;
 
-			coupon_slot_stats(ref, &stats);
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("cannot shrink pool \"%s\" to capacity " INT64_FORMAT,
-							pool, capacity),
-					 errdetail("Capacity cannot go below what is claimed or in flight: "
-							   UINT64_FORMAT " claimed, " UINT64_FORMAT " in flight.",
-							   stats.capacity - stats.available - stats.in_flight,
-							   stats.in_flight)));
+			if (coupon_slot_take(&key, shrink, 0, NULL, &ref) != COUPON_TAKEN)
+			{
+				CouponSlotStats stats;
+
+				coupon_slot_stats(ref, &stats);
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("cannot shrink pool \"%s\" to capacity %lld",
+								pool, (long long) capacity),
+						 errdetail("Capacity cannot go below what is claimed or in flight: %llu claimed, %llu in flight.",
+								   (unsigned long long) (stats.capacity - stats.available - stats.in_flight),
+								   (unsigned long long) stats.in_flight)));
+			}
+			coupon_escrow_record(escrow, COUPON_PENDING_SHRINK, ref, shrink);
 		}
-		coupon_escrow_record(escrow, COUPON_PENDING_SHRINK, ref, shrink);
 	}
 
 	args[0] = CStringGetTextDatum(pool);
@@ -166,7 +174,10 @@ coupon_pool_drop(PG_FUNCTION_ARGS)
 	coupon_sql_begin();
 	lock_pool(&key);
 
-	/* With the row locked nobody is loading the pool; is it loaded? */
+	/*
+	 * With the row locked, nobody can load the pool until we end (see
+	 * ledger.c).  If it is loaded, it refuses claims from now on.
+	 */
 	if (coupon_slot_find(&key, &ref))
 	{
 		void	   *escrow = coupon_escrow_reserve();
@@ -179,9 +190,9 @@ coupon_pool_drop(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_IN_USE),
 						 errmsg("pool \"%s\" has claims in flight", pool),
-						 errdetail_plural(UINT64_FORMAT " coupon is held by a transaction that has not ended yet.",
-										  UINT64_FORMAT " coupons are held by transactions that have not ended yet.",
-										  in_flight, in_flight),
+						 errdetail_plural("%llu coupon is held by a transaction that has not ended yet.",
+										  "%llu coupons are held by transactions that have not ended yet.",
+										  in_flight, (unsigned long long) in_flight),
 						 errhint("Try again once they have committed or rolled back.")));
 		}
 	}
@@ -205,9 +216,11 @@ coupon_pool_memory(PG_FUNCTION_ARGS)
 	bool		found;
 
 	coupon_require_preload();
+	coupon_ledger_bind(fcinfo);
 	InitMaterializedSRF(fcinfo, 0);
 
-	for (int i = 0; coupon_slot_read(i, &stats, &found); i++)
+	for (int i = 0; coupon_slot_read(i, coupon_ledger_pool_relid(), &stats,
+									 &found); i++)
 	{
 		Datum		values[6];
 		bool		nulls[6] = {false};

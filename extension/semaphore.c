@@ -39,9 +39,9 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
-#include "pgstat.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -180,14 +180,6 @@ coupon_require_preload(void)
 				 errhint("Add coupon to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
-void
-coupon_make_key(CouponPoolKey *key, const char *pool)
-{
-	memset(key, 0, sizeof(CouponPoolKey));
-	key->dboid = MyDatabaseId;
-	strlcpy(key->name, pool, sizeof(key->name));
-}
-
 /* Caller holds the lock.  Returns NULL when the pool has no slot. */
 static CouponSlot *
 slot_lookup(const CouponPoolKey *key)
@@ -299,14 +291,57 @@ coupon_slot_install(const CouponPoolKey *key, const CouponPoolRow *row)
 }
 
 /*
+ * Could permits in flight in other transactions still make up qty?  A read
+ * under the shared lock said no; make sure.  A take moves permits from
+ * available to in_flight and a give-back moves them back, each in two
+ * steps, so a read between the steps can miss them; every change is made
+ * with the lock held shared, so a read with it held exclusively sees none
+ * half done.  This runs only on the way to a "sold out" answer.
+ */
+static bool
+slot_confirm_waitable(CouponSlotRef ref, uint64 qty,
+					  CouponOwnInFlight own_in_flight)
+{
+	uint64		mine = own_in_flight ? own_in_flight(ref) : 0;
+	uint64		available = 0;
+	uint64		in_flight = 0;
+
+	LWLockAcquire(coupon_shared->lock, LW_EXCLUSIVE);
+	if (slot_ref_valid(ref))
+	{
+		available = pg_atomic_read_u64(&ref.slot->available);
+		in_flight = pg_atomic_read_u64(&ref.slot->in_flight);
+	}
+	LWLockRelease(coupon_shared->lock);
+
+	/* The caller's own permits come back only when its transaction ends. */
+	in_flight -= Min(in_flight, mine);
+	return available + in_flight >= qty;
+}
+
+static void slot_dropping(const CouponPoolKey *key) pg_attribute_noreturn();
+
+static void
+slot_dropping(const CouponPoolKey *key)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg("pool \"%s\" is being dropped", key->name)));
+}
+
+/*
  * P(): take qty permits from the pool named by key, if it has that many
  * available now.  On success *ref names the slot, and the permits are in
  * flight until the caller's transaction ends (escrow.c gives them back on
- * abort).  Fails with an error if the pool is being dropped.
+ * abort).  Otherwise *waitable says whether permits in flight in other
+ * transactions could still make up qty; own_in_flight, if given, tells how
+ * many of the pool's permits in flight are the caller's own.  Fails with an
+ * error if the pool does not exist or is being dropped.
  */
 static bool
-slot_try_take(const CouponPoolKey *key, uint64 qty, uint64 own_in_flight,
-			  CouponSlotRef *ref, bool *waitable)
+slot_try_take(const CouponPoolKey *key, uint64 qty,
+			  CouponOwnInFlight own_in_flight, CouponSlotRef *ref,
+			  bool *waitable)
 {
 	CouponSlot *slot;
 	uint64		available;
@@ -317,27 +352,24 @@ slot_try_take(const CouponPoolKey *key, uint64 qty, uint64 own_in_flight,
 	if (slot == NULL)
 	{
 		LWLockRelease(coupon_shared->lock);
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("pool \"%s\" does not exist", key->name),
-				 errdetail("The pool was dropped while the claim waited.")));
+		coupon_pool_missing(key->name);
 	}
 	slot_ref_fill(ref, slot);
+	if (pg_atomic_read_u32(&slot->dropping) != 0)
+	{
+		LWLockRelease(coupon_shared->lock);
+		slot_dropping(key);
+	}
 
 	available = pg_atomic_read_u64(&slot->available);
 	for (;;)
 	{
 		if (available < qty)
 		{
-			uint64		in_flight = pg_atomic_read_u64(&slot->in_flight);
-
-			/*
-			 * Could permits in flight still come back and be enough?  Not
-			 * the caller's own: they come back only when it ends.
-			 */
-			in_flight -= Min(in_flight, own_in_flight);
-			*waitable = available + in_flight >= qty;
+			*waitable = available + pg_atomic_read_u64(&slot->in_flight) >= qty;
 			LWLockRelease(coupon_shared->lock);
+			if (!*waitable || own_in_flight)
+				*waitable = slot_confirm_waitable(*ref, qty, own_in_flight);
 			return false;
 		}
 		if (pg_atomic_compare_exchange_u64(&slot->available, &available,
@@ -361,19 +393,27 @@ slot_try_take(const CouponPoolKey *key, uint64 qty, uint64 own_in_flight,
 	LWLockRelease(coupon_shared->lock);
 
 	if (dropping)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("pool \"%s\" is being dropped", key->name)));
+		slot_dropping(key);
 	return true;
+}
+
+/* A sleeper leaves the wait queue: on its way out, or at error or exit. */
+static void
+slot_stop_waiting(int code, Datum arg)
+{
+	CouponSlot *slot = (CouponSlot *) DatumGetPointer(arg);
+
+	ConditionVariableCancelSleep();
+	pg_atomic_fetch_sub_u32(&slot->waiters, 1);
 }
 
 /*
  * Take qty permits, sleeping on the pool's wait queue until deadline while
- * permits in flight in other transactions could still come back (the
- * caller's transaction holds own_in_flight of the pool's permits in
- * flight).  With deadline 0 it never sleeps.  Returns COUPON_TAKEN,
- * COUPON_SOLD_OUT (not enough permits even if every one in flight came
- * back) or COUPON_TIMED_OUT.
+ * permits in flight in other transactions could still come back.  With
+ * deadline 0 it never sleeps.  Returns COUPON_TAKEN, COUPON_SOLD_OUT (not
+ * enough permits even if every one in flight came back) or
+ * COUPON_TIMED_OUT.  If the pool is dropped while the caller sleeps, it
+ * fails as for an unknown pool.
  *
  * The sleep is invisible to the deadlock detector: a transaction that
  * waits for permits which the transaction holding them cannot return until
@@ -382,41 +422,41 @@ slot_try_take(const CouponPoolKey *key, uint64 qty, uint64 own_in_flight,
  */
 CouponTake
 coupon_slot_take(const CouponPoolKey *key, uint64 qty, TimestampTz deadline,
-				 uint64 own_in_flight, CouponSlotRef *ref)
+				 CouponOwnInFlight own_in_flight, CouponSlotRef *ref)
 {
 	volatile CouponTake result = COUPON_TIMED_OUT;
+	CouponSlotRef sleeper;
 	bool		waitable;
-	CouponSlot *volatile sleeping_on = NULL;
 
 	if (slot_try_take(key, qty, own_in_flight, ref, &waitable))
 		return COUPON_TAKEN;
-	if (!waitable || deadline == 0 || GetCurrentTimestamp() >= deadline)
-		return waitable ? COUPON_TIMED_OUT : COUPON_SOLD_OUT;
+	if (!waitable)
+		return COUPON_SOLD_OUT;
+	if (deadline == 0 || GetCurrentTimestamp() >= deadline)
+		return COUPON_TIMED_OUT;
 
-	coupon_slot_count(*ref, COUPON_STAT_WAITS);
-	PG_TRY();
+	/*
+	 * Announce ourselves before each re-check, so that whoever gives permits
+	 * back after it sees us and broadcasts.  The waiters count is kept right
+	 * even if we leave by an error or a FATAL exit.
+	 */
+	sleeper = *ref;
+	coupon_slot_count(sleeper, COUPON_STAT_WAITS);
+	pg_atomic_fetch_add_u32(&sleeper.slot->waiters, 1);
+	PG_ENSURE_ERROR_CLEANUP(slot_stop_waiting, PointerGetDatum(sleeper.slot));
 	{
+		ConditionVariablePrepareToSleep(&sleeper.slot->wait_queue);
 		for (;;)
 		{
 			long		timeout_ms;
 
-			/*
-			 * Announce ourselves before the re-check, so that whoever gives
-			 * permits back after it sees us and broadcasts.
-			 */
-			if (sleeping_on != ref->slot)
-			{
-				if (sleeping_on)
-					pg_atomic_fetch_sub_u32(&sleeping_on->waiters, 1);
-				sleeping_on = ref->slot;
-				pg_atomic_fetch_add_u32(&sleeping_on->waiters, 1);
-				ConditionVariablePrepareToSleep(&sleeping_on->wait_queue);
-			}
 			if (slot_try_take(key, qty, own_in_flight, ref, &waitable))
 			{
 				result = COUPON_TAKEN;
 				break;
 			}
+			if (ref->slot != sleeper.slot || ref->generation != sleeper.generation)
+				coupon_pool_missing(key->name); /* dropped, and made anew */
 			if (!waitable)
 			{
 				result = COUPON_SOLD_OUT;
@@ -429,17 +469,12 @@ coupon_slot_take(const CouponPoolKey *key, uint64 qty, TimestampTz deadline,
 				result = COUPON_TIMED_OUT;
 				break;
 			}
-			ConditionVariableTimedSleep(&sleeping_on->wait_queue,
-										timeout_ms, PG_WAIT_EXTENSION);
+			ConditionVariableTimedSleep(&sleeper.slot->wait_queue, timeout_ms,
+										PG_WAIT_EXTENSION);
 		}
 	}
-	PG_FINALLY();
-	{
-		ConditionVariableCancelSleep();
-		if (sleeping_on)
-			pg_atomic_fetch_sub_u32(&sleeping_on->waiters, 1);
-	}
-	PG_END_TRY();
+	PG_END_ENSURE_ERROR_CLEANUP(slot_stop_waiting, PointerGetDatum(sleeper.slot));
+	slot_stop_waiting(0, PointerGetDatum(sleeper.slot));
 	return result;
 }
 
@@ -553,19 +588,43 @@ coupon_slot_end_drop(CouponSlotRef ref, bool committed)
 	LWLockRelease(coupon_shared->lock);
 }
 
-/* The extension or the whole database was dropped: forget its pools. */
+/*
+ * Forget the pools of a pool table (DROP EXTENSION) or, with pool_relid
+ * invalid, of a whole database (DROP DATABASE).
+ */
 void
-coupon_slot_free_database(Oid dboid)
+coupon_slot_forget(Oid dboid, Oid pool_relid)
 {
 	LWLockAcquire(coupon_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < coupon_shared->max_pools; i++)
 	{
 		CouponSlot *slot = &coupon_shared->slots[i].slot;
 
-		if (slot->in_use && slot->key.dboid == dboid)
+		if (slot->in_use && slot->key.dboid == dboid &&
+			(!OidIsValid(pool_relid) || slot->key.pool_relid == pool_relid))
 			slot_free(slot);
 	}
 	LWLockRelease(coupon_shared->lock);
+}
+
+/* Does some slot hold a pool of this pool table? */
+bool
+coupon_slot_holds_relation(Oid dboid, Oid pool_relid)
+{
+	bool		found = false;
+
+	if (coupon_shared == NULL)
+		return false;
+	LWLockAcquire(coupon_shared->lock, LW_SHARED);
+	for (int i = 0; i < coupon_shared->max_pools && !found; i++)
+	{
+		CouponSlot *slot = &coupon_shared->slots[i].slot;
+
+		found = slot->in_use && slot->key.dboid == dboid &&
+			slot->key.pool_relid == pool_relid;
+	}
+	LWLockRelease(coupon_shared->lock);
+	return found;
 }
 
 /* Caller holds the lock. */
@@ -594,10 +653,11 @@ coupon_slot_stats(CouponSlotRef ref, CouponSlotStats *stats)
 
 /*
  * The counters of slot i, for the statistics view.  Returns false past the
- * last slot; *found says whether slot i holds a pool of this database.
+ * last slot; *found says whether slot i holds a pool of this database's pool
+ * table.
  */
 bool
-coupon_slot_read(int i, CouponSlotStats *stats, bool *found)
+coupon_slot_read(int i, Oid pool_relid, CouponSlotStats *stats, bool *found)
 {
 	CouponSlot *slot;
 
@@ -605,7 +665,8 @@ coupon_slot_read(int i, CouponSlotStats *stats, bool *found)
 		return false;
 	slot = &coupon_shared->slots[i].slot;
 	LWLockAcquire(coupon_shared->lock, LW_SHARED);
-	*found = slot->in_use && slot->key.dboid == MyDatabaseId;
+	*found = slot->in_use && slot->key.dboid == MyDatabaseId &&
+		slot->key.pool_relid == pool_relid;
 	if (*found)
 		slot_read_stats(slot, stats);
 	LWLockRelease(coupon_shared->lock);

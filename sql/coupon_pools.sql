@@ -86,6 +86,55 @@ SELECT * FROM balance WHERE pool LIKE 'O%';
 -- The statistics count what happened since the pools were loaded.
 SELECT pool, grants, sold_out, waits FROM coupon_pools ORDER BY pool;
 
+-- Shared memory is filled from committed data only.  A pool created in
+-- the transaction takes no claims before it commits, and a rollback leaves
+-- nothing behind; resizing it is fine, its row is all there is.
+BEGIN;
+SELECT coupon_pool_create('fresh', 100);
+SELECT coupon_claim('fresh', 'early');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT count(*) AS fresh_pools FROM coupon_pools WHERE pool = 'fresh';
+BEGIN;
+SELECT coupon_pool_create('fresh', 100);
+SELECT coupon_pool_resize('fresh', 2);
+COMMIT;
+SELECT count(coupon_claim('fresh', 'c' || i)) AS granted FROM generate_series(1, 10) i;
+SELECT * FROM balance WHERE pool = 'fresh';
+
+-- Dropped and created anew in one transaction: no claims before commit.
+BEGIN;
+SELECT coupon_pool_drop('fresh');
+SELECT coupon_pool_create('fresh', 5);
+SELECT coupon_claim('fresh', 'again');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT * FROM balance WHERE pool = 'fresh';
+
+-- A pool of capacity 0 is sold out, until it grows.
+SELECT coupon_pool_create('closed', 0);
+SELECT status FROM coupon_claim_detailed('closed', 'early', 1, '10 seconds');
+SELECT coupon_pool_resize('closed', 1);
+SELECT status FROM coupon_claim_detailed('closed', 'early');
+SELECT * FROM balance WHERE pool = 'closed';
+
 SELECT coupon_pool_drop(pool) FROM coupon_pools;
 SELECT count(*) FROM coupon_claims;
 DROP VIEW balance;
+
+-- DROP and CREATE EXTENSION in one transaction: the new extension's pools
+-- never meet the shared memory of the old ones.
+SELECT coupon_pool_create('redeploy', 100);
+SELECT coupon_claim('redeploy', 'x') > 0 AS granted;
+BEGIN;
+DROP EXTENSION coupon;
+CREATE EXTENSION coupon;
+SELECT coupon_pool_create('redeploy', 1);
+SAVEPOINT before_claim;
+SELECT coupon_claim('redeploy', 'c1');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK TO before_claim;
+COMMIT;
+SELECT count(coupon_claim('redeploy', 'c' || i)) AS granted FROM generate_series(1, 5) i;
+SELECT pool, capacity, claimed, in_flight, available FROM coupon_pools;
+SELECT coupon_pool_drop('redeploy');

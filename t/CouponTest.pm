@@ -1,7 +1,7 @@
 # Copyright: part of the coupon extension's fault-injection tests.
 #
 # Helpers shared by the TAP tests in t/: a node with coupon preloaded, the
-# invariants of shared/design/claim-path.md as assertions, a fingerprint of
+# invariants of the claim path (README, "How it works") as assertions, a fingerprint of
 # everything the extension keeps (to prove "changes nothing"), SQLSTATE
 # capture, and non-blocking control of background psql sessions.
 #
