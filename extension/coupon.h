@@ -13,8 +13,9 @@
  *	escrow.c	the transactional part: permits taken by a transaction are
  *				remembered and given back if it aborts; releases and capacity
  *				growth are published only when it commits
- *	ledger.c	the durable truth: SPI access to the pool table and the
- *				claim ledger, run as the extension's owner
+ *	ledger.c	the durable truth: the pool table and the claim ledger,
+ *				read and written as their owner; loading a pool's slot
+ *				from committed data
  *	claim.c		coupon_claim(), coupon_claim_detailed(), coupon_release()
  *	pool.c		pool administration and the statistics behind coupon_pools
  *	occ.c		coupon_occ_version(), the optimistic-concurrency trigger
@@ -26,8 +27,8 @@
 #ifndef COUPON_H
 #define COUPON_H
 
-#include "fmgr.h"
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 
 /* Longest pool name and customer name accepted, in bytes. */
 #define COUPON_POOL_NAME_MAX	127

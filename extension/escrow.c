@@ -22,9 +22,9 @@
  * record the subtransaction that made them; a subtransaction commit hands
  * them to its parent, a subtransaction abort undoes them.  What a
  * subtransaction and its committed children recorded is always a prefix of
- * the list, so the callbacks stop at the first older entry.  The callbacks run after the
- * commit record is flushed, or during abort, and only do atomic arithmetic
- * and a wake-up, so they cannot fail.
+ * the list, so the callbacks stop at the first older entry.  The callbacks
+ * run after the commit record is flushed, or during abort, and only do
+ * atomic arithmetic and a wake-up, so they cannot fail.
  *
  * PREPARE TRANSACTION is refused when the list is not empty: a prepared
  * transaction outlives the backend whose list holds its permits, and the
