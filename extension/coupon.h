@@ -59,6 +59,7 @@ typedef struct CouponSlotRef
 	uint64		generation;
 	int64		capacity;
 	int32		per_customer;
+	bool		dropping;		/* a transaction is dropping the pool */
 } CouponSlotRef;
 
 /* A pool as loaded from the ledger. */
@@ -145,6 +146,7 @@ extern void *coupon_escrow_reserve(void);
 extern void coupon_escrow_record(void *reserved, CouponPending kind,
 								 CouponSlotRef ref, uint64 qty);
 extern void coupon_escrow_cancel_last(void);
+extern bool coupon_escrow_dropping(CouponSlotRef ref);
 extern uint64 coupon_escrow_in_flight(CouponSlotRef ref);
 
 /* ledger.c */

@@ -42,6 +42,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_database.h"
 #include "miscadmin.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 #include "coupon.h"
@@ -148,6 +149,25 @@ coupon_escrow_cancel_last(void)
 	pfree(entry);
 }
 
+/*
+ * Is this transaction dropping the pool of this slot?  Then a pool of the
+ * same name that it sees now is one it created since.
+ */
+bool
+coupon_escrow_dropping(CouponSlotRef ref)
+{
+	if (!ref.dropping)
+		return false;
+	for (CouponEscrowEntry *entry = escrow_list; entry; entry = entry->next)
+	{
+		if (entry->kind == COUPON_PENDING_DROP &&
+			entry->ref.slot == ref.slot &&
+			entry->ref.generation == ref.generation)
+			return true;
+	}
+	return false;
+}
+
 /* How many of the pool's permits does this transaction hold in flight? */
 uint64
 coupon_escrow_in_flight(CouponSlotRef ref)
@@ -238,6 +258,19 @@ escrow_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
+ * Could the relation be an extension's pool table?  A cheap look at its
+ * name (its catalog row is still there) before the slots are searched, as
+ * the hook sees every relation dropped anywhere.
+ */
+static bool
+is_pool_table(Oid relid)
+{
+	char	   *name = get_rel_name(relid);
+
+	return name != NULL && strcmp(name, "coupon_pool") == 0;
+}
+
+/*
  * DROP EXTENSION coupon and DROP DATABASE remove pools without going
  * through coupon_pool_drop(); forget their slots when the drop commits.  A
  * pool made anew after DROP and CREATE EXTENSION has a new pool table, so
@@ -257,7 +290,7 @@ escrow_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		return;
 	if (classId == DatabaseRelationId)
 		dboid = objectId;
-	else if (classId == RelationRelationId &&
+	else if (classId == RelationRelationId && is_pool_table(objectId) &&
 			 coupon_slot_holds_relation(MyDatabaseId, objectId))
 	{
 		dboid = MyDatabaseId;

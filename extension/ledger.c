@@ -106,7 +106,8 @@ typedef struct CouponStatementDef
 
 static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 	[COUPON_SQL_LOAD_LOCK] = {
-		"SELECT xmin FROM %1$s.coupon_pool WHERE name" EQ "$1 FOR KEY SHARE",
+		"SELECT xmin, tableoid FROM %1$s.coupon_pool"
+		" WHERE name" EQ "$1 FOR KEY SHARE",
 		1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
 	[COUPON_SQL_LOAD_COUNT] = {
@@ -215,6 +216,11 @@ coupon_ledger_bind(FunctionCallInfo fcinfo)
 	HeapTuple	tuple;
 	Oid			indexed;
 
+	/*
+	 * A transaction that has not locked the tables yet may not have heard
+	 * of their being dropped and made anew; listen first.
+	 */
+	AcceptInvalidationMessages();
 	if (catalog.valid)
 		return;
 
@@ -523,9 +529,18 @@ coupon_pool_slot(const CouponPoolKey *key, CouponSlotRef *ref)
 	CouponPoolRow row;
 	Datum		args[1];
 	TransactionId locked_xmin;
+	bool		found;
+	bool		dropped_here;
 	bool		committed;
 
-	if (coupon_slot_find(key, ref))
+	/*
+	 * A slot stands for the pool as it was loaded.  If this transaction is
+	 * dropping that pool, a pool of the same name it sees now is one it
+	 * created since: see whether there is one.
+	 */
+	found = coupon_slot_find(key, ref);
+	dropped_here = found && coupon_escrow_dropping(*ref);
+	if (found && !dropped_here)
 		return true;
 
 	coupon_sql_begin();
@@ -533,7 +548,13 @@ coupon_pool_slot(const CouponPoolKey *key, CouponSlotRef *ref)
 	if (coupon_sql_run(COUPON_SQL_LOAD_LOCK, args) == 0)
 		coupon_pool_missing(key->name);
 	locked_xmin = DatumGetTransactionId(coupon_sql_value(1));
-	committed = coupon_sql_run(COUPON_SQL_LOAD_COUNT, args) == 1 &&
+	if (DatumGetObjectId(coupon_sql_value(2)) != key->pool_relid)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension coupon was dropped and created again during the call"),
+				 errhint("Retry the call.")));
+	committed = !dropped_here &&
+		coupon_sql_run(COUPON_SQL_LOAD_COUNT, args) == 1 &&
 		TransactionIdEquals(DatumGetTransactionId(coupon_sql_value(1)),
 							locked_xmin);
 	if (committed)

@@ -176,9 +176,11 @@ coupon_pool_drop(PG_FUNCTION_ARGS)
 
 	/*
 	 * With the row locked, nobody can load the pool until we end (see
-	 * ledger.c).  If it is loaded, it refuses claims from now on.
+	 * ledger.c).  If it is loaded, it refuses claims from now on; if this
+	 * transaction is dropping its slot already, the pool being dropped now
+	 * is one the transaction created since, which has no slot.
 	 */
-	if (coupon_slot_find(&key, &ref))
+	if (coupon_slot_find(&key, &ref) && !coupon_escrow_dropping(ref))
 	{
 		void	   *escrow = coupon_escrow_reserve();
 		uint64		in_flight;

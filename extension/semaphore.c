@@ -19,7 +19,8 @@
  * inversion).  Giving permits back (V) is an atomic add followed by a
  * broadcast on the wait queue when somebody sleeps on it.
  *
- * Note about locking: a shared hash maps (database, pool name) to a slot
+ * Note about locking: a shared hash maps a pool's key (database, pool
+ * table, pool name) to a slot
  * index; it and the descriptive fields of the slots (key, generation,
  * per_customer, in_use) are protected by one LWLock.  Every operation on a
  * slot's counters is done with that lock held in shared mode, which is cheap
@@ -205,6 +206,7 @@ slot_ref_fill(CouponSlotRef *ref, CouponSlot *slot)
 	ref->generation = slot->generation;
 	ref->capacity = pg_atomic_read_u64(&slot->capacity);
 	ref->per_customer = slot->per_customer;
+	ref->dropping = pg_atomic_read_u32(&slot->dropping) != 0;
 }
 
 static inline void

@@ -118,5 +118,39 @@ is( $node->safe_psql($db, "SELECT count(*) FROM coupon_claims WHERE pool = 'acro
 	'2', 'across sessions: the new pool granted exactly its 2');
 check_pools($node, $db, 'across', loaded => 1);
 
+# 6. Dropped and created again in one transaction, and dropped once more in
+# a savepoint that rolls back: the pool made anew still takes no claims
+# before commit, and afterwards grants exactly its capacity.
+$node->safe_psql($db,
+	"SELECT coupon_pool_create('twice', 100); SELECT coupon_claim('twice', 'warm')");
+expect_state(
+	$node, $db, q{
+BEGIN;
+SELECT coupon_pool_drop('twice');
+SELECT coupon_pool_create('twice', 1);
+SAVEPOINT a;
+SELECT coupon_pool_drop('twice');
+ROLLBACK TO a;
+SELECT coupon_claim('twice', 'inside');
+}, '55000', 'a pool made anew after a rolled-back second drop refuses claims');
+$node->safe_psql(
+	$db, q{
+BEGIN;
+SELECT coupon_pool_drop('twice');
+SELECT coupon_pool_create('twice', 10);
+SAVEPOINT a;
+SELECT coupon_pool_drop('twice');
+ROLLBACK TO a;
+SELECT coupon_pool_resize('twice', 3);
+COMMIT;
+});
+is( $node->safe_psql(
+		$db,
+		"SELECT count(coupon_claim('twice', 'c' || i)) FROM generate_series(1, 10) i"
+	),
+	'3',
+	'made anew and resized in one transaction: exactly 3 granted afterwards');
+check_pools($node, $db, 'twice', loaded => 1, pools => ['twice']);
+
 check_log($node, "uncommitted pools");
 done_testing();
