@@ -248,7 +248,7 @@ coupon_claim_detailed(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
-static void claim_missing(int64 claim_id) pg_attribute_noreturn();
+pg_noreturn static void claim_missing(int64 claim_id);
 
 static void
 claim_missing(int64 claim_id)

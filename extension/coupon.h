@@ -20,6 +20,7 @@
  *	pool.c		pool administration and the statistics behind coupon_pools
  *	occ.c		coupon_occ_version(), the optimistic-concurrency trigger
  *	args.c		argument checks and errors shared by the SQL functions
+ *	compat.h	differences between PostgreSQL majors, in one place
  *	coupon.c	module entry point: GUCs and hooks
  *
  *-------------------------------------------------------------------------
@@ -29,6 +30,8 @@
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+
+#include "compat.h"
 
 /* Longest pool name and customer name accepted, in bytes. */
 #define COUPON_POOL_NAME_MAX	127
@@ -181,8 +184,8 @@ extern int64 coupon_ledger_insert_claim(const char *pool, const char *customer,
 extern bool coupon_pool_slot(const CouponPoolKey *key, CouponSlotRef *ref);
 
 /* args.c */
-extern void coupon_pool_missing(const char *pool) pg_attribute_noreturn();
-extern void coupon_pool_uncommitted(const char *pool) pg_attribute_noreturn();
+pg_noreturn extern void coupon_pool_missing(const char *pool);
+pg_noreturn extern void coupon_pool_uncommitted(const char *pool);
 extern void coupon_arg_not_null(FunctionCallInfo fcinfo, int argno,
 								const char *what);
 extern char *coupon_arg_text(FunctionCallInfo fcinfo, int argno,

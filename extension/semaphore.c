@@ -321,7 +321,7 @@ slot_confirm_waitable(CouponSlotRef ref, uint64 qty,
 	return available + in_flight >= qty;
 }
 
-static void slot_dropping(const CouponPoolKey *key) pg_attribute_noreturn();
+pg_noreturn static void slot_dropping(const CouponPoolKey *key);
 
 static void
 slot_dropping(const CouponPoolKey *key)
