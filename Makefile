@@ -7,18 +7,22 @@
 # The README's test command (.ci/test) runs everything, servers included.
 
 EXTENSION = coupon
-EXTVERSION = 1.0
+EXTVERSION = 1.1
 
 MODULE_big = coupon
 OBJS = $(patsubst %.c,%.o,$(wildcard extension/*.c))
-DATA = extension/coupon--$(EXTVERSION).sql
+# The script of the current version is that of 1.0 followed by the
+# upgrades, exactly what ALTER EXTENSION UPDATE runs.
+DATA = extension/coupon--1.0.sql extension/coupon--1.0--1.1.sql
+DATA_built = extension/coupon--$(EXTVERSION).sql
 PGFILEDESC = "coupon - exact, crash-safe coupon claims"
 
-REGRESS = coupon_pools coupon_claims coupon_errors coupon_occ
+REGRESS = coupon_pools coupon_claims coupon_errors coupon_occ coupon_resize \
+	coupon_parallel coupon_eviction coupon_triggers
 REGRESS_OPTS = --load-extension=coupon
 ISOLATION = claim_last_coupon claim_abort_wakes_waiter claim_savepoint \
 	claim_same_customer release_races_claim occ_stale_write \
-	claim_prepare_refused
+	claim_prepare_refused claim_limit_recreated admin_not_blocked
 ISOLATION_OPTS = --load-extension=coupon
 TAP_TESTS = 1
 
@@ -28,6 +32,9 @@ PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+extension/coupon--$(EXTVERSION).sql: extension/coupon--1.0.sql extension/coupon--1.0--1.1.sql
+	cat $^ > $@
 
 # The stress client has its own Makefile (PGXS builds one library here).
 all: client

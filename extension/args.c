@@ -1,7 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * args.c
- *		Checks of SQL arguments, and errors, shared by the SQL functions.
+ *		Entry checks, argument checks and errors shared by the SQL functions.
+ *
+ * Every SQL function starts with coupon_enter(): the library must be
+ * preloaded (for anything that needs the semaphore), the function must be
+ * allowed to write here (not on a standby, not in a read-only transaction,
+ * not in parallel mode, where a worker's abort would not give its permits
+ * back), the extension's tables are found, and the transaction is marked
+ * so that PREPARE TRANSACTION is refused (escrow.c).  All of it before
+ * anything changes.
  *
  * The functions are not STRICT: a NULL argument is a mistake worth an
  * error, not a silent NULL result.  Every check runs before anything is
@@ -11,12 +19,49 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "common/int.h"
 #include "datatype/timestamp.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "coupon.h"
+
+/*
+ * The start of every SQL function of the extension, named function; see
+ * the header comment.
+ */
+void
+coupon_enter(FunctionCallInfo fcinfo, const char *function,
+			 CouponAccess access)
+{
+	if (access != COUPON_WRITES_TABLES)
+		coupon_require_preload();
+	if (access != COUPON_READS)
+	{
+		if (RecoveryInProgress())
+			ereport(ERROR,
+					(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+					 errmsg("cannot execute %s() on a standby server", function),
+					 errdetail("The server is in hot standby: coupons are claimed and changed on the primary only."),
+					 errhint("Connect to the primary server.")));
+		if (XactReadOnly)
+			ereport(ERROR,
+					(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+					 errmsg("cannot execute %s() in a read-only transaction",
+							function)));
+		if (IsInParallelMode())
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+					 errmsg("cannot execute %s() during a parallel operation",
+							function),
+					 errhint("Do not mark functions that call it PARALLEL SAFE.")));
+		coupon_escrow_touch();
+	}
+	coupon_catalog_bind(get_func_namespace(fcinfo->flinfo->fn_oid));
+}
 
 void
 coupon_pool_missing(const char *pool)
@@ -26,7 +71,7 @@ coupon_pool_missing(const char *pool)
 			 errmsg("pool \"%s\" does not exist", pool)));
 }
 
-/* See coupon_pool_slot() in ledger.c. */
+/* See coupon_pool_find() in load.c. */
 void
 coupon_pool_uncommitted(const char *pool)
 {
@@ -38,6 +83,14 @@ coupon_pool_uncommitted(const char *pool)
 }
 
 void
+coupon_claim_missing(int64 claim_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("claim %lld does not exist", (long long) claim_id)));
+}
+
+void
 coupon_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *what)
 {
 	if (PG_ARGISNULL(argno))
@@ -46,17 +99,10 @@ coupon_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *what)
 				 errmsg("%s must not be null", what)));
 }
 
-/* A non-empty text argument of at most maxlen bytes, as a C string. */
-char *
-coupon_arg_text(FunctionCallInfo fcinfo, int argno, const char *what,
-				int maxlen)
+/* Check a text value of len bytes: not empty, at most maxlen. */
+static void
+check_text_length(const char *what, int len, int maxlen)
 {
-	text	   *value;
-	int			len;
-
-	coupon_arg_not_null(fcinfo, argno, what);
-	value = PG_GETARG_TEXT_PP(argno);
-	len = VARSIZE_ANY_EXHDR(value);
 	if (len == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -67,6 +113,18 @@ coupon_arg_text(FunctionCallInfo fcinfo, int argno, const char *what,
 				 errmsg("%s is too long", what),
 				 errdetail("It is %d bytes long; the limit is %d bytes.",
 						   len, maxlen)));
+}
+
+/* A non-empty text argument of at most maxlen bytes, as a C string. */
+char *
+coupon_arg_text(FunctionCallInfo fcinfo, int argno, const char *what,
+				int maxlen)
+{
+	text	   *value;
+
+	coupon_arg_not_null(fcinfo, argno, what);
+	value = PG_GETARG_TEXT_PP(argno);
+	check_text_length(what, VARSIZE_ANY_EXHDR(value), maxlen);
 	return text_to_cstring(value);
 }
 
@@ -74,6 +132,15 @@ char *
 coupon_arg_pool(FunctionCallInfo fcinfo, int argno)
 {
 	return coupon_arg_text(fcinfo, argno, "pool name", COUPON_POOL_NAME_MAX);
+}
+
+/* An optional request id: NULL for none. */
+char *
+coupon_arg_request_id(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	return coupon_arg_text(fcinfo, argno, "request_id", COUPON_REQUEST_ID_MAX);
 }
 
 /* A bigint argument that must be at least min. */
@@ -135,4 +202,23 @@ coupon_arg_duration(FunctionCallInfo fcinfo, int argno, const char *what)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be negative", what)));
 	return usecs;
+}
+
+/* A hold's ttl argument, as the expiry it gives: now() + ttl. */
+TimestampTz
+coupon_arg_expiry(FunctionCallInfo fcinfo, int argno)
+{
+	int64		ttl = coupon_arg_duration(fcinfo, argno, "ttl");
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+	if (ttl == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ttl must be positive")));
+	if (ttl > END_TIMESTAMP - now)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("ttl is out of range"),
+				 errdetail("now() + ttl is past the last timestamp PostgreSQL can store.")));
+	return now + ttl;
 }

@@ -1,52 +1,61 @@
 /*-------------------------------------------------------------------------
  *
  * claim.c
- *		coupon_claim(), coupon_claim_detailed() and coupon_release().
+ *		coupon_claim(), coupon_claim_detailed() and coupon_hold().
  *
  * A claim is, in this order:
  *
- *	1.	find the pool's slot in shared memory, loading it from the ledger
- *		on first use (ledger.c);
- *	2.	take the customer's lock, a transaction-level advisory lock on a
- *		hash of (pool, customer), so that the same customer claiming from
+ *	1.	check every argument (args.c);
+ *	2.	with a request id, take the request's lock (locks.c) and look for
+ *		the claim made with it: if there is one, it is the answer;
+ *	3.	take the customer's lock, so that the same customer claiming from
  *		several sessions at once is served one at a time;
- *	3.	look at what the customer holds (ledger.c): if qty more would pass
+ *	4.	find the pool's slot in shared memory, loading it from the ledger
+ *		if it has none (load.c), and check qty against the pool's limits;
+ *	5.	look at what the customer holds (ledger.c): if qty more would pass
  *		the pool's per-customer limit, the customer's existing claim is the
  *		answer.  With a limit of one, a repeated call (a double click, a
  *		retry after a lost connection) returns the claim the customer
  *		already holds, even when the pool is sold out;
- *	4.	take qty permits from the semaphore with a compare-and-swap
- *		(semaphore.c) and record them in the transaction's escrow
- *		(escrow.c), which gives them back if the transaction or savepoint
- *		aborts.  With too few permits and a wait, the claimer sleeps on the
- *		pool's wait queue while permits in flight in other transactions
- *		could still come back; it lets go of the customer's lock while it
- *		sleeps and checks the holdings again once it has the permits;
- *	5.	insert the ledger row.
+ *	6.	take qty permits from that slot with a compare-and-swap and record
+ *		them in the transaction's escrow, which gives them back if the
+ *		transaction or savepoint aborts (escrow.c).  With too few permits,
+ *		overdue holds of the pool are expired first, in this transaction,
+ *		and their permits used (lifecycle.c); with a wait, the claimer then
+ *		sleeps on the pool's wait queue while permits in flight in other
+ *		transactions could still come back.  It lets go of the customer's
+ *		lock while it sleeps and checks the holdings again once it has the
+ *		permits;
+ *	7.	insert the ledger row.
+ *
+ * The take is bound to the slot found in step 4 (its generation): if the
+ * pool was dropped, or dropped and made anew with other limits, while the
+ * claim waited for a lock or slept, the take is refused and the claim goes
+ * back to step 4, so every limit is checked against the pool it takes from.
+ *
+ * A hold is a claim whose ledger row carries an expiry (expires_at); it
+ * counts against the capacity and the customer's limit like any claim
+ * until it is confirmed (then it is permanent), released, or expired
+ * (lifecycle.c).
  *
  * The claim id comes from a sequence with no cache, so ids increase in the
  * order claims are made and can serve as fencing tokens.
  *
- * A release marks the ledger row released; the permits return to the pool
- * when the releasing transaction commits.
- *
- * Note about locking: the customer lock is held to the end of the
- * transaction, like a row lock, except while the claim sleeps on the wait
- * queue; the semaphore is lock-free apart from the shared-mode table lock
- * described in semaphore.c.  A sleep on the wait queue is invisible to the
- * deadlock detector: if the transaction holding the awaited permits waits
- * for a lock the sleeper's transaction took earlier, the sleeper's wait
- * time ends it.
+ * Note about locking: the customer and request locks are held to the end
+ * of the transaction, like row locks, except that the customer's lock is
+ * let go while the claim sleeps on the wait queue; the semaphore is
+ * lock-free apart from the shared-mode table lock described in
+ * semaphore.c.  A sleep on the wait queue is invisible to the deadlock
+ * detector: if the transaction holding the awaited permits waits for a
+ * lock the sleeper's transaction took earlier, the sleeper's wait time ends
+ * it.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "common/hashfn.h"
 #include "funcapi.h"
-#include "miscadmin.h"
-#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -54,21 +63,9 @@
 
 PG_FUNCTION_INFO_V1(coupon_claim);
 PG_FUNCTION_INFO_V1(coupon_claim_detailed);
-PG_FUNCTION_INFO_V1(coupon_release);
+PG_FUNCTION_INFO_V1(coupon_hold);
 
-/* Distinguishes the customer locks from pg_advisory_lock()'s (1 and 2). */
-#define COUPON_CUSTOMER_LOCK_CLASS	0x0C0F
-
-typedef enum ClaimStatus
-{
-	CLAIM_GRANTED,				/* a new claim */
-	CLAIM_REPEAT,				/* the customer's existing claim */
-	CLAIM_SOLD_OUT,				/* too few permits, none coming back */
-	CLAIM_TIMED_OUT,			/* waited, permits in flight did not return */
-	CLAIM_LIMIT_REACHED			/* the customer holds the pool's limit */
-} ClaimStatus;
-
-static const char *const claim_status_names[] = {
+const char *const coupon_claim_status_names[] = {
 	[CLAIM_GRANTED] = "granted",
 	[CLAIM_REPEAT] = "repeat",
 	[CLAIM_SOLD_OUT] = "sold_out",
@@ -76,22 +73,49 @@ static const char *const claim_status_names[] = {
 	[CLAIM_LIMIT_REACHED] = "limit_reached",
 };
 
-/*
- * The customer's lock: a transaction-level advisory lock on a hash of
- * (pool, customer), which serializes claims of one customer on one pool.
- */
-static void
-customer_lock_tag(const CouponPoolKey *key, const char *customer,
-				  LOCKTAG *tag)
+/* What a claim asks for. */
+typedef struct ClaimRequest
 {
-	uint64		hash;
+	char	   *pool;
+	char	   *customer;
+	int32		qty;
+	int64		wait;			/* microseconds */
+	TimestampTz expires_at;		/* a hold's expiry; 0 for a claim */
+	char	   *request_id;		/* NULL if none */
+} ClaimRequest;
 
-	hash = hash_bytes_extended((const unsigned char *) key->name,
-							   strlen(key->name), 0);
-	hash = hash_bytes_extended((const unsigned char *) customer,
-							   strlen(customer), hash);
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (hash >> 32),
-						 (uint32) hash, COUPON_CUSTOMER_LOCK_CLASS);
+/*
+ * A quantity must fit the pool: at most its capacity (a pool of capacity
+ * 0 is sold out, whatever is asked of it) and its per-customer limit.
+ */
+void
+coupon_check_qty(const char *pool, int64 qty, int64 capacity,
+				 int32 per_customer)
+{
+	if (qty > capacity && capacity > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("qty %lld exceeds the capacity of pool \"%s\"",
+						(long long) qty, pool),
+				 errdetail("The pool's capacity is %lld.", (long long) capacity)));
+	if (qty > per_customer)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("qty %lld exceeds the per-customer limit of pool \"%s\"",
+						(long long) qty, pool),
+				 errdetail("A customer may hold at most %d.", per_customer)));
+}
+
+/* The end of a wait of wait microseconds from now; 0 for no wait. */
+TimestampTz
+coupon_deadline(int64 wait)
+{
+	TimestampTz now;
+
+	if (wait == 0)
+		return 0;
+	now = GetCurrentTimestamp();
+	return wait > PG_INT64_MAX - now ? PG_INT64_MAX : now + wait;
 }
 
 /*
@@ -99,7 +123,7 @@ customer_lock_tag(const CouponPoolKey *key, const char *customer,
  * (the claim held, under a limit of one) or "limit reached".
  */
 static bool
-customer_at_limit(const CouponPoolKey *key, const char *customer, int32 qty,
+customer_at_limit(const CouponPoolKey *key, const char *customer, int64 qty,
 				  int32 per_customer, int64 *claim_id, ClaimStatus *status)
 {
 	int64		held = coupon_ledger_holdings(key->name, customer, claim_id);
@@ -112,209 +136,222 @@ customer_at_limit(const CouponPoolKey *key, const char *customer, int32 qty,
 }
 
 /*
- * The claim itself, shared by coupon_claim() and coupon_claim_detailed().
- * Arguments: pool, customer, qty, wait.  On return *ref names the pool's
- * slot (for what remains) and *claim_id is set unless the status says no.
+ * The claim made with the request id, if any: then it is the answer.  The
+ * same request id for another customer or quantity is an error.
  */
-static ClaimStatus
-claim(FunctionCallInfo fcinfo, int64 *claim_id, CouponSlotRef *ref)
+static bool
+request_repeated(const CouponPoolKey *key, const ClaimRequest *req,
+				 int64 *claim_id)
 {
-	char	   *pool = coupon_arg_pool(fcinfo, 0);
-	char	   *customer = coupon_arg_text(fcinfo, 1, "customer",
-										   COUPON_CUSTOMER_MAX);
-	int32		qty = coupon_arg_int32(fcinfo, 2, "qty", 1);
-	int64		wait = coupon_arg_duration(fcinfo, 3, "wait");
-	CouponPoolKey key;
-	LOCKTAG		customer_lock;
-	bool		lock_is_new;
-	CouponTake	take;
+	CouponClaimRow row;
+
+	coupon_lock_request(key->name, req->request_id);
+	if (!coupon_ledger_find_request(key->name, req->request_id, &row))
+		return false;
+	if (strcmp(row.customer, req->customer) != 0 || row.qty != req->qty)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("request id \"%s\" of pool \"%s\" was used for another claim",
+						req->request_id, key->name),
+				 errdetail("Claim %lld was made with it for another customer or quantity.",
+						   (long long) row.id),
+				 errhint("Use a new request id for a new claim.")));
+	*claim_id = row.id;
+	return true;
+}
+
+/*
+ * Take qty permits of the pool for the customer, whose lock the caller
+ * holds (lock_is_new if the caller's call took it), after checking what the
+ * customer holds: steps 4 to 6 of the header comment.  CLAIM_GRANTED means
+ * the permits are taken and *ref names the slot; else the status says why
+ * not, with the claim held on a repeat.  A claim that slept and got
+ * nothing returns without the customer's lock.
+ */
+ClaimStatus
+coupon_claim_take(const CouponPoolKey *key, const char *customer, int64 qty,
+				  TimestampTz expires_at, TimestampTz deadline,
+				  bool lock_is_new, CouponSlotRef *ref, int64 *claim_id)
+{
 	ClaimStatus status;
-	void	   *escrow;
+	CouponTake	take;
 
-	coupon_require_preload();
-	coupon_ledger_bind(fcinfo);
-	coupon_make_key(&key, pool);
-	if (!coupon_pool_slot(&key, ref))
-		coupon_pool_uncommitted(pool);
-
-	/* A pool of capacity 0 is sold out, whatever is asked of it. */
-	if (qty > ref->capacity && ref->capacity > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("qty %d exceeds the capacity of pool \"%s\"", qty, pool),
-				 errdetail("The pool's capacity is %lld.",
-						   (long long) ref->capacity)));
-	if (qty > ref->per_customer)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("qty %d exceeds the per-customer limit of pool \"%s\"",
-						qty, pool),
-				 errdetail("A customer may hold at most %d.",
-						   ref->per_customer)));
-
-	/* From here to the end of the transaction the customer is ours. */
-	customer_lock_tag(&key, customer, &customer_lock);
-	lock_is_new = LockAcquire(&customer_lock, ExclusiveLock, false, false) ==
-		LOCKACQUIRE_OK;
-	if (customer_at_limit(&key, customer, qty, ref->per_customer, claim_id,
-						  &status))
-		return status;
-
-	escrow = coupon_escrow_reserve();
-	take = coupon_slot_take(&key, qty, 0, coupon_escrow_in_flight, ref);
-	if (take == COUPON_TAKEN)
-		coupon_escrow_record(escrow, COUPON_PENDING_CLAIM, *ref, qty);
-	else if (take == COUPON_TIMED_OUT && wait > 0 && lock_is_new)
+	for (;;)
 	{
-		TimestampTz now = GetCurrentTimestamp();
-		TimestampTz deadline = wait > PG_INT64_MAX - now ?
-			PG_INT64_MAX : now + wait;
+		*ref = coupon_pool_slot(key, qty);
+		if (customer_at_limit(key, customer, qty, ref->per_customer, claim_id,
+							  &status))
+			return status;
 
-		/*
-		 * Sleep without the customer's lock: the transaction whose permits
-		 * we wait for might claim for this customer too, and the deadlock
-		 * detector does not see a sleep on the wait queue.  (If this
-		 * transaction held the lock already, from an earlier claim for the
-		 * customer, it cannot let go of it and does not sleep at all.)  With
-		 * the lock back, look at the customer's holdings again: another
-		 * session may have claimed for it meanwhile.
-		 */
-		LockRelease(&customer_lock, ExclusiveLock, false);
-		take = coupon_slot_take(&key, qty, deadline, coupon_escrow_in_flight,
-								ref);
-		if (take == COUPON_TAKEN)
+		take = coupon_escrow_take(ref, COUPON_PENDING_CLAIM, qty, 1,
+								  expires_at, 0, coupon_expiry_refill,
+								  (void *) key);
+		if (take == COUPON_TIMED_OUT && deadline != 0 && lock_is_new)
 		{
-			coupon_escrow_record(escrow, COUPON_PENDING_CLAIM, *ref, qty);
-			(void) LockAcquire(&customer_lock, ExclusiveLock, false, false);
-			if (customer_at_limit(&key, customer, qty, ref->per_customer,
+			/*
+			 * Sleep without the customer's lock: the transaction whose
+			 * permits we wait for might claim for this customer too, and the
+			 * deadlock detector does not see a sleep on the wait queue.  (If
+			 * this transaction held the lock already, from an earlier claim
+			 * for the customer, it cannot let go of it and does not sleep at
+			 * all.)  With the lock back, look at the customer's holdings
+			 * again: another session may have claimed for it meanwhile.
+			 */
+			coupon_unlock_customer(key, customer);
+			take = coupon_escrow_take(ref, COUPON_PENDING_CLAIM, qty, 1,
+									  expires_at, deadline,
+									  coupon_expiry_refill, (void *) key);
+			if (take != COUPON_TAKEN && take != COUPON_STALE)
+				break;
+			(void) coupon_lock_customer(key, customer);
+			if (take == COUPON_TAKEN &&
+				customer_at_limit(key, customer, qty, ref->per_customer,
 								  claim_id, &status))
 			{
 				coupon_escrow_cancel_last();
 				return status;
 			}
 		}
+		if (take != COUPON_STALE)
+			break;
 	}
-	if (take != COUPON_TAKEN)
+	if (take == COUPON_TAKEN)
+		return CLAIM_GRANTED;
+	coupon_slot_count(*ref, COUPON_STAT_SOLD_OUT);
+	return take == COUPON_SOLD_OUT ? CLAIM_SOLD_OUT : CLAIM_TIMED_OUT;
+}
+
+/*
+ * The claim itself.  On return *ref names the pool's slot, if it is loaded
+ * (for what remains), and *claim_id is set unless the status says no.
+ */
+static ClaimStatus
+claim(const ClaimRequest *req, int64 *claim_id, CouponSlotRef *ref)
+{
+	CouponPoolKey key;
+	ClaimStatus status;
+	bool		lock_is_new;
+	CouponNewClaim row;
+
+	coupon_make_key(&key, req->pool);
+	if (req->request_id && request_repeated(&key, req, claim_id))
 	{
-		pfree(escrow);
-		coupon_slot_count(*ref, COUPON_STAT_SOLD_OUT);
-		return take == COUPON_SOLD_OUT ? CLAIM_SOLD_OUT : CLAIM_TIMED_OUT;
+		(void) coupon_pool_find(&key, 0, ref);
+		return CLAIM_REPEAT;
 	}
 
-	*claim_id = coupon_ledger_insert_claim(key.name, customer, qty);
+	/* From here to the end of the transaction the customer is ours. */
+	lock_is_new = coupon_lock_customer(&key, req->customer);
+	status = coupon_claim_take(&key, req->customer, req->qty, req->expires_at,
+							   coupon_deadline(req->wait), lock_is_new, ref,
+							   claim_id);
+	if (status != CLAIM_GRANTED)
+		return status;
+
+	row.customer = req->customer;
+	row.qty = req->qty;
+	row.expires_at = req->expires_at;
+	row.request_id = req->request_id;
+	coupon_ledger_insert_claims(key.name, &row, 1);
+	*claim_id = row.id;
 	return CLAIM_GRANTED;
 }
 
 /*
- * coupon_claim(pool, customer, qty, wait) returns bigint: the claim id, the
- * existing one on a repeat, or NULL when nothing was granted.
+ * The arguments of coupon_claim() and coupon_claim_detailed(): pool,
+ * customer, qty, wait and (from 1.1) request_id.
  */
-Datum
-coupon_claim(PG_FUNCTION_ARGS)
+static void
+claim_args(FunctionCallInfo fcinfo, const char *function, ClaimRequest *req)
 {
-	int64		claim_id;
-	CouponSlotRef ref;
-	ClaimStatus status = claim(fcinfo, &claim_id, &ref);
+	coupon_enter(fcinfo, function, COUPON_WRITES);
+	req->pool = coupon_arg_pool(fcinfo, 0);
+	req->customer = coupon_arg_text(fcinfo, 1, "customer", COUPON_CUSTOMER_MAX);
+	req->qty = coupon_arg_int32(fcinfo, 2, "qty", 1);
+	req->wait = coupon_arg_duration(fcinfo, 3, "wait");
+	req->expires_at = 0;
+	req->request_id = PG_NARGS() > 4 ? coupon_arg_request_id(fcinfo, 4) : NULL;
+}
 
+static Datum
+claim_id_result(FunctionCallInfo fcinfo, ClaimStatus status, int64 claim_id)
+{
 	if (status != CLAIM_GRANTED && status != CLAIM_REPEAT)
 		PG_RETURN_NULL();
 	PG_RETURN_INT64(claim_id);
 }
 
 /*
- * coupon_claim_detailed(pool, customer, qty, wait) returns
+ * coupon_claim(pool, customer, qty, wait, request_id) returns bigint: the
+ * claim id, the existing one on a repeat, or NULL when nothing was granted.
+ */
+Datum
+coupon_claim(PG_FUNCTION_ARGS)
+{
+	ClaimRequest req;
+	int64		claim_id = 0;
+	CouponSlotRef ref;
+
+	ClaimStatus status;
+
+	claim_args(fcinfo, "coupon_claim", &req);
+	status = claim(&req, &claim_id, &ref);
+	return claim_id_result(fcinfo, status, claim_id);
+}
+
+/*
+ * coupon_claim_detailed(pool, customer, qty, wait, request_id) returns
  * (claim_id bigint, status text, available bigint).
  */
 Datum
 coupon_claim_detailed(PG_FUNCTION_ARGS)
 {
+	ClaimRequest req;
 	int64		claim_id = 0;
 	CouponSlotRef ref;
-	ClaimStatus status = claim(fcinfo, &claim_id, &ref);
+	ClaimStatus status;
 	TupleDesc	tupdesc;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 	CouponSlotStats stats;
 
+	claim_args(fcinfo, "coupon_claim_detailed", &req);
+	status = claim(&req, &claim_id, &ref);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
 
 	values[0] = Int64GetDatum(claim_id);
 	nulls[0] = status != CLAIM_GRANTED && status != CLAIM_REPEAT;
-	values[1] = CStringGetTextDatum(claim_status_names[status]);
-	coupon_slot_stats(ref, &stats);
+	values[1] = CStringGetTextDatum(coupon_claim_status_names[status]);
+	memset(&stats, 0, sizeof(stats));
+	if (ref.slot)
+		coupon_slot_stats(ref, &stats);
 	values[2] = Int64GetDatum(stats.available);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
-pg_noreturn static void claim_missing(int64 claim_id);
-
-static void
-claim_missing(int64 claim_id)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_OBJECT),
-			 errmsg("claim %lld does not exist", (long long) claim_id)));
-}
-
-/* The claim's pool and whether it is released; false if there is no claim. */
-static bool
-find_claim(int64 claim_id, Datum *args, CouponPoolKey *key, bool *released)
-{
-	bool		found;
-
-	coupon_sql_begin();
-	found = coupon_sql_run(COUPON_SQL_FIND_CLAIM, args) == 1;
-	if (found)
-	{
-		coupon_make_key(key, TextDatumGetCString(coupon_sql_value(1)));
-		*released = DatumGetBool(coupon_sql_value(2));
-	}
-	coupon_sql_end();
-	return found;
-}
-
 /*
- * coupon_release(claim_id) returns boolean: true if the claim was released
- * now, false if it had been released already.  Its permits return to the
- * pool when the transaction commits.
+ * coupon_hold(pool, customer, ttl, qty, wait, request_id) returns bigint: a
+ * claim that expires at now() + ttl unless confirmed; NULL when nothing was
+ * granted.
  */
 Datum
-coupon_release(PG_FUNCTION_ARGS)
+coupon_hold(PG_FUNCTION_ARGS)
 {
-	int64		claim_id;
-	CouponPoolKey key;
+	ClaimRequest req;
+	int64		claim_id = 0;
 	CouponSlotRef ref;
-	Datum		args[1];
-	bool		released;
-	void	   *escrow;
+	ClaimStatus status;
 
-	coupon_arg_not_null(fcinfo, 0, "claim_id");
-	claim_id = PG_GETARG_INT64(0);
-	coupon_require_preload();
-	coupon_ledger_bind(fcinfo);
-
-	args[0] = Int64GetDatum(claim_id);
-	if (!find_claim(claim_id, args, &key, &released))
-		claim_missing(claim_id);
-	if (released)
-		PG_RETURN_BOOL(false);
-
-	/* Load the pool before changing its ledger (see ledger.c). */
-	if (!coupon_pool_slot(&key, &ref))
-		coupon_pool_uncommitted(key.name);
-
-	escrow = coupon_escrow_reserve();
-	coupon_sql_begin();
-	released = coupon_sql_run(COUPON_SQL_RELEASE_CLAIM, args) == 1;
-	if (released)
-		coupon_escrow_record(escrow, COUPON_PENDING_RELEASE, ref,
-							 DatumGetInt32(coupon_sql_value(1)));
-	coupon_sql_end();
-
-	/* Released by someone else meanwhile, or dropped with its pool? */
-	if (!released && !find_claim(claim_id, args, &key, &released))
-		claim_missing(claim_id);
-	PG_RETURN_BOOL(released);
+	coupon_enter(fcinfo, "coupon_hold", COUPON_WRITES);
+	coupon_require_lifecycle("coupon_hold");
+	req.pool = coupon_arg_pool(fcinfo, 0);
+	req.customer = coupon_arg_text(fcinfo, 1, "customer", COUPON_CUSTOMER_MAX);
+	req.expires_at = coupon_arg_expiry(fcinfo, 2);
+	req.qty = coupon_arg_int32(fcinfo, 3, "qty", 1);
+	req.wait = coupon_arg_duration(fcinfo, 4, "wait");
+	req.request_id = coupon_arg_request_id(fcinfo, 5);
+	status = claim(&req, &claim_id, &ref);
+	return claim_id_result(fcinfo, status, claim_id);
 }

@@ -13,6 +13,8 @@
 #ifndef COUPON_COMPAT_H
 #define COUPON_COMPAT_H
 
+#include "executor/executor.h"
+
 /* PostgreSQL 16 moved the varlena macros out of postgres.h. */
 #if PG_VERSION_NUM >= 160000
 #include "varatt.h"
@@ -25,5 +27,33 @@
 #ifndef pg_noreturn
 #define pg_noreturn _Noreturn
 #endif
+
+/*
+ * ExecInitRangeTable() took permission infos in 16 and the unpruned
+ * relations in 18; EvalPlanQualInit() took the result relations in 16.
+ * The range table here is one relation, written without permission checks
+ * (see ledger.c).
+ */
+static inline void
+coupon_init_range_table(EState *estate, List *rtable)
+{
+#if PG_VERSION_NUM >= 180000
+	ExecInitRangeTable(estate, rtable, NIL, bms_make_singleton(1));
+#elif PG_VERSION_NUM >= 160000
+	ExecInitRangeTable(estate, rtable, NIL);
+#else
+	ExecInitRangeTable(estate, rtable);
+#endif
+}
+
+static inline void
+coupon_epq_init(EPQState *epq, EState *estate)
+{
+#if PG_VERSION_NUM >= 160000
+	EvalPlanQualInit(epq, estate, NULL, NIL, -1, NIL);
+#else
+	EvalPlanQualInit(epq, estate, NULL, NIL, -1);
+#endif
+}
 
 #endif							/* COUPON_COMPAT_H */

@@ -1,15 +1,18 @@
 /*-------------------------------------------------------------------------
  *
  * coupon.c
- *		Module entry point of the coupon extension: GUCs and hooks.
+ *		Module entry point of the coupon extension: GUCs and every hook.
  *
  * The semaphore lives in shared memory, so the library must be listed in
- * shared_preload_libraries; then _PG_init reserves the memory and the lock
+ * shared_preload_libraries.  Then _PG_init, in one block as
+ * pg_stat_statements does, reserves the memory and the locks
  * (shmem_request_hook), creates the table at start and after every crash
- * restart (shmem_startup_hook), and registers the transaction callbacks of
- * the escrow.  Loaded any other way (by CREATE EXTENSION or a function
- * call), the library still serves the optimistic-concurrency trigger and
- * pool creation; everything that needs the semaphore fails with a hint.
+ * restart (shmem_startup_hook), registers the transaction callbacks of the
+ * escrow and the object-access hook that notices dropped pool tables and
+ * databases (escrow.c), and registers the expiry launcher (worker.c).
+ * Loaded any other way (by CREATE EXTENSION or a function call), the
+ * library still serves the optimistic-concurrency trigger and pool
+ * creation; everything that needs the semaphore fails with a hint.
  *
  * See coupon.h for a map of the other files.
  *
@@ -17,19 +20,23 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/objectaccess.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 
 #include "coupon.h"
 
 PG_MODULE_MAGIC;
 
-/* GUC: how many pools, of all databases, can be in use at once. */
+/* GUC: how many pools, of all databases, shared memory holds at once. */
 int			coupon_max_pools = 1024;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static object_access_hook_type prev_object_access_hook = NULL;
 
 void		_PG_init(void);
 
@@ -49,17 +56,27 @@ coupon_shmem_startup_hook(void)
 	coupon_shmem_startup();
 }
 
+static void
+coupon_object_access_hook(ObjectAccessType access, Oid classId, Oid objectId,
+						  int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	coupon_escrow_object_access(access, classId, objectId, subId, arg);
+}
+
 void
 _PG_init(void)
 {
-	coupon_ledger_init();
+	CacheRegisterRelcacheCallback(coupon_catalog_invalidate, (Datum) 0);
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
 	DefineCustomIntVariable("coupon.max_pools",
-							"Maximum number of coupon pools in use at once, in all databases.",
-							"Each pool in use takes one slot of shared memory.",
+							"Number of coupon pools that shared memory holds at once, for all databases.",
+							"A pool with changes in flight or claimers waiting keeps its slot; "
+							"an idle one is evicted when room is needed and loaded again from the ledger.",
 							&coupon_max_pools,
 							1024,
 							1,
@@ -73,6 +90,9 @@ _PG_init(void)
 	shmem_request_hook = coupon_shmem_request_hook;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = coupon_shmem_startup_hook;
-
-	coupon_escrow_init();
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = coupon_object_access_hook;
+	RegisterXactCallback(coupon_escrow_xact_callback, NULL);
+	RegisterSubXactCallback(coupon_escrow_subxact_callback, NULL);
+	coupon_worker_register();
 }

@@ -5,30 +5,52 @@
  *
  * Pending decrements count against the bound at once, pending increments
  * only once they commit.  Concretely, each backend keeps a list of what its
- * open transaction did to the semaphore:
+ * open transaction did to the semaphore, each entry a settlement
+ * (coupon.h) of one slot:
  *
- *	claim, shrink	permits already taken from "available" and counted in
- *					"in_flight"; commit settles them, abort (of the
- *					transaction or of the savepoint that took them) gives them
- *					back at once and wakes the waiters
- *	release, grow	permits to add to "available"; commit publishes them and
- *					wakes the waiters, abort forgets them
+ *	claim, shrink	permits taken from "available" now and in flight; commit
+ *					makes them claimed (or removes them from the capacity),
+ *					abort (of the transaction or of the savepoint that took
+ *					them) gives them back at once and wakes the waiters
+ *	release, grow	permits to add to "available" (and to the capacity) when
+ *					the transaction commits; abort forgets them
  *	drop			the pool refuses claims; commit frees its slot, abort
  *					lets it take claims again
  *	forget			DROP EXTENSION (of the pool table) or DROP DATABASE:
  *					commit frees the slots of its pools
+ *	expiry			a hold's new expiry, announced at commit to the slot and
+ *					to the expiry worker
+ *
+ * A transaction may take from its own pending increments: a claim after a
+ * release of the same pool, or a shrink after a growth, takes the permits
+ * that its commit would publish, not ones from "available" (the entry's
+ * "available" delta is then negative).  Both commit or abort together, so
+ * the semaphore never sees the permit twice.  That is what lets a claimer
+ * use a hold it expired itself (lifecycle.c), and a shrink follow a growth
+ * in one transaction.
+ *
+ * Every entry of a slot pins it (semaphore.c): an entry is made before the
+ * ledger changes and settled after the transaction ended, so while a pool
+ * has no slot, nothing of it is pending anywhere.  coupon_escrow_take() is
+ * the one call that takes permits, after the pattern of core's
+ * LockAcquireExtended: room for the entry is made first, so that once the
+ * permits are taken, recording them cannot fail and lose them.
  *
  * The list lives in TopTransactionContext, newest entry first.  Entries
  * record the subtransaction that made them; a subtransaction commit hands
  * them to its parent, a subtransaction abort undoes them.  What a
  * subtransaction and its committed children recorded is always a prefix of
- * the list, so the callbacks stop at the first older entry.  The callbacks
- * run after the commit record is flushed, or during abort, and only do
- * atomic arithmetic and a wake-up, so they cannot fail.
+ * the list, so the callbacks stop at the first older entry; and an entry
+ * that takes from pending increments always belongs to the subtransaction
+ * of those increments or to a descendant, so it never outlives them.  At
+ * commit the entries of a slot are added up and applied at once (a claim's
+ * negative delta must never reach "available" before the release it came
+ * from).  The callbacks run after the commit record is flushed, or during
+ * abort, and only do atomic arithmetic and a wake-up, so they cannot fail.
  *
- * PREPARE TRANSACTION is refused when the list is not empty: a prepared
- * transaction outlives the backend whose list holds its permits, and the
- * semaphore could not be rebuilt from the ledger while it is pending.
+ * PREPARE TRANSACTION is refused after any coupon function that changes or
+ * locks coupons: a prepared transaction outlives the backend whose list
+ * holds its permits, and would keep customer locks no one can release.
  *
  * Note about locking: the list is backend-local; the semaphore functions
  * called from here do their own locking (semaphore.c).
@@ -44,6 +66,7 @@
 #include "miscadmin.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "coupon.h"
 
@@ -52,84 +75,200 @@ typedef struct CouponEscrowEntry
 	struct CouponEscrowEntry *next;
 	CouponPending kind;
 	SubTransactionId subid;
-	CouponSlotRef ref;
-	uint64		qty;
-	Oid			dboid;			/* for COUPON_PENDING_FORGET */
-	Oid			pool_relid;		/* ditto; invalid for a whole database */
+	CouponSlotRef ref;			/* none for forget */
+	CouponSettlement s;
+	TransactionId drop_xid;		/* drop */
+	Oid			dboid;			/* forget, expiry */
+	Oid			pool_relid;		/* forget; invalid for a whole database */
 } CouponEscrowEntry;
+
+/* One attempt of coupon_escrow_take(), as the wait loop repeats it. */
+typedef struct TakeAttempt
+{
+	CouponPending kind;
+	uint64		qty;
+	uint64		from_own;		/* out: taken from own pending increments */
+	CouponRefill refill;
+	void	   *refill_arg;
+} TakeAttempt;
 
 static CouponEscrowEntry *escrow_list = NULL;
 
-static object_access_hook_type prev_object_access_hook = NULL;
+/* Did this transaction call a coupon function that changes or locks? */
+static bool escrow_touched = false;
 
-/*
- * Allocate an entry ahead of time, so that recording it right after taking
- * permits cannot fail for lack of memory and lose them.
- */
-void *
-coupon_escrow_reserve(void)
+/* The transaction called a coupon function that changes or locks coupons. */
+void
+coupon_escrow_touch(void)
 {
-	return MemoryContextAllocZero(TopTransactionContext,
-								  sizeof(CouponEscrowEntry));
+	escrow_touched = true;
 }
 
-void
-coupon_escrow_record(void *reserved, CouponPending kind, CouponSlotRef ref,
-					 uint64 qty)
+static CouponEscrowEntry *
+entry_alloc(CouponPending kind)
 {
-	CouponEscrowEntry *entry = reserved;
+	CouponEscrowEntry *entry = MemoryContextAllocZero(TopTransactionContext,
+													  sizeof(CouponEscrowEntry));
 
 	entry->kind = kind;
+	return entry;
+}
+
+static void
+entry_link(CouponEscrowEntry *entry)
+{
 	entry->subid = GetCurrentSubTransactionId();
-	entry->ref = ref;
-	entry->qty = qty;
 	entry->next = escrow_list;
 	escrow_list = entry;
 }
 
-/* Undo one entry, as an abort would. */
-static void
-escrow_undo(CouponEscrowEntry *entry)
+static inline bool
+same_slot(CouponSlotRef a, CouponSlotRef b)
 {
-	switch (entry->kind)
+	return a.slot == b.slot && a.generation == b.generation;
+}
+
+/*
+ * This transaction's pending increments of the slot that are not taken
+ * yet, and its permits of the slot in flight.
+ */
+static uint64
+own_pending(CouponSlotRef ref, uint64 *in_flight)
+{
+	int64		available = 0;
+
+	*in_flight = 0;
+	for (CouponEscrowEntry *entry = escrow_list; entry; entry = entry->next)
 	{
-		case COUPON_PENDING_CLAIM:
-		case COUPON_PENDING_SHRINK:
-			coupon_slot_settle(entry->ref, entry->qty, COUPON_SETTLE_GIVE_BACK);
-			break;
-		case COUPON_PENDING_DROP:
-			coupon_slot_end_drop(entry->ref, false);
-			break;
-		case COUPON_PENDING_RELEASE:
-		case COUPON_PENDING_GROW:
-		case COUPON_PENDING_FORGET:
-			break;
+		if (entry->ref.slot == NULL || !same_slot(entry->ref, ref))
+			continue;
+		available += entry->s.available;
+		*in_flight += entry->s.in_flight;
+	}
+	Assert(available >= 0);
+	return (uint64) Max(available, 0);
+}
+
+/*
+ * Take a->qty permits: first from the transaction's own pending increments
+ * of the pool, the rest from the semaphore.  If that fails, let the refill
+ * add increments (expired holds) and try again.
+ */
+static CouponTake
+take_attempt(CouponSlotRef *ref, void *arg)
+{
+	TakeAttempt *a = (TakeAttempt *) arg;
+
+	for (;;)
+	{
+		uint64		in_flight;
+		uint64		own = Min(a->qty, own_pending(*ref, &in_flight));
+		CouponTake	take;
+		bool		waitable = false;
+
+		if (own == a->qty)
+			take = coupon_slot_pin(*ref) ? COUPON_TAKEN : COUPON_STALE;
+		else
+			take = coupon_slot_take(ref, a->qty - own, in_flight);
+		if (take == COUPON_TAKEN)
+		{
+			a->from_own = own;
+			return take;
+		}
+		if (take == COUPON_STALE || a->refill == NULL)
+			return take;
+		if (!a->refill(*ref, a->qty - own, a->refill_arg, &waitable))
+			return waitable ? COUPON_TIMED_OUT : take;
 	}
 }
 
-/* Carry out one entry at commit. */
+/*
+ * Take qty permits of the referenced pool for this transaction, as a claim
+ * (claims of them, with the holds' expiry, or 0) or a shrink, and remember
+ * them.  With a
+ * deadline in the future, sleep on the pool's wait queue while permits in
+ * flight elsewhere could still come back.  refill, if given, may add
+ * increments of the pool to the transaction when there are too few
+ * permits.  Returns COUPON_TAKEN, COUPON_SOLD_OUT, COUPON_TIMED_OUT, or
+ * COUPON_STALE when the slot no longer holds the pool (find it again).
+ */
+CouponTake
+coupon_escrow_take(CouponSlotRef *ref, CouponPending kind, uint64 qty,
+				   uint32 claims, TimestampTz expires_at, TimestampTz deadline,
+				   CouponRefill refill, void *refill_arg)
+{
+	CouponEscrowEntry *entry = entry_alloc(kind);
+	TakeAttempt attempt = {kind, qty, 0, refill, refill_arg};
+	CouponTake	take;
+
+	Assert(kind == COUPON_PENDING_CLAIM || kind == COUPON_PENDING_SHRINK);
+	take = take_attempt(ref, &attempt);
+	if (take == COUPON_TIMED_OUT && deadline != 0 &&
+		GetCurrentTimestamp() < deadline)
+		take = coupon_slot_wait(ref, deadline, take_attempt, &attempt);
+	if (take != COUPON_TAKEN)
+	{
+		pfree(entry);
+		return take;
+	}
+
+	entry->ref = *ref;
+	entry->s.in_flight = qty - attempt.from_own;
+	entry->s.available = -(int64) attempt.from_own;
+	entry->s.pins = 1;
+	if (kind == COUPON_PENDING_SHRINK)
+		entry->s.capacity = -(int64) qty;
+	else
+	{
+		entry->s.grants = claims;
+		entry->s.expiry = expires_at;
+	}
+	entry_link(entry);
+	return COUPON_TAKEN;
+}
+
+/*
+ * Remember qty permits that a release, or a capacity increase, gives to
+ * the pool when the transaction commits.  False if the slot no longer
+ * holds the pool (find it again).
+ */
+bool
+coupon_escrow_give(CouponSlotRef ref, CouponPending kind, uint64 qty)
+{
+	CouponEscrowEntry *entry = entry_alloc(kind);
+
+	Assert(kind == COUPON_PENDING_RELEASE || kind == COUPON_PENDING_GROW);
+	if (!coupon_slot_pin(ref))
+	{
+		pfree(entry);
+		return false;
+	}
+	entry->ref = ref;
+	entry->s.available = (int64) qty;
+	if (kind == COUPON_PENDING_GROW)
+		entry->s.capacity = (int64) qty;
+	entry->s.pins = 1;
+	entry_link(entry);
+	return true;
+}
+
+/* Undo one entry, as an abort would. */
 static void
-escrow_commit(CouponEscrowEntry *entry)
+entry_undo(CouponEscrowEntry *entry)
 {
 	switch (entry->kind)
 	{
 		case COUPON_PENDING_CLAIM:
-			coupon_slot_settle(entry->ref, entry->qty, COUPON_SETTLE_CLAIMED);
-			break;
 		case COUPON_PENDING_SHRINK:
-			coupon_slot_settle(entry->ref, entry->qty, COUPON_SETTLE_SHRUNK);
-			break;
 		case COUPON_PENDING_RELEASE:
-			coupon_slot_publish(entry->ref, entry->qty, false);
-			break;
 		case COUPON_PENDING_GROW:
-			coupon_slot_publish(entry->ref, entry->qty, true);
+			coupon_slot_settle(entry->ref, &entry->s, false);
 			break;
 		case COUPON_PENDING_DROP:
-			coupon_slot_end_drop(entry->ref, true);
+			coupon_slot_end_drop(entry->ref, entry->drop_xid, false);
 			break;
 		case COUPON_PENDING_FORGET:
-			coupon_slot_forget(entry->dboid, entry->pool_relid);
+		case COUPON_PENDING_EXPIRY:
 			break;
 	}
 }
@@ -145,54 +284,87 @@ coupon_escrow_cancel_last(void)
 
 	Assert(entry != NULL && entry->kind == COUPON_PENDING_CLAIM);
 	escrow_list = entry->next;
-	escrow_undo(entry);
+	entry_undo(entry);
 	pfree(entry);
 }
 
 /*
- * Is this transaction dropping the pool of this slot?  Then a pool of the
- * same name that it sees now is one it created since.
+ * Start dropping the referenced pool: the slot refuses claims until this
+ * transaction ends.  Reports the permits in flight (the drop must fail if
+ * there are any).  False if the slot no longer holds the pool.
  */
 bool
-coupon_escrow_dropping(CouponSlotRef ref)
+coupon_escrow_begin_drop(CouponSlotRef ref, uint64 *in_flight)
 {
-	if (!ref.dropping)
+	CouponEscrowEntry *entry = entry_alloc(COUPON_PENDING_DROP);
+	TransactionId xid = GetTopTransactionId();
+
+	if (!coupon_slot_begin_drop(ref, xid, in_flight))
+	{
+		pfree(entry);
 		return false;
-	for (CouponEscrowEntry *entry = escrow_list; entry; entry = entry->next)
-	{
-		if (entry->kind == COUPON_PENDING_DROP &&
-			entry->ref.slot == ref.slot &&
-			entry->ref.generation == ref.generation)
-			return true;
 	}
-	return false;
-}
-
-/* How many of the pool's permits does this transaction hold in flight? */
-uint64
-coupon_escrow_in_flight(CouponSlotRef ref)
-{
-	uint64		held = 0;
-
-	for (CouponEscrowEntry *entry = escrow_list; entry; entry = entry->next)
-	{
-		if ((entry->kind == COUPON_PENDING_CLAIM ||
-			 entry->kind == COUPON_PENDING_SHRINK) &&
-			entry->ref.slot == ref.slot &&
-			entry->ref.generation == ref.generation)
-			held += entry->qty;
-	}
-	return held;
+	entry->ref = ref;
+	entry->drop_xid = xid;
+	entry_link(entry);
+	return true;
 }
 
 /*
- * Carry out the list at commit, oldest entry first (it is kept newest
- * first), so that a drop comes after the releases that preceded it.
+ * The pools of a pool table (or, with pool_relid invalid, of a database)
+ * are dropped: forget their slots when the transaction commits.
+ */
+void
+coupon_escrow_forget(Oid dboid, Oid pool_relid)
+{
+	CouponEscrowEntry *entry = entry_alloc(COUPON_PENDING_FORGET);
+
+	entry->dboid = dboid;
+	entry->pool_relid = pool_relid;
+	entry_link(entry);
+}
+
+/*
+ * A hold of the pool will expire at expires_at: tell the pool's slot, if
+ * it is loaded, and the expiry worker when the transaction commits.
+ */
+void
+coupon_escrow_note_expiry(const CouponPoolKey *key, TimestampTz expires_at)
+{
+	CouponEscrowEntry *entry = entry_alloc(COUPON_PENDING_EXPIRY);
+	uint64		epoch;
+	bool		dropped_here;
+
+	if (!coupon_slot_find(key, &entry->ref, &epoch, &dropped_here))
+		entry->ref.slot = NULL;
+	entry->dboid = key->dboid;
+	entry->s.expiry = expires_at;
+	entry_link(entry);
+}
+
+/* Add an entry's settlement to a slot's total. */
+static void
+settlement_add(CouponSettlement *total, const CouponSettlement *s)
+{
+	total->in_flight += s->in_flight;
+	total->available += s->available;
+	total->capacity += s->capacity;
+	total->grants += s->grants;
+	total->pins += s->pins;
+	if (s->expiry != 0 && (total->expiry == 0 || s->expiry < total->expiry))
+		total->expiry = s->expiry;
+}
+
+/*
+ * Carry out the list at commit.  The settlements of each slot are added up
+ * into the oldest entry of the slot and applied at once; then drops and
+ * forgets, oldest first (they come after the changes that preceded them).
  */
 static void
 escrow_commit_all(void)
 {
 	CouponEscrowEntry *oldest_first = NULL;
+	TimestampTz due = 0;
 
 	while (escrow_list != NULL)
 	{
@@ -202,41 +374,78 @@ escrow_commit_all(void)
 		entry->next = oldest_first;
 		oldest_first = entry;
 	}
-	for (; oldest_first != NULL; oldest_first = oldest_first->next)
-		escrow_commit(oldest_first);
+
+	for (CouponEscrowEntry *entry = oldest_first; entry; entry = entry->next)
+	{
+		if (entry->s.expiry != 0 && (due == 0 || entry->s.expiry < due))
+			due = entry->s.expiry;
+		if (entry->ref.slot == NULL || entry->kind == COUPON_PENDING_DROP)
+			continue;
+		for (CouponEscrowEntry *later = entry->next; later; later = later->next)
+		{
+			if (later->kind == COUPON_PENDING_DROP ||
+				!same_slot(later->ref, entry->ref))
+				continue;
+			settlement_add(&entry->s, &later->s);
+			later->ref.slot = NULL;
+		}
+		coupon_slot_settle(entry->ref, &entry->s, true);
+	}
+
+	for (CouponEscrowEntry *entry = oldest_first; entry; entry = entry->next)
+	{
+		if (entry->kind == COUPON_PENDING_DROP)
+			coupon_slot_end_drop(entry->ref, entry->drop_xid, true);
+		else if (entry->kind == COUPON_PENDING_FORGET)
+		{
+			coupon_slot_forget(entry->dboid, entry->pool_relid);
+			if (!OidIsValid(entry->pool_relid))
+				coupon_worker_forget(entry->dboid);
+		}
+	}
+
+	if (due != 0)
+		coupon_worker_notify(MyDatabaseId, due);
 }
 
 static void
-escrow_xact_callback(XactEvent event, void *arg)
+escrow_abort_all(void)
 {
-	CouponEscrowEntry *entry;
+	for (CouponEscrowEntry *entry = escrow_list; entry; entry = entry->next)
+		entry_undo(entry);
+	escrow_list = NULL;
+}
 
+void
+coupon_escrow_xact_callback(XactEvent event, void *arg)
+{
 	switch (event)
 	{
 		case XACT_EVENT_PRE_PREPARE:
-			if (escrow_list != NULL)
+			if (escrow_list != NULL || escrow_touched)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot PREPARE a transaction that has claimed, released or changed coupons"),
-						 errdetail("The permits it holds live in this session's memory and would outlive it."),
+						 errmsg("cannot PREPARE a transaction that has called coupon functions"),
+						 errdetail("The permits and customer locks it holds belong to this session and would outlive it."),
 						 errhint("Commit or roll back the transaction instead.")));
 			break;
 		case XACT_EVENT_COMMIT:
 			escrow_commit_all();
+			escrow_touched = false;
 			break;
 		case XACT_EVENT_ABORT:
-			for (entry = escrow_list; entry != NULL; entry = entry->next)
-				escrow_undo(entry);
-			escrow_list = NULL;
+		case XACT_EVENT_PARALLEL_ABORT:
+			escrow_abort_all();
+			escrow_touched = false;
 			break;
 		default:
 			break;
 	}
 }
 
-static void
-escrow_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-						SubTransactionId parentSubid, void *arg)
+void
+coupon_escrow_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							   SubTransactionId parentSubid, void *arg)
 {
 	if (event == SUBXACT_EVENT_COMMIT_SUB)
 	{
@@ -251,7 +460,7 @@ escrow_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			CouponEscrowEntry *entry = escrow_list;
 
 			escrow_list = entry->next;
-			escrow_undo(entry);
+			entry_undo(entry);
 			pfree(entry);
 		}
 	}
@@ -276,44 +485,15 @@ is_pool_table(Oid relid)
  * pool made anew after DROP and CREATE EXTENSION has a new pool table, so
  * it never meets an old slot, even before the drop's commit is carried out.
  */
-static void
-escrow_object_access(ObjectAccessType access, Oid classId, Oid objectId,
-					 int subId, void *arg)
+void
+coupon_escrow_object_access(ObjectAccessType access, Oid classId,
+							Oid objectId, int subId, void *arg)
 {
-	Oid			dboid = InvalidOid;
-	Oid			pool_relid = InvalidOid;
-
-	if (prev_object_access_hook)
-		prev_object_access_hook(access, classId, objectId, subId, arg);
-
 	if (access != OAT_DROP || subId != 0)
 		return;
 	if (classId == DatabaseRelationId)
-		dboid = objectId;
+		coupon_escrow_forget(objectId, InvalidOid);
 	else if (classId == RelationRelationId && is_pool_table(objectId) &&
 			 coupon_slot_holds_relation(MyDatabaseId, objectId))
-	{
-		dboid = MyDatabaseId;
-		pool_relid = objectId;
-	}
-
-	if (OidIsValid(dboid))
-	{
-		CouponEscrowEntry *entry = coupon_escrow_reserve();
-		CouponSlotRef none = {0};
-
-		coupon_escrow_record(entry, COUPON_PENDING_FORGET, none, 0);
-		entry->dboid = dboid;
-		entry->pool_relid = pool_relid;
-	}
-}
-
-/* Called from _PG_init when the library is preloaded. */
-void
-coupon_escrow_init(void)
-{
-	RegisterXactCallback(escrow_xact_callback, NULL);
-	RegisterSubXactCallback(escrow_subxact_callback, NULL);
-	prev_object_access_hook = object_access_hook;
-	object_access_hook = escrow_object_access;
+		coupon_escrow_forget(MyDatabaseId, objectId);
 }

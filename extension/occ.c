@@ -27,6 +27,11 @@
  * when two writers race, the second re-evaluates on the first one's row
  * version, where its carried version is stale.
  *
+ * The error tells the row's current version only to a role that may read
+ * the column, as core's error messages show a failing row's values only to
+ * those who may select them (ExecBuildSlotValueDescription): a role that
+ * may update a table need not be allowed to read it.
+ *
  * Note about locking: none beyond the row lock the UPDATE holds.
  *
  *-------------------------------------------------------------------------
@@ -38,7 +43,10 @@
 #include "commands/trigger.h"
 #include "common/int.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 
 #include "coupon.h"
 
@@ -78,6 +86,39 @@ version_datum(Oid type, int64 version, const char *name)
 	return type == INT2OID ? Int16GetDatum((int16) version) :
 		type == INT4OID ? Int32GetDatum((int32) version) :
 		Int64GetDatum(version);
+}
+
+/* May the current role read the version column of the relation? */
+static bool
+version_readable(Relation rel, int attnum)
+{
+	Oid			relid = RelationGetRelid(rel);
+	Oid			role = GetUserId();
+
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		return false;
+	return pg_class_aclcheck(relid, role, ACL_SELECT) == ACLCHECK_OK ||
+		pg_attribute_aclcheck(relid, attnum, role, ACL_SELECT) == ACLCHECK_OK;
+}
+
+pg_noreturn static void stale_version(Relation rel, int attnum,
+									  int64 current, int64 carried);
+
+static void
+stale_version(Relation rel, int attnum, int64 current, int64 carried)
+{
+	bool		readable = version_readable(rel, attnum);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not update relation \"%s\": stale version",
+					RelationGetRelationName(rel)),
+			 readable ?
+			 errdetail("The row has version %lld; the update carries version %lld.",
+					   (long long) current, (long long) carried) :
+			 errdetail("The update carries version %lld, which is not the row's current version.",
+					   (long long) carried),
+			 errhint("Read the row again and retry.")));
 }
 
 Datum
@@ -138,12 +179,7 @@ coupon_occ_version(PG_FUNCTION_ARGS)
 	if (new_version == old_version)
 		new_version = bumped;
 	else if (new_version != bumped)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("could not update relation \"%s\": stale version", relname),
-				 errdetail("The row has version %lld; the update carries version %lld.",
-						   (long long) old_version, (long long) new_version),
-				 errhint("Read the row again and retry.")));
+		stale_version(trigdata->tg_relation, attnum, old_version, new_version);
 	else
 		return PointerGetDatum(trigdata->tg_newtuple);
 

@@ -4,26 +4,31 @@
  *		Pool administration and the shared-memory half of coupon_pools.
  *
  * coupon_pool_create() only writes the pool table; the pool is loaded into
- * shared memory by its first claim.  coupon_pool_resize() and
+ * shared memory when it is first used.  coupon_pool_resize() and
  * coupon_pool_drop() lock the pool row (FOR UPDATE), which serializes them
- * with each other and with loading (FOR KEY SHARE, ledger.c).
+ * with each other, and take the pool's slot before they change anything
+ * (load.c).
  *
  * Capacity growth is escrowed like a release: the new permits appear when
- * the transaction commits.  A decrease takes permits like a claim, so it
- * fails at once if the pool cannot spare them (they are claimed or in
- * flight), and gives them back if the transaction aborts.  A drop refuses
- * new claims as soon as it starts and fails if any permit is in flight; its
- * commit frees the slot and deletes the pool and its ledger rows.
+ * the transaction commits.  A decrease takes permits like a claim, first
+ * from the transaction's own pending growth or releases, so it fails at
+ * once if the pool cannot spare them (they are claimed or in flight), and
+ * gives them back if the transaction aborts.  A drop refuses new claims as
+ * soon as it starts and fails if any permit is in flight; its commit frees
+ * the slot and deletes the pool and its ledger rows.  A pool that exists
+ * only in the calling transaction has no slot: its rows are all there is
+ * to change.
  *
  * Note about locking: creation takes SHARE ROW EXCLUSIVE on the pool
- * table, so that two sessions cannot both pass the coupon.max_pools check
- * or create the same pool with different settings.
+ * table, so that two sessions cannot create the same pool with different
+ * settings.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "funcapi.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 
 #include "coupon.h"
@@ -33,6 +38,34 @@ PG_FUNCTION_INFO_V1(coupon_pool_resize);
 PG_FUNCTION_INFO_V1(coupon_pool_drop);
 PG_FUNCTION_INFO_V1(coupon_pool_memory);
 
+/* The pool row, locked: where it is and its settings as we see them. */
+typedef struct LockedPool
+{
+	ItemPointerData tid;
+	int64		capacity;
+	int32		per_customer;
+} LockedPool;
+
+/* Lock the pool row; false if there is no such pool. */
+static bool
+lock_pool(const char *pool, LockedPool *p)
+{
+	Datum		args[1];
+	bool		found;
+
+	coupon_sql_begin();
+	args[0] = CStringGetTextDatum(pool);
+	found = coupon_sql_run(COUPON_SQL_LOCK_POOL, args) == 1;
+	if (found)
+	{
+		p->tid = *(ItemPointer) DatumGetPointer(coupon_sql_value(0, 1, NULL));
+		p->capacity = DatumGetInt64(coupon_sql_value(0, 2, NULL));
+		p->per_customer = DatumGetInt32(coupon_sql_value(0, 3, NULL));
+	}
+	coupon_sql_end();
+	return found;
+}
+
 /*
  * coupon_pool_create(pool, capacity, per_customer) returns boolean: true if
  * the pool was created, false if it existed already with these settings.
@@ -40,168 +73,148 @@ PG_FUNCTION_INFO_V1(coupon_pool_memory);
 Datum
 coupon_pool_create(PG_FUNCTION_ARGS)
 {
-	char	   *pool = coupon_arg_pool(fcinfo, 0);
-	int64		capacity = coupon_arg_int64(fcinfo, 1, "capacity", 0);
-	int32		per_customer = coupon_arg_int32(fcinfo, 2, "per_customer", 1);
-	Datum		args[3];
-	int64		pools;
+	char	   *pool;
+	int64		capacity;
+	int32		per_customer;
+	LockedPool	existing;
 
-	coupon_ledger_bind(fcinfo);
-	coupon_sql_begin();
-	coupon_sql_run(COUPON_SQL_LOCK_POOL_TABLE, NULL);
+	coupon_enter(fcinfo, "coupon_pool_create", COUPON_WRITES_TABLES);
+	pool = coupon_arg_pool(fcinfo, 0);
+	capacity = coupon_arg_int64(fcinfo, 1, "capacity", 0);
+	per_customer = coupon_arg_int32(fcinfo, 2, "per_customer", 1);
 
-	args[0] = CStringGetTextDatum(pool);
-	args[1] = Int64GetDatum(capacity);
-	args[2] = Int32GetDatum(per_customer);
-	if (coupon_sql_run(COUPON_SQL_GET_POOL, args) > 0)
+	LockRelationOid(coupon_catalog.pool_relid, ShareRowExclusiveLock);
+	if (lock_pool(pool, &existing))
 	{
-		int64		old_capacity = DatumGetInt64(coupon_sql_value(1));
-		int32		old_per_customer = DatumGetInt32(coupon_sql_value(2));
-
-		if (old_capacity != capacity || old_per_customer != per_customer)
+		if (existing.capacity != capacity || existing.per_customer != per_customer)
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("pool \"%s\" already exists with different settings",
 							pool),
 					 errdetail("It has capacity %lld and per_customer %d.",
-							   (long long) old_capacity, old_per_customer),
+							   (long long) existing.capacity, existing.per_customer),
 					 errhint("Use coupon_pool_resize() to change its capacity.")));
-		coupon_sql_end();
 		PG_RETURN_BOOL(false);
 	}
-
-	coupon_sql_run(COUPON_SQL_COUNT_POOLS, NULL);
-	pools = DatumGetInt64(coupon_sql_value(1));
-	if (pools >= coupon_max_pools)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("too many coupon pools"),
-				 errdetail("This database has %lld pools and coupon.max_pools is %d.",
-						   (long long) pools, coupon_max_pools),
-				 errhint("Drop unused pools or increase coupon.max_pools and restart the server.")));
-
-	coupon_sql_run(COUPON_SQL_INSERT_POOL, args);
-	coupon_sql_end();
+	coupon_ledger_insert_pool(pool, capacity, per_customer);
 	PG_RETURN_BOOL(true);
 }
 
-/*
- * Lock the pool row; returns its capacity, as this transaction sees it (its
- * own resizes included).
- */
-static int64
-lock_pool(const CouponPoolKey *key)
-{
-	Datum		args[1];
+pg_noreturn static void cannot_shrink(const char *pool, int64 capacity,
+									  CouponSlotRef ref);
 
-	args[0] = CStringGetTextDatum(key->name);
-	if (coupon_sql_run(COUPON_SQL_LOCK_POOL, args) == 0)
-		coupon_pool_missing(key->name);
-	return DatumGetInt64(coupon_sql_value(1));
+static void
+cannot_shrink(const char *pool, int64 capacity, CouponSlotRef ref)
+{
+	CouponSlotStats stats;
+
+	coupon_slot_stats(ref, &stats);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot shrink pool \"%s\" to capacity %lld",
+					pool, (long long) capacity),
+			 errdetail("Capacity cannot go below what is claimed or in flight: %llu claimed, %llu in flight.",
+					   (unsigned long long) (stats.capacity - stats.available - stats.in_flight),
+					   (unsigned long long) stats.in_flight)));
 }
 
 /* coupon_pool_resize(pool, capacity): grow or shrink a pool. */
 Datum
 coupon_pool_resize(PG_FUNCTION_ARGS)
 {
-	char	   *pool = coupon_arg_pool(fcinfo, 0);
-	int64		capacity = coupon_arg_int64(fcinfo, 1, "capacity", 0);
-	int64		old_capacity;
+	char	   *pool;
+	int64		capacity;
 	CouponPoolKey key;
 	CouponSlotRef ref;
-	Datum		args[2];
+	LockedPool	p;
 
-	coupon_require_preload();
-	coupon_ledger_bind(fcinfo);
+	coupon_enter(fcinfo, "coupon_pool_resize", COUPON_WRITES);
+	pool = coupon_arg_pool(fcinfo, 0);
+	capacity = coupon_arg_int64(fcinfo, 1, "capacity", 0);
 	coupon_make_key(&key, pool);
 
-	coupon_sql_begin();
-	old_capacity = lock_pool(&key);
-
-	/*
-	 * Load the pool before changing it (see ledger.c).  A pool created in
-	 * this transaction has no slot and gets none before it commits: its row
-	 * is all there is to change.
-	 */
-	if (coupon_pool_slot(&key, &ref) && capacity != old_capacity)
+	if (!lock_pool(pool, &p))
+		coupon_pool_missing(pool);
+	while (capacity != p.capacity && coupon_pool_find(&key, 0, &ref))
 	{
-		void	   *escrow = coupon_escrow_reserve();
+		bool		done;
 
-		if (capacity > old_capacity)
-			coupon_escrow_record(escrow, COUPON_PENDING_GROW, ref,
-								 capacity - old_capacity);
+		if (capacity > p.capacity)
+			done = coupon_escrow_give(ref, COUPON_PENDING_GROW,
+									  capacity - p.capacity);
 		else
 		{
-			uint64		shrink = old_capacity - capacity;
+			CouponTake	take = coupon_escrow_take(&ref, COUPON_PENDING_SHRINK,
+												  p.capacity - capacity, 0, 0,
+												  0, NULL, NULL);
 
-			if (coupon_slot_take(&key, shrink, 0, NULL, &ref) != COUPON_TAKEN)
-			{
-				CouponSlotStats stats;
-
-				coupon_slot_stats(ref, &stats);
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("cannot shrink pool \"%s\" to capacity %lld",
-								pool, (long long) capacity),
-						 errdetail("Capacity cannot go below what is claimed or in flight: %llu claimed, %llu in flight.",
-								   (unsigned long long) (stats.capacity - stats.available - stats.in_flight),
-								   (unsigned long long) stats.in_flight)));
-			}
-			coupon_escrow_record(escrow, COUPON_PENDING_SHRINK, ref, shrink);
+			if (take == COUPON_SOLD_OUT || take == COUPON_TIMED_OUT)
+				cannot_shrink(pool, capacity, ref);
+			done = take == COUPON_TAKEN;
 		}
+		if (done)
+			break;
 	}
+	coupon_ledger_resize_pool(&p.tid, capacity);
+	PG_RETURN_VOID();
+}
+
+/* Delete the pool's ledger rows and its row. */
+static void
+delete_pool(const char *pool, ItemPointer pool_tid)
+{
+	Datum		args[1];
+	uint64		n;
 
 	args[0] = CStringGetTextDatum(pool);
-	args[1] = Int64GetDatum(capacity);
-	coupon_sql_run(COUPON_SQL_RESIZE_POOL, args);
-	coupon_sql_end();
-	PG_RETURN_VOID();
+	do
+	{
+		ItemPointerData *tids;
+
+		coupon_sql_begin();
+		n = coupon_sql_run(COUPON_SQL_LOCK_POOL_CLAIMS, args);
+		tids = palloc(sizeof(ItemPointerData) * Max(n, 1));
+		for (uint64 i = 0; i < n; i++)
+			tids[i] = *(ItemPointer) DatumGetPointer(coupon_sql_value(i, 1, NULL));
+		for (uint64 i = 0; i < n; i++)
+			coupon_ledger_delete(coupon_catalog.claims_relid, &tids[i]);
+		coupon_sql_end();
+	} while (n > 0);
+	coupon_ledger_delete(coupon_catalog.pool_relid, pool_tid);
 }
 
 /* coupon_pool_drop(pool): drop a pool and its ledger rows. */
 Datum
 coupon_pool_drop(PG_FUNCTION_ARGS)
 {
-	char	   *pool = coupon_arg_pool(fcinfo, 0);
+	char	   *pool;
 	CouponPoolKey key;
 	CouponSlotRef ref;
-	Datum		args[1];
+	LockedPool	p;
 
-	coupon_require_preload();
-	coupon_ledger_bind(fcinfo);
+	coupon_enter(fcinfo, "coupon_pool_drop", COUPON_WRITES);
+	pool = coupon_arg_pool(fcinfo, 0);
 	coupon_make_key(&key, pool);
 
-	coupon_sql_begin();
-	lock_pool(&key);
-
-	/*
-	 * With the row locked, nobody can load the pool until we end (see
-	 * ledger.c).  If it is loaded, it refuses claims from now on; if this
-	 * transaction is dropping its slot already, the pool being dropped now
-	 * is one the transaction created since, which has no slot.
-	 */
-	if (coupon_slot_find(&key, &ref) && !coupon_escrow_dropping(ref))
+	if (!lock_pool(pool, &p))
+		coupon_pool_missing(pool);
+	while (coupon_pool_find(&key, 0, &ref))
 	{
-		void	   *escrow = coupon_escrow_reserve();
 		uint64		in_flight;
 
-		if (coupon_slot_begin_drop(ref, &in_flight))
-		{
-			coupon_escrow_record(escrow, COUPON_PENDING_DROP, ref, 0);
-			if (in_flight > 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_IN_USE),
-						 errmsg("pool \"%s\" has claims in flight", pool),
-						 errdetail_plural("%llu coupon is held by a transaction that has not ended yet.",
-										  "%llu coupons are held by transactions that have not ended yet.",
-										  in_flight, (unsigned long long) in_flight),
-						 errhint("Try again once they have committed or rolled back.")));
-		}
+		if (!coupon_escrow_begin_drop(ref, &in_flight))
+			continue;
+		if (in_flight > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("pool \"%s\" has claims in flight", pool),
+					 errdetail_plural("%llu coupon is held by a transaction that has not ended yet.",
+									  "%llu coupons are held by transactions that have not ended yet.",
+									  in_flight, (unsigned long long) in_flight),
+					 errhint("Try again once they have committed or rolled back.")));
+		break;
 	}
-
-	args[0] = CStringGetTextDatum(pool);
-	coupon_sql_run(COUPON_SQL_DELETE_POOL, args);
-	coupon_sql_end();
+	delete_pool(pool, &p.tid);
 	PG_RETURN_VOID();
 }
 
@@ -217,11 +230,10 @@ coupon_pool_memory(PG_FUNCTION_ARGS)
 	CouponSlotStats stats;
 	bool		found;
 
-	coupon_require_preload();
-	coupon_ledger_bind(fcinfo);
+	coupon_enter(fcinfo, "coupon_pool_memory", COUPON_READS);
 	InitMaterializedSRF(fcinfo, 0);
 
-	for (int i = 0; coupon_slot_read(i, coupon_ledger_pool_relid(), &stats,
+	for (int i = 0; coupon_slot_read(i, coupon_catalog.pool_relid, &stats,
 									 &found); i++)
 	{
 		Datum		values[6];

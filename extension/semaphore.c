@@ -1,17 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * semaphore.c
- *		The counting semaphore: one slot per pool in shared memory.
+ *		The counting semaphore: one slot per pool in use, in shared memory.
  *
  * This is the operating system's counting semaphore, with PostgreSQL's
- * shared memory as the kernel.  Each pool that has been used since the
- * server started owns a slot: an atomic count of available permits (the
- * semaphore's value), a count of permits taken by transactions that have
- * not ended yet (in flight), and a condition variable that is the
- * semaphore's wait queue.  The committed ledger is the durable truth;
- * shared memory starts empty and a slot is filled from the ledger on first
- * use (ledger.c), so a restart or a crash, which aborts every transaction
- * that was in flight, rebuilds the semaphore exactly.
+ * shared memory as the kernel.  Each pool in use owns a slot: an atomic
+ * count of available permits (the semaphore's value), a count of permits
+ * taken by transactions that have not ended yet (in flight), and a
+ * condition variable that is the semaphore's wait queue.  The committed
+ * ledger is the durable truth; shared memory starts empty and a slot is
+ * filled from the ledger when its pool is used (load.c), so a restart or a
+ * crash, which aborts every transaction that was in flight, rebuilds the
+ * semaphore exactly.
  *
  * Taking permits (P) is a compare-and-swap loop on "available", which never
  * goes below zero: no process ever holds a lock across I/O, a sleep or a
@@ -19,50 +19,73 @@
  * inversion).  Giving permits back (V) is an atomic add followed by a
  * broadcast on the wait queue when somebody sleeps on it.
  *
+ * The table is a cache.  A slot is "pinned" while any transaction has a
+ * change of its pool pending (escrow.c holds one pin per change) and busy
+ * while claimers sleep on it; a slot that is neither may be evicted, by
+ * clock sweep, to make room for another pool, and its pool is loaded again
+ * from the ledger on its next use.  That is exact because nothing of an
+ * unpinned pool is in flight.  Loading reads the ledger without any lock
+ * held, so a pool could be loaded, used and evicted by others between the
+ * moment a loader found no slot and the moment it installs what it read;
+ * every free bumps an epoch of the key's partition, and an install whose
+ * epoch moved is refused and done again.
+ *
+ * A pool being dropped keeps the id of the dropping transaction in its
+ * slot, and only that transaction's end clears it.  Claims on the slot are
+ * refused meanwhile; once that transaction has committed (its commit is
+ * visible a moment before its callback frees the slot), whoever finds the
+ * slot frees it.
+ *
  * Note about locking: a shared hash maps a pool's key (database, pool
- * table, pool name) to a slot
- * index; it and the descriptive fields of the slots (key, generation,
- * per_customer, in_use) are protected by one LWLock.  Every operation on a
- * slot's counters is done with that lock held in shared mode, which is cheap
- * and keeps the slot from being freed and reused by another pool under our
- * feet; installing and freeing slots take it exclusively.  A slot is freed
- * only when its pool is dropped (and no permit is in flight, see
- * coupon_slot_begin_drop) or its database or extension is dropped.  Freeing
- * bumps the slot's generation, so a late reference to a reused slot (say
- * from a transaction aborting after DROP EXTENSION) is recognised and
- * ignored.  The condition variable and the waiters count are initialised
- * once at server start and never reset, because a sleeper may still be
- * registered on them while the slot changes hands; a sleeper re-finds its
- * pool by key after every wake-up.
+ * table, pool name) to a slot index; it and the descriptive fields of the
+ * slots (key, generation, per_customer, in_use) are protected by one
+ * LWLock.  Every operation on a slot's counters is done with that lock held
+ * in shared mode, which is cheap and keeps the slot from being freed and
+ * reused by another pool under our feet; installing, evicting and freeing
+ * slots take it exclusively.  Freeing bumps the slot's generation, so a
+ * late reference to a reused slot is recognised and refused.  The condition
+ * variable and the waiters count are initialised once at server start and
+ * never reset, because a sleeper may still be registered on them while the
+ * slot changes hands.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/transam.h"
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
+#include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
 #include "coupon.h"
 
+/* Partitions of the load epochs; a power of two. */
+#define COUPON_EPOCHS			64
+#define COUPON_SECRET_LEN		32
+
 /*
- * One pool's counting semaphore.  The atomics change without the lock (but
- * with it held in shared mode, see above); the other fields change only
- * with it held exclusively.
+ * One pool's counting semaphore.  The atomics change with the lock held in
+ * shared mode (see above); the other fields change only with it held
+ * exclusively.
  */
 struct CouponSlot
 {
 	pg_atomic_uint64 available; /* permits that can be taken now */
 	pg_atomic_uint64 in_flight; /* taken by transactions still open */
 	pg_atomic_uint64 capacity;	/* committed capacity */
+	pg_atomic_uint64 next_expiry;	/* earliest expiry of a live hold */
+	pg_atomic_uint32 pins;		/* pending changes of open transactions */
 	pg_atomic_uint32 waiters;	/* claimers sleeping on wait_queue */
-	pg_atomic_uint32 dropping;	/* a transaction is dropping the pool */
+	pg_atomic_uint32 drop_xid;	/* transaction dropping the pool, or 0 */
+	pg_atomic_uint32 used;		/* clock sweep's reference bit */
 	pg_atomic_uint64 grants;	/* committed claims since the slot filled */
 	pg_atomic_uint64 sold_out;	/* claims answered with nothing */
 	pg_atomic_uint64 waits;		/* claims that slept on wait_queue */
@@ -84,7 +107,10 @@ typedef struct CouponShared
 {
 	LWLock	   *lock;			/* protects the hash and slot descriptions */
 	int			max_pools;
+	int			clock_hand;		/* next slot the sweep looks at */
 	CouponPaddedSlot *slots;	/* max_pools of them, cache-line aligned */
+	pg_atomic_uint64 epochs[COUPON_EPOCHS]; /* frees per key partition */
+	uint8		secret[COUPON_SECRET_LEN];	/* keys the lock tags, locks.c */
 } CouponShared;
 
 typedef struct CouponHashEntry
@@ -92,6 +118,15 @@ typedef struct CouponHashEntry
 	CouponPoolKey key;
 	int			slot_index;
 } CouponHashEntry;
+
+/* What a look at a slot's dropping transaction found. */
+typedef enum DropperState
+{
+	DROPPER_NONE,				/* nobody is dropping the pool */
+	DROPPER_RUNNING,			/* another transaction, still open */
+	DROPPER_HERE,				/* this transaction */
+	DROPPER_GONE				/* it ended; the slot was dealt with, retry */
+} DropperState;
 
 static CouponShared *coupon_shared = NULL;
 static HTAB *coupon_hash = NULL;
@@ -108,21 +143,27 @@ coupon_shmem_size(void)
 	Size		size = CACHELINEALIGN(sizeof(CouponShared));
 
 	size = add_size(size, CACHELINEALIGN(coupon_slots_size()));
-	return add_size(size, hash_estimate_size(coupon_max_pools,
+	size = add_size(size, hash_estimate_size(coupon_max_pools,
 											 sizeof(CouponHashEntry)));
+	coupon_worker_shmem_request(&size);
+	return size;
 }
 
-/* shmem_request_hook: reserve our memory and our lock. */
+/*
+ * shmem_request_hook: reserve our memory and our locks (the second one is
+ * worker.c's).
+ */
 void
 coupon_shmem_request(void)
 {
 	RequestAddinShmemSpace(coupon_shmem_size());
-	RequestNamedLWLockTranche("coupon", 1);
+	RequestNamedLWLockTranche("coupon", 2);
 }
 
 /*
- * shmem_startup_hook: create the table, empty.  Runs at server start and
- * again after every crash restart, which is what rebuilds the semaphore.
+ * shmem_startup_hook: create the table, empty, with a new secret.  Runs at
+ * server start and again after every crash restart, which is what rebuilds
+ * the semaphore.
  */
 void
 coupon_shmem_startup(void)
@@ -140,6 +181,12 @@ coupon_shmem_startup(void)
 	{
 		coupon_shared->lock = &(GetNamedLWLockTranche("coupon"))->lock;
 		coupon_shared->max_pools = coupon_max_pools;
+		coupon_shared->clock_hand = 0;
+		for (int i = 0; i < COUPON_EPOCHS; i++)
+			pg_atomic_init_u64(&coupon_shared->epochs[i], 0);
+		if (!pg_strong_random(coupon_shared->secret, COUPON_SECRET_LEN))
+			ereport(FATAL,
+					(errmsg("could not generate a random secret for coupon's lock tags")));
 		for (int i = 0; i < coupon_max_pools; i++)
 		{
 			CouponSlot *slot = &coupon_shared->slots[i].slot;
@@ -148,8 +195,11 @@ coupon_shmem_startup(void)
 			pg_atomic_init_u64(&slot->available, 0);
 			pg_atomic_init_u64(&slot->in_flight, 0);
 			pg_atomic_init_u64(&slot->capacity, 0);
+			pg_atomic_init_u64(&slot->next_expiry, (uint64) DT_NOEND);
+			pg_atomic_init_u32(&slot->pins, 0);
 			pg_atomic_init_u32(&slot->waiters, 0);
-			pg_atomic_init_u32(&slot->dropping, 0);
+			pg_atomic_init_u32(&slot->drop_xid, InvalidTransactionId);
+			pg_atomic_init_u32(&slot->used, 0);
 			pg_atomic_init_u64(&slot->grants, 0);
 			pg_atomic_init_u64(&slot->sold_out, 0);
 			pg_atomic_init_u64(&slot->waits, 0);
@@ -163,8 +213,15 @@ coupon_shmem_startup(void)
 	coupon_hash = ShmemInitHash("coupon pools", coupon_max_pools,
 								coupon_max_pools, &info,
 								HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+	coupon_worker_shmem_startup();
 
 	LWLockRelease(AddinShmemInitLock);
+}
+
+bool
+coupon_preloaded(void)
+{
+	return coupon_shared != NULL && coupon_hash != NULL;
 }
 
 /*
@@ -174,11 +231,27 @@ coupon_shmem_startup(void)
 void
 coupon_require_preload(void)
 {
-	if (coupon_shared == NULL || coupon_hash == NULL)
+	if (!coupon_preloaded())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("coupon must be loaded via shared_preload_libraries"),
 				 errhint("Add coupon to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/* The server's secret, random at every start; see locks.c. */
+const uint8 *
+coupon_secret(void)
+{
+	coupon_require_preload();
+	return coupon_shared->secret;
+}
+
+static inline pg_atomic_uint64 *
+key_epoch(const CouponPoolKey *key)
+{
+	uint32		hash = get_hash_value(coupon_hash, key);
+
+	return &coupon_shared->epochs[hash & (COUPON_EPOCHS - 1)];
 }
 
 /* Caller holds the lock.  Returns NULL when the pool has no slot. */
@@ -204,9 +277,8 @@ slot_ref_fill(CouponSlotRef *ref, CouponSlot *slot)
 {
 	ref->slot = slot;
 	ref->generation = slot->generation;
-	ref->capacity = pg_atomic_read_u64(&slot->capacity);
+	ref->capacity = (int64) pg_atomic_read_u64(&slot->capacity);
 	ref->per_customer = slot->per_customer;
-	ref->dropping = pg_atomic_read_u32(&slot->dropping) != 0;
 }
 
 static inline void
@@ -216,80 +288,192 @@ slot_wake(CouponSlot *slot)
 		ConditionVariableBroadcast(&slot->wait_queue);
 }
 
-/* Find the pool's slot; false when it has none yet. */
-bool
-coupon_slot_find(const CouponPoolKey *key, CouponSlotRef *ref)
+/* Free a slot; caller holds the lock exclusively. */
+static void
+slot_free(CouponSlot *slot)
 {
-	CouponSlot *slot;
-
-	LWLockAcquire(coupon_shared->lock, LW_SHARED);
-	slot = slot_lookup(key);
-	if (slot)
-		slot_ref_fill(ref, slot);
-	LWLockRelease(coupon_shared->lock);
-	return slot != NULL;
+	pg_atomic_fetch_add_u64(key_epoch(&slot->key), 1);
+	hash_search(coupon_hash, &slot->key, HASH_REMOVE, NULL);
+	slot->in_use = false;
+	slot->generation++;
+	pg_atomic_write_u32(&slot->drop_xid, InvalidTransactionId);
+	ConditionVariableBroadcast(&slot->wait_queue);
 }
 
 /*
- * Give the pool a slot filled from its ledger row, unless another backend
- * got there first, in which case theirs stands: both were computed while no
- * permit of the pool could be in flight (see ledger.c), so they agree.
+ * Who is dropping the referenced pool?  A dropper that ended is dealt with
+ * here: after a commit the slot belongs to a dropped pool and is freed;
+ * after an abort (or a crash of its backend) the mark is cleared.  Then the
+ * caller looks again (DROPPER_GONE).
  */
-CouponSlotRef
-coupon_slot_install(const CouponPoolKey *key, const CouponPoolRow *row)
+static DropperState
+slot_dropper(CouponSlotRef ref)
+{
+	TransactionId xid;
+
+	LWLockAcquire(coupon_shared->lock, LW_SHARED);
+	xid = slot_ref_valid(ref) ?
+		pg_atomic_read_u32(&ref.slot->drop_xid) : InvalidTransactionId;
+	LWLockRelease(coupon_shared->lock);
+
+	if (!TransactionIdIsValid(xid))
+		return DROPPER_NONE;
+	if (TransactionIdIsCurrentTransactionId(xid))
+		return DROPPER_HERE;
+	if (TransactionIdIsInProgress(xid))
+		return DROPPER_RUNNING;
+	if (TransactionIdDidCommit(xid))
+	{
+		LWLockAcquire(coupon_shared->lock, LW_EXCLUSIVE);
+		if (slot_ref_valid(ref) &&
+			pg_atomic_read_u32(&ref.slot->drop_xid) == xid)
+			slot_free(ref.slot);
+		LWLockRelease(coupon_shared->lock);
+	}
+	else
+	{
+		uint32		expected = xid;
+
+		LWLockAcquire(coupon_shared->lock, LW_SHARED);
+		if (slot_ref_valid(ref) &&
+			pg_atomic_compare_exchange_u32(&ref.slot->drop_xid, &expected,
+										   InvalidTransactionId))
+			slot_wake(ref.slot);
+		LWLockRelease(coupon_shared->lock);
+	}
+	return DROPPER_GONE;
+}
+
+/*
+ * Find the pool's slot.  Returns false when it has none, with *epoch the
+ * epoch to hand to coupon_slot_install() after loading, and *dropped_here
+ * telling whether this transaction is dropping the pool's slot (then a pool
+ * of the same name that it sees was created by it since, and may not be
+ * loaded before it commits).  A slot that another open transaction is
+ * dropping is returned: taking from it is refused.
+ */
+bool
+coupon_slot_find(const CouponPoolKey *key, CouponSlotRef *ref, uint64 *epoch,
+				 bool *dropped_here)
+{
+	*dropped_here = false;
+	for (;;)
+	{
+		CouponSlot *slot;
+
+		LWLockAcquire(coupon_shared->lock, LW_SHARED);
+		slot = slot_lookup(key);
+		*epoch = pg_atomic_read_u64(key_epoch(key));
+		if (slot)
+			slot_ref_fill(ref, slot);
+		LWLockRelease(coupon_shared->lock);
+		if (slot == NULL)
+			return false;
+
+		switch (slot_dropper(*ref))
+		{
+			case DROPPER_NONE:
+			case DROPPER_RUNNING:
+				return true;
+			case DROPPER_HERE:
+				*dropped_here = true;
+				return false;
+			case DROPPER_GONE:
+				break;
+		}
+	}
+}
+
+/*
+ * The slot for a new pool: a free one, or the least recently used of those
+ * that are neither pinned, nor slept on, nor being dropped (clock sweep:
+ * a slot used since the hand last passed gets one more round).  Caller
+ * holds the lock exclusively.  NULL when every slot is busy.
+ */
+static CouponSlot *
+slot_allocate(void)
+{
+	int			n = coupon_shared->max_pools;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (!coupon_shared->slots[i].slot.in_use)
+			return &coupon_shared->slots[i].slot;
+	}
+	for (int i = 0; i < 2 * n; i++)
+	{
+		CouponSlot *slot = &coupon_shared->slots[coupon_shared->clock_hand].slot;
+
+		coupon_shared->clock_hand = (coupon_shared->clock_hand + 1) % n;
+		if (pg_atomic_read_u32(&slot->pins) != 0 ||
+			pg_atomic_read_u32(&slot->waiters) != 0 ||
+			pg_atomic_read_u32(&slot->drop_xid) != InvalidTransactionId)
+			continue;
+		if (pg_atomic_exchange_u32(&slot->used, 0) != 0)
+			continue;
+		slot_free(slot);
+		return slot;
+	}
+	return NULL;
+}
+
+/*
+ * Give the pool a slot filled from its committed ledger row, read after
+ * coupon_slot_find() returned false with *epoch.  If another backend
+ * installed the pool meanwhile, theirs stands.  Returns false if a slot of
+ * the key's partition was freed since (the row may predate changes made
+ * through it): the caller reads the ledger again.  Fails when every slot
+ * is busy.
+ */
+bool
+coupon_slot_install(const CouponPoolKey *key, const CouponPoolRow *row,
+					uint64 epoch, CouponSlotRef *ref)
 {
 	CouponHashEntry *entry;
-	CouponSlot *slot = NULL;
-	CouponSlotRef ref;
+	CouponSlot *slot;
 	bool		found;
 
 	LWLockAcquire(coupon_shared->lock, LW_EXCLUSIVE);
-	entry = hash_search(coupon_hash, key, HASH_ENTER_NULL, &found);
-	if (entry != NULL && !found)
+	slot = slot_lookup(key);
+	if (slot == NULL && pg_atomic_read_u64(key_epoch(key)) != epoch)
 	{
-		for (int i = 0; i < coupon_shared->max_pools; i++)
-		{
-			if (!coupon_shared->slots[i].slot.in_use)
-			{
-				entry->slot_index = i;
-				slot = &coupon_shared->slots[i].slot;
-				break;
-			}
-		}
-		if (slot == NULL)
-			hash_search(coupon_hash, key, HASH_REMOVE, NULL);
-		else
-		{
-			int64		available = row->capacity - row->claimed;
-
-			slot->key = *key;
-			slot->per_customer = row->per_customer;
-			slot->in_use = true;
-			pg_atomic_write_u64(&slot->capacity, row->capacity);
-			pg_atomic_write_u64(&slot->available, Max(available, 0));
-			pg_atomic_write_u64(&slot->in_flight, 0);
-			pg_atomic_write_u32(&slot->dropping, 0);
-			pg_atomic_write_u64(&slot->grants, 0);
-			pg_atomic_write_u64(&slot->sold_out, 0);
-			pg_atomic_write_u64(&slot->waits, 0);
-		}
+		LWLockRelease(coupon_shared->lock);
+		return false;
 	}
-	else if (entry != NULL)
-		slot = &coupon_shared->slots[entry->slot_index].slot;
-
-	if (slot == NULL)
+	if (slot == NULL && (slot = slot_allocate()) == NULL)
 	{
 		LWLockRelease(coupon_shared->lock);
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("too many coupon pools in use"),
-				 errdetail("All %d slots of shared memory are taken by pools of this server's databases.",
+				 errmsg("too many coupon pools in use at once"),
+				 errdetail("All %d slots of shared memory are held by pools with changes in flight or claimers waiting.",
 						   coupon_shared->max_pools),
-				 errhint("Drop unused pools or increase coupon.max_pools and restart the server.")));
+				 errhint("Increase coupon.max_pools and restart the server, or retry when fewer transactions are open.")));
 	}
-	slot_ref_fill(&ref, slot);
+	if (!slot->in_use)
+	{
+		int64		available = row->capacity - row->claimed;
+
+		entry = hash_search(coupon_hash, key, HASH_ENTER, &found);
+		Assert(!found);
+		entry->slot_index = (CouponPaddedSlot *) slot - coupon_shared->slots;
+		slot->key = *key;
+		slot->per_customer = row->per_customer;
+		slot->in_use = true;
+		pg_atomic_write_u64(&slot->capacity, row->capacity);
+		pg_atomic_write_u64(&slot->available, Max(available, 0));
+		pg_atomic_write_u64(&slot->in_flight, 0);
+		pg_atomic_write_u64(&slot->next_expiry, (uint64) row->next_expiry);
+		pg_atomic_write_u32(&slot->pins, 0);
+		pg_atomic_write_u32(&slot->drop_xid, InvalidTransactionId);
+		pg_atomic_write_u32(&slot->used, 1);
+		pg_atomic_write_u64(&slot->grants, 0);
+		pg_atomic_write_u64(&slot->sold_out, 0);
+		pg_atomic_write_u64(&slot->waits, 0);
+	}
+	slot_ref_fill(ref, slot);
 	LWLockRelease(coupon_shared->lock);
-	return ref;
+	return true;
 }
 
 /*
@@ -301,10 +485,8 @@ coupon_slot_install(const CouponPoolKey *key, const CouponPoolRow *row)
  * half done.  This runs only on the way to a "sold out" answer.
  */
 static bool
-slot_confirm_waitable(CouponSlotRef ref, uint64 qty,
-					  CouponOwnInFlight own_in_flight)
+slot_confirm_waitable(CouponSlotRef ref, uint64 qty, uint64 own_in_flight)
 {
-	uint64		mine = own_in_flight ? own_in_flight(ref) : 0;
 	uint64		available = 0;
 	uint64		in_flight = 0;
 
@@ -317,86 +499,161 @@ slot_confirm_waitable(CouponSlotRef ref, uint64 qty,
 	LWLockRelease(coupon_shared->lock);
 
 	/* The caller's own permits come back only when its transaction ends. */
-	in_flight -= Min(in_flight, mine);
+	in_flight -= Min(in_flight, own_in_flight);
 	return available + in_flight >= qty;
 }
 
-pg_noreturn static void slot_dropping(const CouponPoolKey *key);
+pg_noreturn static void slot_dropping(CouponSlotRef ref);
 
 static void
-slot_dropping(const CouponPoolKey *key)
+slot_dropping(CouponSlotRef ref)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_IN_USE),
-			 errmsg("pool \"%s\" is being dropped", key->name)));
+			 errmsg("pool \"%s\" is being dropped", ref.slot->key.name)));
 }
 
 /*
- * P(): take qty permits from the pool named by key, if it has that many
- * available now.  On success *ref names the slot, and the permits are in
- * flight until the caller's transaction ends (escrow.c gives them back on
- * abort).  Otherwise *waitable says whether permits in flight in other
- * transactions could still make up qty; own_in_flight, if given, tells how
- * many of the pool's permits in flight are the caller's own.  Fails with an
- * error if the pool does not exist or is being dropped.
+ * P(): take qty permits from the referenced slot, if it has that many
+ * available now.  On success they are in flight, and the slot is pinned,
+ * until the caller settles them (escrow.c).  Otherwise the answer says
+ * whether permits in flight in other transactions could still make up qty
+ * (own_in_flight of them are the caller's own, which come back only when
+ * its transaction ends).  COUPON_STALE when the slot no longer holds the
+ * referenced pool.  Fails if the pool is being dropped.
  */
-static bool
-slot_try_take(const CouponPoolKey *key, uint64 qty,
-			  CouponOwnInFlight own_in_flight, CouponSlotRef *ref,
-			  bool *waitable)
+CouponTake
+coupon_slot_take(CouponSlotRef *ref, uint64 qty, uint64 own_in_flight)
 {
-	CouponSlot *slot;
+	CouponSlot *slot = ref->slot;
 	uint64		available;
 	bool		dropping;
+	bool		waitable;
 
-	LWLockAcquire(coupon_shared->lock, LW_SHARED);
-	slot = slot_lookup(key);
-	if (slot == NULL)
+	for (;;)
 	{
+		LWLockAcquire(coupon_shared->lock, LW_SHARED);
+		if (!slot_ref_valid(*ref))
+		{
+			LWLockRelease(coupon_shared->lock);
+			return COUPON_STALE;
+		}
+		if (pg_atomic_read_u32(&slot->drop_xid) == InvalidTransactionId)
+			break;
 		LWLockRelease(coupon_shared->lock);
-		coupon_pool_missing(key->name);
+		switch (slot_dropper(*ref))
+		{
+			case DROPPER_RUNNING:
+			case DROPPER_HERE:
+				slot_dropping(*ref);
+			case DROPPER_NONE:
+			case DROPPER_GONE:
+				break;
+		}
 	}
-	slot_ref_fill(ref, slot);
-	if (pg_atomic_read_u32(&slot->dropping) != 0)
-	{
-		LWLockRelease(coupon_shared->lock);
-		slot_dropping(key);
-	}
+	ref->capacity = (int64) pg_atomic_read_u64(&slot->capacity);
 
 	available = pg_atomic_read_u64(&slot->available);
 	for (;;)
 	{
 		if (available < qty)
 		{
-			*waitable = available + pg_atomic_read_u64(&slot->in_flight) >= qty;
+			waitable = available + pg_atomic_read_u64(&slot->in_flight) -
+				Min(own_in_flight, pg_atomic_read_u64(&slot->in_flight)) >= qty;
 			LWLockRelease(coupon_shared->lock);
-			if (!*waitable || own_in_flight)
-				*waitable = slot_confirm_waitable(*ref, qty, own_in_flight);
-			return false;
+			if (!waitable || own_in_flight > 0)
+				waitable = slot_confirm_waitable(*ref, qty, own_in_flight);
+			return waitable ? COUPON_TIMED_OUT : COUPON_SOLD_OUT;
 		}
 		if (pg_atomic_compare_exchange_u64(&slot->available, &available,
 										   available - qty))
 			break;
 	}
 	pg_atomic_fetch_add_u64(&slot->in_flight, qty);
+	pg_atomic_fetch_add_u32(&slot->pins, 1);
+	if (pg_atomic_read_u32(&slot->used) == 0)
+		pg_atomic_write_u32(&slot->used, 1);
 
 	/*
-	 * A drop checks in_flight after raising "dropping"; we check "dropping"
+	 * A drop checks in_flight after marking the slot; we check the mark
 	 * after raising in_flight.  Both are full barriers, so one of us sees
 	 * the other.
 	 */
-	dropping = pg_atomic_read_u32(&slot->dropping) != 0;
+	dropping = pg_atomic_read_u32(&slot->drop_xid) != InvalidTransactionId;
 	if (dropping)
 	{
 		pg_atomic_fetch_add_u64(&slot->available, qty);
 		pg_atomic_fetch_sub_u64(&slot->in_flight, qty);
+		pg_atomic_fetch_sub_u32(&slot->pins, 1);
 		slot_wake(slot);
 	}
 	LWLockRelease(coupon_shared->lock);
 
 	if (dropping)
-		slot_dropping(key);
-	return true;
+		slot_dropping(*ref);
+	return COUPON_TAKEN;
+}
+
+/*
+ * Keep the slot loaded for a change that will be settled when the
+ * transaction ends; false if the slot no longer holds the pool.
+ */
+bool
+coupon_slot_pin(CouponSlotRef ref)
+{
+	bool		valid;
+
+	LWLockAcquire(coupon_shared->lock, LW_SHARED);
+	valid = slot_ref_valid(ref);
+	if (valid)
+		pg_atomic_fetch_add_u32(&ref.slot->pins, 1);
+	LWLockRelease(coupon_shared->lock);
+	return valid;
+}
+
+/* Lower the slot's earliest expiry to ts. */
+static void
+slot_note_expiry(CouponSlot *slot, TimestampTz ts)
+{
+	uint64		current = pg_atomic_read_u64(&slot->next_expiry);
+
+	while ((TimestampTz) current > ts &&
+		   !pg_atomic_compare_exchange_u64(&slot->next_expiry, &current,
+										   (uint64) ts))
+		;
+}
+
+/*
+ * A transaction that changed the pool ended.  If it aborted, the permits
+ * it took are available again; if it committed, the deltas are applied:
+ * its claims are claimed now, its releases and growth available, its
+ * capacity changes made.  Either way its pins are dropped and sleepers
+ * woken.  A stale reference (the pool was dropped meanwhile) is ignored.
+ */
+void
+coupon_slot_settle(CouponSlotRef ref, const CouponSettlement *s,
+				   bool committed)
+{
+	LWLockAcquire(coupon_shared->lock, LW_SHARED);
+	if (slot_ref_valid(ref))
+	{
+		CouponSlot *slot = ref.slot;
+
+		if (committed)
+		{
+			pg_atomic_fetch_add_u64(&slot->capacity, (uint64) s->capacity);
+			pg_atomic_fetch_add_u64(&slot->available, (uint64) s->available);
+			pg_atomic_fetch_add_u64(&slot->grants, s->grants);
+			if (s->expiry != 0)
+				slot_note_expiry(slot, s->expiry);
+		}
+		else
+			pg_atomic_fetch_add_u64(&slot->available, s->in_flight);
+		pg_atomic_fetch_sub_u64(&slot->in_flight, s->in_flight);
+		pg_atomic_fetch_sub_u32(&slot->pins, s->pins);
+		slot_wake(slot);
+	}
+	LWLockRelease(coupon_shared->lock);
 }
 
 /* A sleeper leaves the wait queue: on its way out, or at error or exit. */
@@ -410,12 +667,11 @@ slot_stop_waiting(int code, Datum arg)
 }
 
 /*
- * Take qty permits, sleeping on the pool's wait queue until deadline while
- * permits in flight in other transactions could still come back.  With
- * deadline 0 it never sleeps.  Returns COUPON_TAKEN, COUPON_SOLD_OUT (not
- * enough permits even if every one in flight came back) or
- * COUPON_TIMED_OUT.  If the pool is dropped while the caller sleeps, it
- * fails as for an unknown pool.
+ * Sleep on the pool's wait queue until attempt() gets an answer other than
+ * COUPON_TIMED_OUT or deadline passes.  attempt() runs first right away and
+ * again whenever somebody gives permits back, and at the pool's next
+ * expiry of a hold (it may expire holds itself).  The sleep uses no CPU;
+ * query cancel and statement_timeout end it with an error.
  *
  * The sleep is invisible to the deadlock detector: a transaction that
  * waits for permits which the transaction holding them cannot return until
@@ -423,130 +679,66 @@ slot_stop_waiting(int code, Datum arg)
  * give up locks of their own making before sleeping (see claim.c).
  */
 CouponTake
-coupon_slot_take(const CouponPoolKey *key, uint64 qty, TimestampTz deadline,
-				 CouponOwnInFlight own_in_flight, CouponSlotRef *ref)
+coupon_slot_wait(CouponSlotRef *ref, TimestampTz deadline,
+				 CouponAttempt attempt, void *arg)
 {
 	volatile CouponTake result = COUPON_TIMED_OUT;
-	CouponSlotRef sleeper;
-	bool		waitable;
-
-	if (slot_try_take(key, qty, own_in_flight, ref, &waitable))
-		return COUPON_TAKEN;
-	if (!waitable)
-		return COUPON_SOLD_OUT;
-	if (deadline == 0 || GetCurrentTimestamp() >= deadline)
-		return COUPON_TIMED_OUT;
+	CouponSlot *slot = ref->slot;
+	bool		valid;
 
 	/*
-	 * Announce ourselves before each re-check, so that whoever gives permits
+	 * Announce ourselves before each attempt, so that whoever gives permits
 	 * back after it sees us and broadcasts.  The waiters count is kept right
 	 * even if we leave by an error or a FATAL exit.
 	 */
-	sleeper = *ref;
-	coupon_slot_count(sleeper, COUPON_STAT_WAITS);
-	pg_atomic_fetch_add_u32(&sleeper.slot->waiters, 1);
-	PG_ENSURE_ERROR_CLEANUP(slot_stop_waiting, PointerGetDatum(sleeper.slot));
+	LWLockAcquire(coupon_shared->lock, LW_SHARED);
+	valid = slot_ref_valid(*ref);
+	if (valid)
 	{
-		ConditionVariablePrepareToSleep(&sleeper.slot->wait_queue);
+		pg_atomic_fetch_add_u32(&slot->waiters, 1);
+		pg_atomic_fetch_add_u64(&slot->waits, 1);
+	}
+	LWLockRelease(coupon_shared->lock);
+	if (!valid)
+		return COUPON_STALE;
+
+	PG_ENSURE_ERROR_CLEANUP(slot_stop_waiting, PointerGetDatum(slot));
+	{
+		ConditionVariablePrepareToSleep(&slot->wait_queue);
 		for (;;)
 		{
-			long		timeout_ms;
+			TimestampTz now;
+			TimestampTz wake = deadline;
+			TimestampTz expiry;
 
-			if (slot_try_take(key, qty, own_in_flight, ref, &waitable))
-			{
-				result = COUPON_TAKEN;
+			result = attempt(ref, arg);
+			if (result != COUPON_TIMED_OUT)
 				break;
-			}
-			if (ref->slot != sleeper.slot || ref->generation != sleeper.generation)
-				coupon_pool_missing(key->name); /* dropped, and made anew */
-			if (!waitable)
-			{
-				result = COUPON_SOLD_OUT;
+			now = GetCurrentTimestamp();
+			if (now >= deadline)
 				break;
-			}
-			timeout_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
-														 deadline);
-			if (timeout_ms <= 0)
-			{
-				result = COUPON_TIMED_OUT;
-				break;
-			}
-			ConditionVariableTimedSleep(&sleeper.slot->wait_queue, timeout_ms,
+			/* Wake for the next hold to expire, if it comes first. */
+			expiry = coupon_slot_next_expiry(*ref);
+			if (expiry > now && expiry < wake)
+				wake = expiry;
+			ConditionVariableTimedSleep(&slot->wait_queue,
+										Max(TimestampDifferenceMilliseconds(now, wake), 1),
 										PG_WAIT_EXTENSION);
 		}
 	}
-	PG_END_ENSURE_ERROR_CLEANUP(slot_stop_waiting, PointerGetDatum(sleeper.slot));
-	slot_stop_waiting(0, PointerGetDatum(sleeper.slot));
+	PG_END_ENSURE_ERROR_CLEANUP(slot_stop_waiting, PointerGetDatum(slot));
+	slot_stop_waiting(0, PointerGetDatum(slot));
 	return result;
 }
 
-/* Count an event in the pool's statistics. */
-void
-coupon_slot_count(CouponSlotRef ref, CouponStat stat)
-{
-	LWLockAcquire(coupon_shared->lock, LW_SHARED);
-	if (slot_ref_valid(ref))
-		pg_atomic_fetch_add_u64(stat == COUPON_STAT_WAITS ?
-								&ref.slot->waits : &ref.slot->sold_out, 1);
-	LWLockRelease(coupon_shared->lock);
-}
-
 /*
- * The transaction that took qty permits ended.  If it aborted (or gave up
- * the permits), they become available again; if it committed, a claim's
- * permits are now claimed and a shrink's are gone from the capacity.
- */
-void
-coupon_slot_settle(CouponSlotRef ref, uint64 qty, CouponSettle how)
-{
-	LWLockAcquire(coupon_shared->lock, LW_SHARED);
-	if (slot_ref_valid(ref))
-	{
-		CouponSlot *slot = ref.slot;
-
-		switch (how)
-		{
-			case COUPON_SETTLE_GIVE_BACK:
-				pg_atomic_fetch_add_u64(&slot->available, qty);
-				break;
-			case COUPON_SETTLE_CLAIMED:
-				pg_atomic_fetch_add_u64(&slot->grants, 1);
-				break;
-			case COUPON_SETTLE_SHRUNK:
-				pg_atomic_fetch_sub_u64(&slot->capacity, qty);
-				break;
-		}
-		pg_atomic_fetch_sub_u64(&slot->in_flight, qty);
-		slot_wake(slot);
-	}
-	LWLockRelease(coupon_shared->lock);
-}
-
-/*
- * V() at commit: a release returns qty permits, a capacity increase adds
- * them.
- */
-void
-coupon_slot_publish(CouponSlotRef ref, uint64 qty, bool grow)
-{
-	LWLockAcquire(coupon_shared->lock, LW_SHARED);
-	if (slot_ref_valid(ref))
-	{
-		if (grow)
-			pg_atomic_fetch_add_u64(&ref.slot->capacity, qty);
-		pg_atomic_fetch_add_u64(&ref.slot->available, qty);
-		slot_wake(ref.slot);
-	}
-	LWLockRelease(coupon_shared->lock);
-}
-
-/*
- * A transaction wants to drop the pool.  Refuse new claims from now on and
- * report whether any permit is still in flight; if one is, the drop must
- * fail and the caller calls coupon_slot_end_drop(ref, false).
+ * A transaction wants to drop the pool: mark the slot with its id, so
+ * that claims are refused from now on, pin it, and report the permits in
+ * flight; if there are any, the drop must fail (its abort clears the mark).
+ * False if the slot no longer holds the pool.
  */
 bool
-coupon_slot_begin_drop(CouponSlotRef ref, uint64 *in_flight)
+coupon_slot_begin_drop(CouponSlotRef ref, TransactionId xid, uint64 *in_flight)
 {
 	bool		valid;
 
@@ -554,28 +746,20 @@ coupon_slot_begin_drop(CouponSlotRef ref, uint64 *in_flight)
 	valid = slot_ref_valid(ref);
 	if (valid)
 	{
-		pg_atomic_exchange_u32(&ref.slot->dropping, 1);
+		pg_atomic_exchange_u32(&ref.slot->drop_xid, xid);
+		pg_atomic_fetch_add_u32(&ref.slot->pins, 1);
 		*in_flight = pg_atomic_read_u64(&ref.slot->in_flight);
 	}
 	LWLockRelease(coupon_shared->lock);
 	return valid;
 }
 
-/* Free a slot; caller holds the lock exclusively. */
-static void
-slot_free(CouponSlot *slot)
-{
-	hash_search(coupon_hash, &slot->key, HASH_REMOVE, NULL);
-	slot->in_use = false;
-	slot->generation++;
-	pg_atomic_write_u32(&slot->dropping, 0);
-	ConditionVariableBroadcast(&slot->wait_queue);
-}
-
 /* The dropping transaction ended: free the slot, or take claims again. */
 void
-coupon_slot_end_drop(CouponSlotRef ref, bool committed)
+coupon_slot_end_drop(CouponSlotRef ref, TransactionId xid, bool committed)
 {
+	uint32		expected = xid;
+
 	LWLockAcquire(coupon_shared->lock, committed ? LW_EXCLUSIVE : LW_SHARED);
 	if (slot_ref_valid(ref))
 	{
@@ -583,7 +767,9 @@ coupon_slot_end_drop(CouponSlotRef ref, bool committed)
 			slot_free(ref.slot);
 		else
 		{
-			pg_atomic_write_u32(&ref.slot->dropping, 0);
+			pg_atomic_compare_exchange_u32(&ref.slot->drop_xid, &expected,
+										   InvalidTransactionId);
+			pg_atomic_fetch_sub_u32(&ref.slot->pins, 1);
 			slot_wake(ref.slot);
 		}
 	}
@@ -615,7 +801,7 @@ coupon_slot_holds_relation(Oid dboid, Oid pool_relid)
 {
 	bool		found = false;
 
-	if (coupon_shared == NULL)
+	if (!coupon_preloaded())
 		return false;
 	LWLockAcquire(coupon_shared->lock, LW_SHARED);
 	for (int i = 0; i < coupon_shared->max_pools && !found; i++)
@@ -627,6 +813,47 @@ coupon_slot_holds_relation(Oid dboid, Oid pool_relid)
 	}
 	LWLockRelease(coupon_shared->lock);
 	return found;
+}
+
+/* Count an event in the pool's statistics. */
+void
+coupon_slot_count(CouponSlotRef ref, CouponStat stat)
+{
+	LWLockAcquire(coupon_shared->lock, LW_SHARED);
+	if (slot_ref_valid(ref))
+		pg_atomic_fetch_add_u64(stat == COUPON_STAT_WAITS ?
+								&ref.slot->waits : &ref.slot->sold_out, 1);
+	LWLockRelease(coupon_shared->lock);
+}
+
+/* The earliest expiry of a live hold of the pool; DT_NOEND if none. */
+TimestampTz
+coupon_slot_next_expiry(CouponSlotRef ref)
+{
+	TimestampTz ts = DT_NOEND;
+
+	LWLockAcquire(coupon_shared->lock, LW_SHARED);
+	if (slot_ref_valid(ref))
+		ts = (TimestampTz) pg_atomic_read_u64(&ref.slot->next_expiry);
+	LWLockRelease(coupon_shared->lock);
+	return ts;
+}
+
+/*
+ * Set the earliest expiry to next, found by a look at the ledger that
+ * started when it was seen; unless it moved meanwhile (a hold made since).
+ */
+void
+coupon_slot_set_next_expiry(CouponSlotRef ref, TimestampTz seen,
+							TimestampTz next)
+{
+	uint64		expected = (uint64) seen;
+
+	LWLockAcquire(coupon_shared->lock, LW_SHARED);
+	if (slot_ref_valid(ref))
+		pg_atomic_compare_exchange_u64(&ref.slot->next_expiry, &expected,
+									   (uint64) next);
+	LWLockRelease(coupon_shared->lock);
 }
 
 /* Caller holds the lock. */

@@ -1,0 +1,364 @@
+/*-------------------------------------------------------------------------
+ *
+ * cart.c
+ *		coupon_claim_cart(): several pools for one customer, all or nothing.
+ *
+ * A cart is a list of lines (pool, qty) for one customer.  Every line is
+ * granted, one claim id per line, or none is: nothing is taken.  The lines
+ * naming the same pool are added up and checked as one claim of the sum,
+ * so two lines of one pool cannot both pass a check that only one fits
+ * (capacity, the customer's limit).  The pools are then claimed in a fixed
+ * order, by name, so that two carts waiting for each other's coupons never
+ * form a cycle; each pool is claimed as coupon_claim() does (claim.c), with
+ * the holds' expiry if a ttl is given, and the wait shared by the whole
+ * cart.
+ *
+ * All of it happens in an internal subtransaction.  If a line cannot be
+ * granted, the subtransaction is rolled back: the escrow's subtransaction
+ * callback gives back the permits of the pools claimed before it, the
+ * customer locks taken in it are released, and the answer says which line
+ * failed and why.  An error rolls it back too and is raised again.
+ *
+ * With a request id, line i is written with request id "<request_id>/i"
+ * (i from 1), and a call whose request id was used already answers with
+ * the lines that call made, if they are the same lines for the same
+ * customer.
+ *
+ * Note about locking: the request lock (one per cart request id) is taken
+ * before the subtransaction and kept; the customer locks as in claim.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "coupon.h"
+
+PG_FUNCTION_INFO_V1(coupon_claim_cart);
+PG_FUNCTION_INFO_V1(coupon_claim_cart_detailed);
+
+/* Lines a cart may have. */
+#define COUPON_CART_MAX_LINES	1000
+
+typedef struct CartLine
+{
+	char	   *pool;
+	int32		qty;
+	int64		claim_id;
+	char	   *request_id;		/* "<request_id>/<line>", or NULL */
+} CartLine;
+
+/* The lines of one pool, added up. */
+typedef struct CartPool
+{
+	const char *pool;
+	int64		qty;
+	int			first_line;		/* from 0 */
+} CartPool;
+
+typedef struct Cart
+{
+	CartLine   *lines;
+	int			nlines;
+	CartPool   *pools;			/* sorted by name */
+	int			npools;
+	char	   *customer;
+	TimestampTz expires_at;		/* 0: claims, not holds */
+	int64		wait;
+	char	   *request_id;
+	int			failed_line;	/* from 1; 0 if none */
+} Cart;
+
+static int
+pool_name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const CartPool *) a)->pool, ((const CartPool *) b)->pool);
+}
+
+/* The elements of a one-dimensional array argument, none NULL. */
+static int
+array_arg(FunctionCallInfo fcinfo, int argno, const char *what, Oid type,
+		  Datum **elems)
+{
+	ArrayType  *array;
+	bool	   *nulls;
+	int			n;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	coupon_arg_not_null(fcinfo, argno, what);
+	array = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", what)));
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	deconstruct_array(array, type, typlen, typbyval, typalign, elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain nulls", what)));
+	}
+	return n;
+}
+
+/* Read and check every argument, and add up the lines per pool. */
+static void
+cart_args(FunctionCallInfo fcinfo, const char *function, Cart *cart)
+{
+	Datum	   *pools;
+	Datum	   *qtys;
+	int			nqtys;
+
+	coupon_enter(fcinfo, function, COUPON_WRITES);
+	coupon_require_lifecycle(function);
+	cart->nlines = array_arg(fcinfo, 0, "pools", TEXTOID, &pools);
+	nqtys = array_arg(fcinfo, 1, "qtys", INT4OID, &qtys);
+	if (cart->nlines == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a cart must have at least one line")));
+	if (cart->nlines > COUPON_CART_MAX_LINES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a cart may have at most %d lines", COUPON_CART_MAX_LINES),
+				 errdetail("It has %d.", cart->nlines)));
+	if (nqtys != cart->nlines)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pools and qtys must have the same number of elements"),
+				 errdetail("pools has %d and qtys %d.", cart->nlines, nqtys)));
+	cart->customer = coupon_arg_text(fcinfo, 2, "customer", COUPON_CUSTOMER_MAX);
+	cart->expires_at = PG_ARGISNULL(3) ? 0 : coupon_arg_expiry(fcinfo, 3);
+	cart->wait = coupon_arg_duration(fcinfo, 4, "wait");
+	cart->request_id = coupon_arg_request_id(fcinfo, 5);
+
+	cart->lines = palloc0(sizeof(CartLine) * cart->nlines);
+	cart->pools = palloc0(sizeof(CartPool) * cart->nlines);
+	cart->npools = 0;
+	for (int i = 0; i < cart->nlines; i++)
+	{
+		CartLine   *line = &cart->lines[i];
+		int			p;
+
+		line->pool = TextDatumGetCString(pools[i]);
+		line->qty = DatumGetInt32(qtys[i]);
+		if (VARSIZE_ANY_EXHDR(DatumGetTextPP(pools[i])) == 0 ||
+			strlen(line->pool) > COUPON_POOL_NAME_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("pool name of line %d must be 1 to %d bytes long",
+							i + 1, COUPON_POOL_NAME_MAX)));
+		if (line->qty < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("qty of line %d must be at least 1", i + 1),
+					 errdetail("The value given was %d.", line->qty)));
+		if (cart->request_id)
+			line->request_id = psprintf("%s/%d", cart->request_id, i + 1);
+		for (p = 0; p < cart->npools; p++)
+		{
+			if (strcmp(cart->pools[p].pool, line->pool) == 0)
+				break;
+		}
+		if (p == cart->npools)
+		{
+			cart->pools[p].pool = line->pool;
+			cart->pools[p].first_line = i;
+			cart->npools++;
+		}
+		cart->pools[p].qty += line->qty;
+	}
+	qsort(cart->pools, cart->npools, sizeof(CartPool), pool_name_cmp);
+}
+
+/*
+ * A call with this request id was made already: answer with its lines.  The
+ * same request id for another cart is an error.
+ */
+static bool
+cart_repeated(Cart *cart)
+{
+	int			found = 0;
+
+	coupon_lock_request("", cart->request_id);
+	for (int i = 0; i < cart->nlines; i++)
+	{
+		CartLine   *line = &cart->lines[i];
+		CouponClaimRow row;
+
+		if (!coupon_ledger_find_request(line->pool, line->request_id, &row))
+			continue;
+		if (strcmp(row.customer, cart->customer) != 0 || row.qty != line->qty)
+			break;
+		line->claim_id = row.id;
+		found++;
+	}
+	if (found == 0)
+		return false;
+	if (found < cart->nlines)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("request id \"%s\" was used for another cart",
+						cart->request_id),
+				 errhint("Use a new request id for a new cart.")));
+	return true;
+}
+
+/*
+ * Inside the subtransaction: claim every pool, then write every line.
+ * Returns CLAIM_GRANTED, or why the pool of cart->failed_line could not be
+ * granted.
+ */
+static ClaimStatus
+cart_claim_all(Cart *cart)
+{
+	TimestampTz deadline = coupon_deadline(cart->wait);
+	CouponPoolKey *keys = palloc(sizeof(CouponPoolKey) * cart->npools);
+
+	for (int p = 0; p < cart->npools; p++)
+	{
+		CartPool   *pool = &cart->pools[p];
+		CouponSlotRef ref;
+		int64		held_id;
+		bool		lock_is_new;
+		ClaimStatus status;
+
+		coupon_make_key(&keys[p], pool->pool);
+		lock_is_new = coupon_lock_customer(&keys[p], cart->customer);
+		status = coupon_claim_take(&keys[p], cart->customer, pool->qty,
+								   cart->expires_at, deadline, lock_is_new,
+								   &ref, &held_id);
+		if (status != CLAIM_GRANTED)
+		{
+			cart->failed_line = pool->first_line + 1;
+			return status == CLAIM_REPEAT ? CLAIM_LIMIT_REACHED : status;
+		}
+	}
+
+	for (int i = 0; i < cart->nlines; i++)
+	{
+		CartLine   *line = &cart->lines[i];
+		CouponNewClaim row;
+
+		row.customer = cart->customer;
+		row.qty = line->qty;
+		row.expires_at = cart->expires_at;
+		row.request_id = line->request_id;
+		coupon_ledger_insert_claims(line->pool, &row, 1);
+		line->claim_id = row.id;
+	}
+	return CLAIM_GRANTED;
+}
+
+/*
+ * The whole cart, in a subtransaction that is rolled back unless every
+ * line is granted.
+ */
+static ClaimStatus
+cart_claim(Cart *cart)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ClaimStatus status = CLAIM_GRANTED;
+
+	cart->failed_line = 0;
+	if (cart->request_id && cart_repeated(cart))
+		return CLAIM_REPEAT;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		status = cart_claim_all(cart);
+		if (status == CLAIM_GRANTED)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		MemoryContextSwitchTo(context);
+		error = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+		ReThrowError(error);
+	}
+	PG_END_TRY();
+	return status;
+}
+
+static Datum
+cart_ids(const Cart *cart)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * cart->nlines);
+
+	for (int i = 0; i < cart->nlines; i++)
+		ids[i] = Int64GetDatum(cart->lines[i].claim_id);
+	return PointerGetDatum(construct_array(ids, cart->nlines, INT8OID, 8,
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * coupon_claim_cart(pools, qtys, customer, ttl, wait, request_id) returns
+ * bigint[]: a claim id per line, or NULL when the cart was not granted.
+ */
+Datum
+coupon_claim_cart(PG_FUNCTION_ARGS)
+{
+	Cart		cart;
+	ClaimStatus status;
+
+	cart_args(fcinfo, "coupon_claim_cart", &cart);
+	status = cart_claim(&cart);
+	if (status != CLAIM_GRANTED && status != CLAIM_REPEAT)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(cart_ids(&cart));
+}
+
+/*
+ * coupon_claim_cart_detailed(pools, qtys, customer, ttl, wait, request_id)
+ * returns (claim_ids bigint[], status text, line integer): the status of
+ * the cart, and the first line that could not be granted.
+ */
+Datum
+coupon_claim_cart_detailed(PG_FUNCTION_ARGS)
+{
+	Cart		cart;
+	ClaimStatus status;
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	cart_args(fcinfo, "coupon_claim_cart_detailed", &cart);
+	status = cart_claim(&cart);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	nulls[0] = status != CLAIM_GRANTED && status != CLAIM_REPEAT;
+	if (!nulls[0])
+		values[0] = cart_ids(&cart);
+	values[1] = CStringGetTextDatum(coupon_claim_status_names[status]);
+	values[2] = Int32GetDatum(cart.failed_line);
+	nulls[2] = cart.failed_line == 0;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}

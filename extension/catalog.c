@@ -1,0 +1,409 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *		The extension's tables, and the statements that read them.
+ *
+ * The extension keeps two tables, coupon_pool and the ledger
+ * coupon_claims, in the schema it was created in.  This file finds them
+ * (and their indexes and the claim id sequence) by name in that schema,
+ * keeps their OIDs until a relcache invalidation says they changed, and
+ * tells the ledger's layout: version 1.0 has six columns, 1.1 adds
+ * expires_at and request_id (the lifecycle of holds).  A database still on
+ * 1.0 keeps working with the claims it had; the functions of 1.1 ask for
+ * ALTER EXTENSION coupon UPDATE.
+ *
+ * The statements below are the extension's reads (some lock the rows they
+ * return).  Each is listed once, prepared on first use and kept
+ * (SPI_keepplan).  They run as the owner of the ledger, so that an
+ * application role needs EXECUTE on the functions and no privilege on the
+ * tables, the way referential-integrity checks run
+ * (src/backend/utils/adt/ri_triggers.c), and inside a security-restricted
+ * operation.  The texts qualify every table, function and operator with
+ * its schema, so neither the caller's search_path nor objects of the same
+ * name elsewhere can change what they do; and nothing a DBA may attach to
+ * the tables (triggers, constraints) runs on a read.  Writes are not done
+ * here: ledger.c does them as the caller.
+ *
+ * Each statement says which data it sees: the latest committed data and
+ * the transaction's own changes (so that a REPEATABLE READ or SERIALIZABLE
+ * caller acts on a pool or a claim as it is now), or the committed data
+ * only, without the transaction's own changes (to load a pool).
+ *
+ * Note about locking: the cache of OIDs and plans is backend-local; a
+ * relcache callback discards it when the extension's tables change.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "coupon.h"
+
+/* Which data a statement sees. */
+typedef enum CouponSees
+{
+	SEES_LATEST,				/* the latest committed data, and our own */
+	SEES_COMMITTED				/* the latest committed data only */
+} CouponSees;
+
+typedef struct CouponStatementDef
+{
+	const char *sql;			/* %1$s stands for the extension's schema */
+	const char *sql_1_0;		/* the same for a 1.0 ledger, if different */
+	int			nargs;
+	Oid			argtypes[3];
+	CouponSees	sees;
+	int			expect;			/* SPI_OK_* on success */
+} CouponStatementDef;
+
+#define EQ " OPERATOR(pg_catalog.=) "
+#define LE " OPERATOR(pg_catalog.<=) "
+#define GT " OPERATOR(pg_catalog.>) "
+
+#define LIVE_HOLD "c.released_at IS NULL AND c.expires_at IS NOT NULL"
+
+static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
+	/* capacity, per_customer, claimed, next expiry of the committed pool */
+	[COUPON_SQL_LOAD] = {
+		"SELECT p.capacity, p.per_customer,"
+		" COALESCE((SELECT pg_catalog.sum(c.qty) FROM %1$s.coupon_claims c"
+		"           WHERE c.pool" EQ "p.name AND c.released_at IS NULL), 0),"
+		" (SELECT pg_catalog.min(c.expires_at) FROM %1$s.coupon_claims c"
+		"   WHERE c.pool" EQ "p.name AND " LIVE_HOLD ")"
+		" FROM %1$s.coupon_pool p WHERE p.name" EQ "$1",
+		"SELECT p.capacity, p.per_customer,"
+		" COALESCE((SELECT pg_catalog.sum(c.qty) FROM %1$s.coupon_claims c"
+		"           WHERE c.pool" EQ "p.name AND c.released_at IS NULL), 0),"
+		" NULL::pg_catalog.timestamptz"
+		" FROM %1$s.coupon_pool p WHERE p.name" EQ "$1",
+		1, {TEXTOID}, SEES_COMMITTED, SPI_OK_SELECT
+	},
+	[COUPON_SQL_POOL_VISIBLE] = {
+		"SELECT 1 FROM %1$s.coupon_pool WHERE name" EQ "$1",
+		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
+	},
+	[COUPON_SQL_LOCK_POOL] = {
+		"SELECT ctid, capacity, per_customer FROM %1$s.coupon_pool"
+		" WHERE name" EQ "$1 FOR UPDATE",
+		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
+	},
+	/* ctid, pool, qty, released_at, expires_at */
+	[COUPON_SQL_LOCK_CLAIM] = {
+		"SELECT c.ctid, c.pool, c.qty, c.released_at, c.expires_at"
+		" FROM %1$s.coupon_claims c WHERE c.id" EQ "$1 FOR UPDATE",
+		"SELECT c.ctid, c.pool, c.qty, c.released_at, NULL::pg_catalog.timestamptz"
+		" FROM %1$s.coupon_claims c WHERE c.id" EQ "$1 FOR UPDATE",
+		1, {INT8OID}, SEES_LATEST, SPI_OK_SELECT
+	},
+	[COUPON_SQL_LOCK_POOL_CLAIMS] = {
+		"SELECT ctid FROM %1$s.coupon_claims WHERE pool" EQ "$1"
+		" LIMIT 1000 FOR UPDATE",
+		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
+	},
+	/* ctid, pool, qty of overdue holds, oldest first */
+	[COUPON_SQL_LOCK_OVERDUE] = {
+		"SELECT c.ctid, c.pool, c.qty FROM %1$s.coupon_claims c"
+		" WHERE " LIVE_HOLD " AND c.expires_at" LE "$1"
+		" ORDER BY c.expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+		NULL, 2, {TIMESTAMPTZOID, INT8OID}, SEES_LATEST, SPI_OK_SELECT
+	},
+	[COUPON_SQL_LOCK_OVERDUE_OF_POOL] = {
+		"SELECT c.ctid, c.pool, c.qty FROM %1$s.coupon_claims c"
+		" WHERE " LIVE_HOLD " AND c.expires_at" LE "$1 AND c.pool" EQ "$3"
+		" ORDER BY c.expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+		NULL, 3, {TIMESTAMPTZOID, INT8OID, TEXTOID}, SEES_LATEST, SPI_OK_SELECT
+	},
+	[COUPON_SQL_ANY_OVERDUE_OF_POOL] = {
+		"SELECT 1 FROM %1$s.coupon_claims c"
+		" WHERE " LIVE_HOLD " AND c.expires_at" LE "$1 AND c.pool" EQ "$2"
+		" LIMIT 1",
+		NULL, 2, {TIMESTAMPTZOID, TEXTOID}, SEES_LATEST, SPI_OK_SELECT
+	},
+	[COUPON_SQL_NEXT_EXPIRY] = {
+		"SELECT pg_catalog.min(c.expires_at) FROM %1$s.coupon_claims c"
+		" WHERE " LIVE_HOLD,
+		NULL, 0, {0}, SEES_LATEST, SPI_OK_SELECT
+	},
+	[COUPON_SQL_NEXT_EXPIRY_OF_POOL] = {
+		"SELECT pg_catalog.min(c.expires_at) FROM %1$s.coupon_claims c"
+		" WHERE " LIVE_HOLD " AND c.expires_at" GT "$1 AND c.pool" EQ "$2",
+		NULL, 2, {TIMESTAMPTZOID, TEXTOID}, SEES_LATEST, SPI_OK_SELECT
+	},
+};
+
+CouponCatalog coupon_catalog;
+
+/* Is coupon_catalog current?  Cleared by relcache invalidation. */
+static bool catalog_valid = false;
+
+static struct
+{
+	SPIPlanPtr	plans[COUPON_SQL_COUNT];
+	Oid			schema;			/* the plans are for this schema */
+	bool		lifecycle;		/* and this layout */
+} prepared;
+
+/* Registered from _PG_init. */
+void
+coupon_catalog_invalidate(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == coupon_catalog.pool_relid ||
+		relid == coupon_catalog.claims_relid)
+		catalog_valid = false;
+}
+
+pg_noreturn static void catalog_damaged(const char *what);
+
+static void
+catalog_damaged(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("%s of extension coupon not found in schema \"%s\"",
+					what, get_namespace_name(coupon_catalog.schema)),
+			 errhint("Recreate the extension with DROP EXTENSION coupon and CREATE EXTENSION coupon.")));
+}
+
+/* A relation of the extension's schema, which must be of the kind given. */
+static Oid
+catalog_relation(const char *name, char relkind, bool missing_ok)
+{
+	Oid			relid = get_relname_relid(name, coupon_catalog.schema);
+
+	if (OidIsValid(relid) && get_rel_relkind(relid) == relkind)
+		return relid;
+	if (!missing_ok)
+		catalog_damaged(psprintf("relation \"%s\"", name));
+	return InvalidOid;
+}
+
+static Oid
+relation_owner(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+/* The schema of extension coupon in this database; invalid if none. */
+Oid
+coupon_extension_schema(void)
+{
+	Oid			extoid = get_extension_oid("coupon", true);
+	Oid			schema = InvalidOid;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	if (!OidIsValid(extoid))
+		return InvalidOid;
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		schema = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return schema;
+}
+
+/* Is column name attnum of the ledger? */
+static bool
+claims_column_is(const char *name, AttrNumber attnum)
+{
+	return get_attnum(coupon_catalog.claims_relid, name) == attnum;
+}
+
+/*
+ * Find the extension's tables in its schema (that of the SQL function
+ * being called: the extension is not relocatable).
+ */
+void
+coupon_catalog_bind(Oid schema)
+{
+	/*
+	 * A transaction that has not locked the tables yet may not have heard
+	 * of their being dropped and made anew; listen first.
+	 */
+	AcceptInvalidationMessages();
+	if (catalog_valid && coupon_catalog.schema == schema)
+		return;
+
+	coupon_catalog.schema = schema;
+	coupon_catalog.pool_relid = catalog_relation("coupon_pool", RELKIND_RELATION, false);
+	coupon_catalog.pool_pkey = catalog_relation("coupon_pool_pkey", RELKIND_INDEX, false);
+	coupon_catalog.claims_relid = catalog_relation("coupon_claims", RELKIND_RELATION, false);
+	coupon_catalog.claims_pkey = catalog_relation("coupon_claims_pkey", RELKIND_INDEX, false);
+	coupon_catalog.holder_index = catalog_relation("coupon_claims_holder", RELKIND_INDEX, false);
+	coupon_catalog.id_seq = catalog_relation("coupon_claims_id_seq", RELKIND_SEQUENCE, false);
+	coupon_catalog.owner = relation_owner(coupon_catalog.claims_relid);
+
+	if (claims_column_is("released_at", 6) &&
+		claims_column_is("expires_at", 7) && claims_column_is("request_id", 8))
+	{
+		coupon_catalog.lifecycle = true;
+		coupon_catalog.request_index =
+			catalog_relation("coupon_claims_request", RELKIND_INDEX, false);
+	}
+	else if (claims_column_is("released_at", 6) &&
+			 get_attnum(coupon_catalog.claims_relid, "expires_at") == InvalidAttrNumber)
+	{
+		coupon_catalog.lifecycle = false;
+		coupon_catalog.request_index = InvalidOid;
+	}
+	else
+		catalog_damaged("the columns of table \"coupon_claims\"");
+
+	if (prepared.schema != schema || prepared.lifecycle != coupon_catalog.lifecycle)
+	{
+		for (int i = 0; i < COUPON_SQL_COUNT; i++)
+		{
+			if (prepared.plans[i])
+				SPI_freeplan(prepared.plans[i]);
+			prepared.plans[i] = NULL;
+		}
+		prepared.schema = schema;
+		prepared.lifecycle = coupon_catalog.lifecycle;
+	}
+	catalog_valid = true;
+}
+
+/* The functions of the hold lifecycle need the ledger of version 1.1. */
+void
+coupon_require_lifecycle(const char *function)
+{
+	if (!coupon_catalog.lifecycle)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s() needs version 1.1 of extension coupon", function),
+				 errhint("Run ALTER EXTENSION coupon UPDATE.")));
+}
+
+void
+coupon_sql_begin(void)
+{
+	int			rc = SPI_connect();
+
+	if (rc != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+}
+
+void
+coupon_sql_end(void)
+{
+	int			rc = SPI_finish();
+
+	if (rc != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+}
+
+static SPIPlanPtr
+statement_plan(CouponStatement id)
+{
+	const CouponStatementDef *def = &statements[id];
+
+	if (prepared.plans[id] == NULL)
+	{
+		const char *text = coupon_catalog.lifecycle || def->sql_1_0 == NULL ?
+			def->sql : def->sql_1_0;
+		char	   *sql;
+		SPIPlanPtr	plan;
+
+		sql = psprintf(text,
+					   quote_identifier(get_namespace_name(coupon_catalog.schema)));
+		plan = SPI_prepare(sql, def->nargs, (Oid *) def->argtypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+				 sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed for \"%s\"", sql);
+		prepared.plans[id] = plan;
+	}
+	return prepared.plans[id];
+}
+
+/*
+ * Run one statement as the owner of the ledger; returns the number of rows
+ * it returned, which are in SPI_tuptable.  Between coupon_sql_begin() and
+ * coupon_sql_end().
+ */
+uint64
+coupon_sql_run(CouponStatement id, Datum *values)
+{
+	const CouponStatementDef *def = &statements[id];
+	SPIPlanPtr	plan;
+	Snapshot	snapshot;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			rc;
+
+	plan = statement_plan(id);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(coupon_catalog.owner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	if (def->sees == SEES_COMMITTED)
+	{
+		/*
+		 * Our own changes are visible from the command that made them on;
+		 * seen from the first command, there are none.  Read-only, so SPI
+		 * uses the snapshot as it is.
+		 */
+		snapshot->curcid = FirstCommandId;
+		rc = SPI_execute_snapshot(plan, values, NULL, snapshot,
+								  InvalidSnapshot, true, false, 0);
+	}
+	else
+		rc = SPI_execute_snapshot(plan, values, NULL, snapshot,
+								  InvalidSnapshot, false, true, 0);
+	UnregisterSnapshot(snapshot);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	if (rc != def->expect)
+		elog(ERROR, "SPI_execute_snapshot failed executing \"%s\": %s",
+			 def->sql, SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* Column col (from 1) of result row (from 0). */
+Datum
+coupon_sql_value(uint64 row, int col, bool *isnull)
+{
+	bool		null;
+	Datum		value;
+
+	value = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col,
+						  &null);
+	if (isnull)
+		*isnull = null;
+	else if (null)
+		elog(ERROR, "unexpected NULL in column %d of a coupon query", col);
+	return value;
+}

@@ -1,0 +1,134 @@
+/*-------------------------------------------------------------------------
+ *
+ * load.c
+ *		A pool's slot: found in shared memory, or loaded from the ledger.
+ *
+ * A pool is loaded into shared memory when it is used and has no slot:
+ * from its committed pool row and committed ledger, available = capacity -
+ * claimed.  That is exact because every transaction that changes a pool's
+ * ledger or capacity (claim, hold, release, expiry, resize, drop) takes its
+ * slot and pins it (escrow.c) before it changes anything, and keeps the pin
+ * until its commit or abort has been applied to the slot: while a pool has
+ * no slot, nothing of it is pending anywhere, and the committed data is the
+ * whole truth.
+ *
+ * Loading holds no lock: it reads with a snapshot of the committed data
+ * only (not the transaction's own changes, which could still roll back),
+ * then installs what it read.  If another backend loaded, used and evicted
+ * the pool in between, the install notices (semaphore.c's epochs) and the
+ * load is done again.  A pool that exists only in the calling transaction
+ * (it created it, or dropped and created it again) is never loaded: nothing
+ * may be loaded from data that could still roll back; the caller is told.
+ *
+ * A claim's quantity is checked against the pool's limits before the pool
+ * is loaded, so that a bad call takes no slot.
+ *
+ * Note about locking: none of its own; see semaphore.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "coupon.h"
+
+/*
+ * Read the committed pool; false if the pool exists only in this
+ * transaction (which created it, or is dropping the committed one).  Fails
+ * if the pool does not exist.
+ */
+static bool
+load_row(const CouponPoolKey *key, bool dropped_here, CouponPoolRow *row)
+{
+	Datum		args[1];
+	bool		committed;
+	bool		isnull;
+
+	coupon_sql_begin();
+	args[0] = CStringGetTextDatum(key->name);
+	committed = !dropped_here && coupon_sql_run(COUPON_SQL_LOAD, args) == 1;
+	if (committed)
+	{
+		Datum		expiry;
+
+		row->capacity = DatumGetInt64(coupon_sql_value(0, 1, NULL));
+		row->per_customer = DatumGetInt32(coupon_sql_value(0, 2, NULL));
+		row->claimed = DatumGetInt64(coupon_sql_value(0, 3, NULL));
+		expiry = coupon_sql_value(0, 4, &isnull);
+		row->next_expiry = isnull ? DT_NOEND : DatumGetTimestampTz(expiry);
+	}
+	else if (coupon_sql_run(COUPON_SQL_POOL_VISIBLE, args) == 0)
+		coupon_pool_missing(key->name);
+	coupon_sql_end();
+	return committed;
+}
+
+/*
+ * Find the pool's slot, loading the pool if it has none.  A qty above 0 is
+ * checked against the pool's limits first (coupon_check_qty).  Returns
+ * false, loading nothing and with ref->slot NULL, if the pool exists only
+ * in this transaction; fails if it does not exist.
+ */
+bool
+coupon_pool_find(const CouponPoolKey *key, int64 qty, CouponSlotRef *ref)
+{
+	for (;;)
+	{
+		CouponPoolRow row;
+		uint64		epoch;
+		bool		dropped_here;
+
+		if (coupon_slot_find(key, ref, &epoch, &dropped_here))
+		{
+			if (qty > 0)
+				coupon_check_qty(key->name, qty, ref->capacity,
+								 ref->per_customer);
+			return true;
+		}
+		if (!load_row(key, dropped_here, &row))
+		{
+			ref->slot = NULL;
+			return false;
+		}
+		if (qty > 0)
+			coupon_check_qty(key->name, qty, row.capacity, row.per_customer);
+		if (row.claimed > row.capacity)
+			ereport(WARNING,
+					(errmsg("pool \"%s\" has more coupons claimed than its capacity",
+							key->name),
+					 errdetail("%lld are claimed and the capacity is %lld; none is available.",
+							   (long long) row.claimed, (long long) row.capacity),
+					 errhint("The ledger or the pool table was changed other than through the extension's functions.")));
+		if (coupon_slot_install(key, &row, epoch, ref))
+			return true;
+	}
+}
+
+/* The same, failing if the pool exists only in this transaction. */
+CouponSlotRef
+coupon_pool_slot(const CouponPoolKey *key, int64 qty)
+{
+	CouponSlotRef ref;
+
+	if (!coupon_pool_find(key, qty, &ref))
+		coupon_pool_uncommitted(key->name);
+	return ref;
+}
+
+/*
+ * Give qty permits to the pool when this transaction commits (a release,
+ * or a capacity increase), loading it first.
+ */
+CouponSlotRef
+coupon_pool_give(const CouponPoolKey *key, CouponPending kind, uint64 qty)
+{
+	for (;;)
+	{
+		CouponSlotRef ref = coupon_pool_slot(key, 0);
+
+		if (coupon_escrow_give(ref, kind, qty))
+			return ref;
+	}
+}
