@@ -137,5 +137,6 @@ SELECT p.pool, p.claimed = (SELECT coalesce(sum(qty), 0) FROM coupon_claims c
                              WHERE c.pool = p.pool AND released_at IS NULL) AS ledger_agrees
   FROM coupon_pools p ORDER BY 1;
 
-SELECT coupon_pool_drop(pool) FROM coupon_pools;
+-- A drop holds its pool's slot until it commits: one pool per statement.
+SELECT format('SELECT coupon_pool_drop(%L)', pool) FROM coupon_pools ORDER BY pool \gexec
 DROP VIEW balance;

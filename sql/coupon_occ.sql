@@ -89,4 +89,24 @@ UPDATE wrong SET n = 1;
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM wrong;
 
+-- A role that may update the table but not read the version column is not
+-- told the row's version in the error, as core shows values only to those
+-- who may select them; once it may read the column, it is.
+CREATE TABLE secret_stock (id int PRIMARY KEY, remaining int,
+                           version bigint NOT NULL DEFAULT 0);
+INSERT INTO secret_stock VALUES (1, 10, 7);
+CREATE TRIGGER secret_version BEFORE UPDATE ON secret_stock
+  FOR EACH ROW EXECUTE FUNCTION coupon_occ_version();
+CREATE ROLE regress_coupon_blind;
+GRANT UPDATE ON secret_stock TO regress_coupon_blind;
+SET ROLE regress_coupon_blind;
+UPDATE secret_stock SET remaining = 9, version = 3;
+RESET ROLE;
+GRANT SELECT (version) ON secret_stock TO regress_coupon_blind;
+SET ROLE regress_coupon_blind;
+UPDATE secret_stock SET remaining = 9, version = 3;
+RESET ROLE;
+DROP TABLE secret_stock;
+DROP ROLE regress_coupon_blind;
+
 DROP TABLE stock, doc, wrong;

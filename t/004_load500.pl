@@ -144,7 +144,8 @@ $h = start_round(2,
 bg_run($barrier, 'SELECT pg_advisory_unlock(4242)');
 ok( $node->poll_query_until(
 		'postgres',
-		"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Extension'",
+		"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Extension'"
+		  . " AND backend_type = 'client backend'",
 		$USERS),
 	"round 2: all $USERS claimers sleep on the wait queue");
 is(memory_of($node, 'postgres', 'burst2')->[0],

@@ -1,11 +1,16 @@
 # Privileges.
 #
 # An application role "app" with exactly the documented grants
-#   GRANT EXECUTE ON FUNCTION coupon_claim(text, text, integer, interval),
-#     coupon_claim_detailed(text, text, integer, interval),
+#   GRANT EXECUTE ON FUNCTION coupon_claim(text, text, integer, interval, text),
+#     coupon_claim_detailed(text, text, integer, interval, text),
+#     coupon_hold(text, text, interval, integer, interval, text),
+#     coupon_confirm(bigint), coupon_hold_extend(bigint, interval),
+#     coupon_claim_cart(text[], integer[], text, interval, interval, text),
+#     coupon_claim_cart_detailed(text[], integer[], text, interval, interval, text),
+#     coupon_claim_many(text, text[], integer),
 #     coupon_release(bigint), coupon_pool_memory() TO app;
-#   GRANT SELECT ON coupon_pools TO app;
-# can claim, release and read the view.  It cannot write (or read) the
+#   GRANT SELECT ON coupon_pools, coupon_holds TO app;
+# can claim, hold, confirm, release and read the views.  It cannot write (or read) the
 # ledger, the pool table or the sequence, cannot create, resize or drop a
 # pool, cannot alter, replace or drop the extension's objects, and a role
 # without the grants cannot even claim.  Each refusal is 42501 (55000 for
@@ -39,10 +44,15 @@ $node->safe_psql(
 	'postgres', q{
 CREATE ROLE app LOGIN;
 CREATE ROLE nobody LOGIN;
-GRANT EXECUTE ON FUNCTION coupon_claim(text, text, integer, interval),
-      coupon_claim_detailed(text, text, integer, interval),
+GRANT EXECUTE ON FUNCTION coupon_claim(text, text, integer, interval, text),
+      coupon_claim_detailed(text, text, integer, interval, text),
+      coupon_hold(text, text, interval, integer, interval, text),
+      coupon_confirm(bigint), coupon_hold_extend(bigint, interval),
+      coupon_claim_cart(text[], integer[], text, interval, interval, text),
+      coupon_claim_cart_detailed(text[], integer[], text, interval, interval, text),
+      coupon_claim_many(text, text[], integer),
       coupon_release(bigint), coupon_pool_memory() TO app;
-GRANT SELECT ON coupon_pools TO app;
+GRANT SELECT ON coupon_pools, coupon_holds TO app;
 CREATE SCHEMA evil AUTHORIZATION app;
 SELECT coupon_pool_create('priv', 3);
 SELECT coupon_pool_create('other', 5, 2);
@@ -56,20 +66,29 @@ is( $node->safe_psql(
 		'postgres', q{
 SELECT string_agg(f || '=' || has_function_privilege('app', f, 'EXECUTE'),
                   ' ' ORDER BY f)
-  FROM unnest(ARRAY['coupon_claim(text,text,integer,interval)',
-                    'coupon_claim_detailed(text,text,integer,interval)',
+  FROM unnest(ARRAY['coupon_claim(text,text,integer,interval,text)',
+                    'coupon_claim_detailed(text,text,integer,interval,text)',
+                    'coupon_hold(text,text,interval,integer,interval,text)',
+                    'coupon_confirm(bigint)', 'coupon_hold_extend(bigint,interval)',
+                    'coupon_claim_cart(text[],integer[],text,interval,interval,text)',
+                    'coupon_claim_many(text,text[],integer)',
                     'coupon_release(bigint)', 'coupon_pool_memory()',
                     'coupon_pool_create(text,bigint,integer)',
                     'coupon_pool_resize(text,bigint)',
                     'coupon_pool_drop(text)']) f}),
-	'coupon_claim(text,text,integer,interval)=true '
-	  . 'coupon_claim_detailed(text,text,integer,interval)=true '
+	'coupon_claim(text,text,integer,interval,text)=true '
+	  . 'coupon_claim_cart(text[],integer[],text,interval,interval,text)=true '
+	  . 'coupon_claim_detailed(text,text,integer,interval,text)=true '
+	  . 'coupon_claim_many(text,text[],integer)=true '
+	  . 'coupon_confirm(bigint)=true '
+	  . 'coupon_hold(text,text,interval,integer,interval,text)=true '
+	  . 'coupon_hold_extend(bigint,interval)=true '
 	  . 'coupon_pool_create(text,bigint,integer)=false '
 	  . 'coupon_pool_drop(text)=false '
 	  . 'coupon_pool_memory()=true '
 	  . 'coupon_pool_resize(text,bigint)=false '
 	  . 'coupon_release(bigint)=true',
-	'app can execute exactly the claim functions and the statistics');
+	'app can execute exactly the claim and hold functions and the statistics');
 
 ############################################################################
 # What app can do.
@@ -128,14 +147,14 @@ my @refused = (
 	[ app => "DELETE FROM coupon_pools", '55000' ],
 	[ app => "ALTER TABLE coupon_claims DISABLE TRIGGER ALL" ],
 	[ app => "ALTER TABLE coupon_pool DROP CONSTRAINT coupon_pool_capacity_check" ],
-	[ app => "ALTER FUNCTION coupon_claim(text, text, integer, interval) SET search_path = evil" ],
-	[ app => "ALTER FUNCTION coupon_claim(text, text, integer, interval) SECURITY DEFINER" ],
-	[ app => "CREATE OR REPLACE FUNCTION public.coupon_claim(text, text, integer, interval) RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint'" ],
+	[ app => "ALTER FUNCTION coupon_claim(text, text, integer, interval, text) SET search_path = evil" ],
+	[ app => "ALTER FUNCTION coupon_claim(text, text, integer, interval, text) SECURITY DEFINER" ],
+	[ app => "CREATE OR REPLACE FUNCTION public.coupon_claim(text, text, integer, interval, text) RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint'" ],
 	[ app => "CREATE TABLE public.coupon_claims2 (a int)" ],
 	[ app => "GRANT SELECT ON coupon_claims TO app" ],
 	[ app => "DROP EXTENSION coupon" ],
 	[ app => "DROP TABLE coupon_claims" ],
-	[ app => "DROP FUNCTION coupon_claim(text, text, integer, interval)" ],
+	[ app => "DROP FUNCTION coupon_claim(text, text, integer, interval, text)" ],
 	[ nobody => "SELECT coupon_claim('priv', 'n1')" ],
 	[ nobody => "SELECT * FROM coupon_claim_detailed('priv', 'n1')" ],
 	[ nobody => "SELECT coupon_release($a1)" ],
@@ -274,8 +293,8 @@ CREATE SCHEMA "Coupon Schema";
 CREATE EXTENSION coupon SCHEMA "Coupon Schema";
 SELECT "Coupon Schema".coupon_pool_create('s', 2);
 GRANT EXECUTE ON FUNCTION
-      "Coupon Schema".coupon_claim(text, text, integer, interval),
-      "Coupon Schema".coupon_claim_detailed(text, text, integer, interval),
+      "Coupon Schema".coupon_claim(text, text, integer, interval, text),
+      "Coupon Schema".coupon_claim_detailed(text, text, integer, interval, text),
       "Coupon Schema".coupon_release(bigint),
       "Coupon Schema".coupon_pool_memory() TO app;
 GRANT SELECT ON "Coupon Schema".coupon_pools TO app;
