@@ -71,15 +71,18 @@
 #define Anum_pool_per_customer	3
 #define Anum_pool_created_at	4
 
-/* One write: the executor state around a table and its indexes. */
+/*
+ * One write: the executor state around a table and its indexes.  Only a
+ * change or a delete (of a row found by its tid) needs old and epq.
+ */
 typedef struct LedgerWrite
 {
 	Relation	rel;
 	EState	   *estate;
 	ResultRelInfo *rri;
-	EPQState	epq;
 	TupleTableSlot *slot;		/* the new row */
 	TupleTableSlot *old;		/* the row changed or deleted */
+	EPQState	epq;
 } LedgerWrite;
 
 /* A pool's key in shared memory: this database, this pool table, the name. */
@@ -94,7 +97,7 @@ coupon_make_key(CouponPoolKey *key, const char *pool)
 }
 
 static void
-write_begin(LedgerWrite *w, Oid relid)
+write_begin(LedgerWrite *w, Oid relid, ItemPointer old_tid)
 {
 	RangeTblEntry *rte;
 	TriggerDesc *triggers;
@@ -126,9 +129,25 @@ write_begin(LedgerWrite *w, Oid relid)
 	w->estate->es_output_cid = GetCurrentCommandId(true);
 	w->estate->es_snapshot = GetActiveSnapshot();
 	ExecOpenIndices(w->rri, false);
-	coupon_epq_init(&w->epq, w->estate);
-	w->slot = table_slot_create(w->rel, &w->estate->es_tupleTable);
-	w->old = table_slot_create(w->rel, &w->estate->es_tupleTable);
+	w->slot = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(w->rel),
+									 &TTSOpsVirtual);
+	w->old = NULL;
+	if (old_tid)
+	{
+		coupon_epq_init(&w->epq, w->estate);
+		w->old = table_slot_create(w->rel, &w->estate->es_tupleTable);
+		if (!table_tuple_fetch_row_version(w->rel, old_tid, SnapshotAny, w->old))
+			elog(ERROR, "could not fetch row (%u,%u) of \"%s\"",
+				 ItemPointerGetBlockNumber(old_tid),
+				 ItemPointerGetOffsetNumber(old_tid),
+				 RelationGetRelationName(w->rel));
+		slot_getallattrs(w->old);
+		ExecClearTuple(w->slot);
+		memcpy(w->slot->tts_values, w->old->tts_values,
+			   sizeof(Datum) * w->old->tts_nvalid);
+		memcpy(w->slot->tts_isnull, w->old->tts_isnull,
+			   sizeof(bool) * w->old->tts_nvalid);
+	}
 	AfterTriggerBeginQuery();
 }
 
@@ -137,28 +156,13 @@ static void
 write_end(LedgerWrite *w)
 {
 	AfterTriggerEndQuery(w->estate);
-	EvalPlanQualEnd(&w->epq);
+	if (w->old)
+		EvalPlanQualEnd(&w->epq);
 	/* Closes the indexes, and the tables AFTER triggers opened. */
 	ExecCloseResultRelations(w->estate);
 	ExecResetTupleTable(w->estate->es_tupleTable, false);
 	FreeExecutorState(w->estate);
 	table_close(w->rel, NoLock);
-}
-
-/* Put the row at tid into w->old, and a copy of it into w->slot. */
-static void
-write_fetch(LedgerWrite *w, ItemPointer tid)
-{
-	if (!table_tuple_fetch_row_version(w->rel, tid, SnapshotAny, w->old))
-		elog(ERROR, "could not fetch row (%u,%u) of \"%s\"",
-			 ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid),
-			 RelationGetRelationName(w->rel));
-	slot_getallattrs(w->old);
-	ExecClearTuple(w->slot);
-	memcpy(w->slot->tts_values, w->old->tts_values,
-		   sizeof(Datum) * w->old->tts_nvalid);
-	memcpy(w->slot->tts_isnull, w->old->tts_isnull,
-		   sizeof(bool) * w->old->tts_nvalid);
 }
 
 static inline void
@@ -182,7 +186,14 @@ coupon_ledger_insert_claims(const char *pool, CouponNewClaim *rows, int n)
 	Datum		claimed_at =
 		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 
-	write_begin(&w, coupon_catalog.claims_relid);
+	write_begin(&w, coupon_catalog.claims_relid, NULL);
+	if (RelationGetDescr(w.rel)->natts != natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"coupon_claims\" has been altered"),
+				 errdetail("It has %d columns; the extension writes %d.",
+						   RelationGetDescr(w.rel)->natts, natts),
+				 errhint("Recreate the extension with DROP EXTENSION coupon and CREATE EXTENSION coupon.")));
 	for (int i = 0; i < n; i++)
 	{
 		CouponNewClaim *c = &rows[i];
@@ -217,8 +228,7 @@ coupon_ledger_change_claim(ItemPointer tid, CouponClaimChange change,
 {
 	LedgerWrite w;
 
-	write_begin(&w, coupon_catalog.claims_relid);
-	write_fetch(&w, tid);
+	write_begin(&w, coupon_catalog.claims_relid, tid);
 	if (change == COUPON_CHANGE_RELEASE)
 		set_column(w.slot, Anum_claims_released_at,
 				   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
@@ -237,8 +247,7 @@ coupon_ledger_delete(Oid relid, ItemPointer tid)
 {
 	LedgerWrite w;
 
-	write_begin(&w, relid);
-	write_fetch(&w, tid);
+	write_begin(&w, relid, tid);
 	ExecSimpleRelationDelete(w.rri, w.estate, &w.epq, w.old);
 	write_end(&w);
 }
@@ -248,7 +257,7 @@ coupon_ledger_insert_pool(const char *pool, int64 capacity, int32 per_customer)
 {
 	LedgerWrite w;
 
-	write_begin(&w, coupon_catalog.pool_relid);
+	write_begin(&w, coupon_catalog.pool_relid, NULL);
 	ExecClearTuple(w.slot);
 	set_column(w.slot, Anum_pool_name, CStringGetTextDatum(pool), false);
 	set_column(w.slot, Anum_pool_capacity, Int64GetDatum(capacity), false);
@@ -267,8 +276,7 @@ coupon_ledger_resize_pool(ItemPointer tid, int64 capacity)
 {
 	LedgerWrite w;
 
-	write_begin(&w, coupon_catalog.pool_relid);
-	write_fetch(&w, tid);
+	write_begin(&w, coupon_catalog.pool_relid, tid);
 	set_column(w.slot, Anum_pool_capacity, Int64GetDatum(capacity), false);
 	ExecStoreVirtualTuple(w.slot);
 	ExecSimpleRelationUpdate(w.rri, w.estate, &w.epq, w.old, w.slot);

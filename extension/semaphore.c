@@ -69,7 +69,7 @@
 
 /* Partitions of the load epochs; a power of two. */
 #define COUPON_EPOCHS			64
-#define COUPON_SECRET_LEN		32
+#define COUPON_SECRET_LEN		16	
 
 /*
  * One pool's counting semaphore.  The atomics change with the lock held in
@@ -110,7 +110,7 @@ typedef struct CouponShared
 	int			clock_hand;		/* next slot the sweep looks at */
 	CouponPaddedSlot *slots;	/* max_pools of them, cache-line aligned */
 	pg_atomic_uint64 epochs[COUPON_EPOCHS]; /* frees per key partition */
-	uint8		secret[COUPON_SECRET_LEN];	/* keys the lock tags, locks.c */
+	uint8		secret[COUPON_SECRET_LEN];	/* SipHash key of the lock tags */
 } CouponShared;
 
 typedef struct CouponHashEntry
@@ -238,7 +238,7 @@ coupon_require_preload(void)
 				 errhint("Add coupon to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
-/* The server's secret, random at every start; see locks.c. */
+/* The server's 16-byte secret, random at every start; see locks.c. */
 const uint8 *
 coupon_secret(void)
 {
@@ -360,15 +360,21 @@ coupon_slot_find(const CouponPoolKey *key, CouponSlotRef *ref, uint64 *epoch,
 	for (;;)
 	{
 		CouponSlot *slot;
+		bool		dropping = false;
 
 		LWLockAcquire(coupon_shared->lock, LW_SHARED);
 		slot = slot_lookup(key);
 		*epoch = pg_atomic_read_u64(key_epoch(key));
 		if (slot)
+		{
 			slot_ref_fill(ref, slot);
+			dropping = pg_atomic_read_u32(&slot->drop_xid) != InvalidTransactionId;
+		}
 		LWLockRelease(coupon_shared->lock);
 		if (slot == NULL)
 			return false;
+		if (!dropping)
+			return true;
 
 		switch (slot_dropper(*ref))
 		{
