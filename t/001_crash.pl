@@ -40,8 +40,6 @@ my $FINAL_ROOM = 2000;		# left to claim after the load
 my $t0 = time;
 my $node = coupon_node('crash',
 	conf => [ 'restart_after_crash = on', 'max_connections = 60' ]);
-my $host = $node->host;
-my $port = $node->port;
 
 $node->safe_psql(
 	'postgres', qq{
@@ -58,68 +56,6 @@ my %pre = map { split /\|/ } split /\n/,
   $node->safe_psql('postgres',
 	"SELECT customer, id FROM coupon_claims WHERE customer LIKE 'pre_%'");
 
-# The client: claims for customers <prefix>_1, <prefix>_2, ..., one
-# autocommit statement each, through psql, 2000 to a psql run, until the
-# stop file appears.  When psql dies with its connection, the client starts
-# it again with the customers it has no answer for, so the claim in doubt
-# (sent, not answered) is retried: it must then get the same claim id if
-# it had committed.
-my $client_pl = "$PostgreSQL::Test::Utils::tmp_check/crash_client.pl";
-open my $fh, '>', $client_pl or die;
-print $fh <<'EOF';
-use strict;
-use warnings;
-use IPC::Run;
-use Time::HiRes qw(usleep time);
-
-my ($host, $port, $pool, $prefix, $n, $out, $stopfile, $deadline) = @ARGV;
-$ENV{PGAPPNAME} = 'crash_client';
-my %answer;
-my ($rounds, $failed, $hi) = (0, 0, 0);
-my (@doubt, $errors);
-$errors = '';
-while (time < $deadline)
-{
-	my @todo = grep { !exists $answer{$_} } map { "${prefix}_$_" } 1 .. $hi;
-	if (!@todo)
-	{
-		last if -e $stopfile || $hi >= $n;
-		$hi = $hi + 2000 > $n ? $n : $hi + 2000;
-		next;
-	}
-	open my $sql, '>', "$out.sql" or die;
-	print $sql "SELECT '$_', coupon_claim('$pool', '$_');\n" for @todo;
-	close $sql;
-	$rounds++;
-	my ($stdout, $stderr) = ('', '');
-	IPC::Run::run([ 'psql', '-X', '-A', '-t', '-q', '-F', ' ', '-h', $host,
-		'-p', $port, '-d', 'postgres', '-f', "$out.sql" ],
-		'>', \$stdout, '2>', \$stderr);
-	my $rc = $? >> 8;
-	my $got = 0;
-	for my $line (split /\n/, $stdout)
-	{
-		next unless $line =~ /^(\S+) (\d*)$/;
-		$answer{$1} = $2;
-		$got++;
-	}
-	$errors .= "$_\n" for grep { /\bERROR\b/ } split /\n/, $stderr;
-	if ($rc != 0)
-	{
-		$failed++;
-		push @doubt, $todo[$got] if $got > 0 && $got < @todo;
-		usleep(100_000);
-	}
-}
-open my $res, '>', "$out.tmp" or die;
-print $res "$_ $answer{$_}\n" for sort keys %answer;
-print $res "#rounds $rounds\n#failed $failed\n#attempted $hi\n";
-print $res "#doubt $_\n" for @doubt;
-print $res "#error $_\n" for split /\n/, $errors;
-close $res;
-rename "$out.tmp", $out or die;
-EOF
-close $fh;
 
 # Rows in the ledger, or -1 while the server cannot answer.  (psql may
 # die before reading its input while the server restarts: IPC::Run then
@@ -194,29 +130,8 @@ sub close_sessions
 # At the first crash these sessions are in the middle of something.
 my $doomed1 = open_doomed_sessions('kill', $pre{pre_1});
 
-my $outdir = PostgreSQL::Test::Utils::tempdir;
-my $deadline = time + 180;
-my @clients;
-
-# If the test dies half-way, do not leave the clients running.
-END
-{
-	if (@clients)
-	{
-		append_to_file("$outdir/stop", "stop\n");
-		eval { $_->kill_kill(grace => 5) for @clients; };
-	}
-}
-for my $i (1 .. $CLIENTS)
-{
-	push @clients,
-	  IPC::Run::start(
-		[
-			$^X, $client_pl, $host, $port, 'crash', "k$i",
-			$MAX_PER_CLIENT, "$outdir/client$i", "$outdir/stop", $deadline
-		],
-		'>', "$outdir/client$i.stdout", '2>', "$outdir/client$i.stderr");
-}
+my $claimers = start_claimers($node, pool => 'crash', prefix => 'k',
+	clients => $CLIENTS, per_client => $MAX_PER_CLIENT);
 
 ok(wait_rows($STEP), "load reached $STEP ledger rows");
 
@@ -227,7 +142,7 @@ my $log_offset = -s $node->logfile;
 for (1 .. 200)
 {
 	my $pid = $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE application_name = 'crash_client'"
+		"SELECT pid FROM pg_stat_activity WHERE application_name = 'claim_client'"
 		  . " AND state = 'active' LIMIT 1");
 	next unless $pid;
 	$rows_at_kill = ledger_rows();
@@ -271,37 +186,19 @@ ok(wait_rows($rows_at_stop + $STEP),
 	"load went on after the immediate restart: $STEP more ledger rows");
 
 # Stop the load; the clients finish the claims they have started.
-append_to_file("$outdir/stop", "stop\n");
-$_->finish for @clients;
-@clients = ();
+my $r = stop_claimers($claimers);
 my $load_secs = time - $t0;
-
-my (%ack, %by_id, @doubt, @errors);
-my ($rounds, $reconnects, $attempted) = (0, 0, 0);
-for my $i (1 .. $CLIENTS)
+my %ack = %{ $r->{ack} };
+my %by_id = %{ $r->{by_id} };
+my @errors = @{ $r->{errors} };
+my ($reconnects, $attempted) = ($r->{reconnects}, $r->{attempted});
+for my $c (@{ $r->{clients} })
 {
-	my ($answered, $failed, $hi) = (0, 0, -1);
-	for my $line (split /\n/, slurp_file("$outdir/client$i"))
-	{
-		if ($line =~ /^#rounds (\d+)/) { $rounds += $1; }
-		elsif ($line =~ /^#failed (\d+)/) { $failed = $1; }
-		elsif ($line =~ /^#attempted (\d+)/) { $hi = $1; }
-		elsif ($line =~ /^#doubt (\S+)/) { push @doubt, $1; }
-		elsif ($line =~ /^#error (.*)/) { push @errors, $1; }
-		elsif ($line =~ /^(\S+) (\d*)$/)
-		{
-			$answered++;
-			$ack{$1} = $2;
-			push @{ $by_id{$2} }, $1 if $2 ne '';
-		}
-	}
-	$reconnects += $failed;
-	$attempted += $hi;
-	ok($answered == $hi && $hi < $MAX_PER_CLIENT,
-		"client $i got an answer for each of its $hi customers")
-	  or diag("answered $answered of $hi");
-	cmp_ok($failed, '>=', 2,
-		"client $i lost its connection at both crashes and reconnected");
+	ok($c->{answered} == $c->{attempted} && $c->{attempted} < $MAX_PER_CLIENT,
+		"client $c->{n} got an answer for each of its $c->{attempted} customers")
+	  or diag("answered $c->{answered} of $c->{attempted}");
+	cmp_ok($c->{failed}, '>=', 2,
+		"client $c->{n} lost its connection at both crashes and reconnected");
 }
 is_deeply(\@errors, [], 'clients saw no SQL error, only lost connections');
 my $acked = grep { $_ ne '' } values %ack;
@@ -445,7 +342,7 @@ note sprintf(
 	  . "doubt retried, 0 acknowledged claims lost, 0 duplicated, "
 	  . "in_flight 0 after restart, %.1f s",
 	$CLIENTS, $acked, $rows_at_kill, $rows_at_stop, $reconnects,
-	scalar(@doubt), $load_secs);
+	scalar(@{ $r->{doubt} }), $load_secs);
 
 check_log($node, '001_crash');
 $node->stop;

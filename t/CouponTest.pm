@@ -26,7 +26,7 @@ use Time::HiRes qw(usleep time);
 our @EXPORT = qw(
   coupon_node check_pools fingerprint sql_state expect_state
   bg_open bg_send bg_collect bg_run bg_pid bg_close wait_until_event
-  query_value ledger_count memory_of check_log
+  query_value ledger_count memory_of check_log start_claimers stop_claimers
 );
 
 # The field separator of every psql call made here: pool names in the
@@ -35,12 +35,13 @@ my $FS = "\x1f";
 
 # A node with coupon in shared_preload_libraries and the extension created
 # in database postgres (unless bare => 1).  conf => [lines] is appended to
-# postgresql.conf.
+# postgresql.conf; allows_streaming => 1 makes it a primary that a
+# standby can stream from.
 sub coupon_node
 {
 	my ($name, %opt) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(allows_streaming => $opt{allows_streaming} // 0);
 	$node->append_conf('postgresql.conf',
 		join("\n",
 			"shared_preload_libraries = 'coupon'",
@@ -349,6 +350,134 @@ sub wait_until_event
 	return $node->poll_query_until('postgres',
 		"SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND $cond",
 		'1');
+}
+
+# Claim clients, for the crash and failover tests.  Each claims for
+# customers <prefix><n>_1, <prefix><n>_2, ..., one autocommit statement
+# each, through psql, 2000 to a psql run, until the stop file appears.
+# When psql dies with its connection, the client starts it again with the
+# customers it has no answer for, so the claim in doubt (sent, not
+# answered) is retried: it must then get the same claim id if it had
+# committed.  A claim is acknowledged when its statement returned a row.
+my $claim_client = <<'EOF';
+use strict;
+use warnings;
+use IPC::Run;
+use Time::HiRes qw(usleep time);
+
+my ($host, $port, $pool, $prefix, $n, $out, $stopfile, $deadline) = @ARGV;
+$ENV{PGAPPNAME} = 'claim_client';
+my %answer;
+my ($rounds, $failed, $hi) = (0, 0, 0);
+my (@doubt, $errors);
+$errors = '';
+while (time < $deadline)
+{
+	my @todo = grep { !exists $answer{$_} } map { "${prefix}_$_" } 1 .. $hi;
+	if (!@todo)
+	{
+		last if -e $stopfile || $hi >= $n;
+		$hi = $hi + 2000 > $n ? $n : $hi + 2000;
+		next;
+	}
+	open my $sql, '>', "$out.sql" or die;
+	print $sql "SELECT '$_', coupon_claim('$pool', '$_');\n" for @todo;
+	close $sql;
+	$rounds++;
+	my ($stdout, $stderr) = ('', '');
+	IPC::Run::run([ 'psql', '-X', '-A', '-t', '-q', '-F', ' ', '-h', $host,
+		'-p', $port, '-d', 'postgres', '-f', "$out.sql" ],
+		'>', \$stdout, '2>', \$stderr);
+	my $rc = $? >> 8;
+	my $got = 0;
+	for my $line (split /\n/, $stdout)
+	{
+		next unless $line =~ /^(\S+) (\d*)$/;
+		$answer{$1} = $2;
+		$got++;
+	}
+	$errors .= "$_\n" for grep { /\bERROR\b/ } split /\n/, $stderr;
+	if ($rc != 0)
+	{
+		$failed++;
+		push @doubt, $todo[$got] if $got > 0 && $got < @todo;
+		usleep(100_000);
+	}
+}
+open my $res, '>', "$out.tmp" or die;
+print $res "$_ $answer{$_}\n" for sort keys %answer;
+print $res "#rounds $rounds\n#failed $failed\n#attempted $hi\n";
+print $res "#doubt $_\n" for @doubt;
+print $res "#error $_\n" for split /\n/, $errors;
+close $res;
+rename "$out.tmp", $out or die;
+EOF
+
+my @claimer_runs;
+
+# If a test dies half-way, do not leave its clients running.
+END
+{
+	eval { $_->kill_kill(grace => 5) for @claimer_runs; };
+}
+
+# Start the clients: pool, prefix, clients, per_client (customers at
+# most), and for how many seconds at most (default 180).
+sub start_claimers
+{
+	my ($node, %opt) = @_;
+	my $dir = PostgreSQL::Test::Utils::tempdir;
+	my $deadline = time + ($opt{seconds} // 180);
+	append_to_file("$dir/claim_client.pl", $claim_client);
+	my @runs;
+	for my $i (1 .. $opt{clients})
+	{
+		push @runs,
+		  IPC::Run::start(
+			[
+				$^X, "$dir/claim_client.pl", $node->host, $node->port,
+				$opt{pool}, "$opt{prefix}$i", $opt{per_client},
+				"$dir/client$i", "$dir/stop", $deadline
+			],
+			'>', "$dir/client$i.stdout", '2>', "$dir/client$i.stderr");
+	}
+	push @claimer_runs, @runs;
+	return { dir => $dir, runs => \@runs, clients => $opt{clients} };
+}
+
+# Stop the clients (they finish the claims they have started) and return
+# what they saw: ack (customer => claim id, '' for NULL), by_id (claim id
+# => [customers]), doubt, errors, reconnects, attempted, and per client n,
+# answered, failed, attempted.
+sub stop_claimers
+{
+	my ($c) = @_;
+	my %r = (ack => {}, by_id => {}, doubt => [], errors => [],
+		reconnects => 0, attempted => 0, clients => []);
+	append_to_file("$c->{dir}/stop", "stop\n");
+	$_->finish for @{ $c->{runs} };
+	for my $i (1 .. $c->{clients})
+	{
+		my %one = (n => $i, answered => 0, failed => 0, attempted => -1);
+		for my $line (split /\n/, slurp_file("$c->{dir}/client$i"))
+		{
+			if ($line =~ /^#failed (\d+)/) { $one{failed} = $1; }
+			elsif ($line =~ /^#attempted (\d+)/) { $one{attempted} = $1; }
+			elsif ($line =~ /^#doubt (\S+)/) { push @{ $r{doubt} }, $1; }
+			elsif ($line =~ /^#error (.*)/) { push @{ $r{errors} }, $1; }
+			elsif ($line =~ /^#/) { }
+			elsif ($line =~ /^(\S+) (\d*)$/)
+			{
+				$one{answered}++;
+				$r{ack}{$1} = $2;
+				push @{ $r{by_id}{$2} }, $1 if $2 ne '';
+			}
+		}
+		$r{reconnects} += $one{failed};
+		$r{attempted} += $one{attempted};
+		push @{ $r{clients} }, \%one;
+	}
+	return \%r;
 }
 
 1;
