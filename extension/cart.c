@@ -201,14 +201,17 @@ cart_repeated(Cart *cart)
 
 		if (!coupon_ledger_find_request(line->pool, line->request_id, &row))
 			continue;
-		if (strcmp(row.customer, cart->customer) != 0 || row.qty != line->qty)
-			break;
-		line->claim_id = row.id;
-		found++;
+		if (strcmp(row.customer, cart->customer) == 0 && row.qty == line->qty)
+		{
+			line->claim_id = row.id;
+			found++;
+		}
+		else
+			found = -cart->nlines;
 	}
 	if (found == 0)
 		return false;
-	if (found < cart->nlines)
+	if (found != cart->nlines)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("request id \"%s\" was used for another cart",

@@ -34,6 +34,9 @@ PG_MODULE_MAGIC;
 /* GUC: how many pools, of all databases, shared memory holds at once. */
 int			coupon_max_pools = 1024;
 
+/* GUC: do background workers return expired holds? */
+bool		coupon_expiry_workers = true;
+
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static object_access_hook_type prev_object_access_hook = NULL;
@@ -84,6 +87,15 @@ _PG_init(void)
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("coupon.expiry_workers",
+							 "Return expired holds to their pools by background workers.",
+							 "When off, an expired hold goes back only when a claimer "
+							 "that needs its coupons finds it.",
+							 &coupon_expiry_workers,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("coupon");
 
 	prev_shmem_request_hook = shmem_request_hook;

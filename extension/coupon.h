@@ -138,6 +138,7 @@ typedef CouponTake (*CouponAttempt) (CouponSlotRef *ref, void *arg);
 
 /* coupon.c */
 extern int	coupon_max_pools;
+extern bool coupon_expiry_workers;
 
 /* semaphore.c */
 extern void coupon_shmem_request(void);

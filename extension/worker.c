@@ -26,7 +26,9 @@
  *
  * A worker acts as the owner of the ledger, in a security-restricted
  * operation with a fixed search_path, since what a DBA attached to the
- * ledger runs in its session.
+ * ledger runs in its session.  With coupon.expiry_workers off the launcher
+ * starts no worker (the holds it is told of wait for it to be on again),
+ * and expired holds go back only through claimers that need them.
  *
  * Note about locking: the table of databases is protected by the second
  * LWLock of the "coupon" tranche; the launcher's latch pointer too.
@@ -375,7 +377,7 @@ coupon_expiry_launcher_main(Datum arg)
 			pfree(running);
 			running = NULL;
 		}
-		if (running == NULL)
+		if (running == NULL && coupon_expiry_workers)
 		{
 			Oid			dboid = launcher_next(&to_visit, now, &wake);
 
