@@ -18,11 +18,12 @@ DATA_built = extension/coupon--$(EXTVERSION).sql
 PGFILEDESC = "coupon - exact, crash-safe coupon claims"
 
 REGRESS = coupon_pools coupon_claims coupon_errors coupon_occ coupon_resize \
-	coupon_parallel coupon_eviction coupon_triggers
+	coupon_parallel coupon_eviction coupon_triggers coupon_lifecycle
 REGRESS_OPTS = --load-extension=coupon
 ISOLATION = claim_last_coupon claim_abort_wakes_waiter claim_savepoint \
 	claim_same_customer release_races_claim occ_stale_write \
-	claim_prepare_refused claim_limit_recreated admin_not_blocked
+	claim_prepare_refused claim_limit_recreated admin_not_blocked \
+	hold_races_expiry request_id_sessions cart_opposite_order
 ISOLATION_OPTS = --load-extension=coupon
 TAP_TESTS = 1
 

@@ -55,8 +55,10 @@ SELECT count(*) AS unbalanced FROM coupon_pools
 SELECT capacity, claimed, available FROM coupon_pools WHERE pool = 'reload';
 
 -- A drop holds its pool's slot until its transaction ends: one at a time.
+\set ECHO none
 \o /dev/null
 SELECT format('SELECT coupon_pool_drop(%L)', pool) FROM coupon_pools
  WHERE pool = 'reload' OR pool LIKE 'other%' ORDER BY pool \gexec
 \o
+\set ECHO all
 SELECT count(*) AS pools_left FROM coupon_pools;

@@ -1,0 +1,167 @@
+--
+-- The lifecycle of a claim: holds that expire unless confirmed, extend,
+-- release; request ids; carts; bulk claims.  The test instance runs with
+-- coupon.expiry_workers = off, so that an expired hold stays until a
+-- claimer that needs its coupons returns it (the workers are tested by
+-- TAP).  Every step ends balanced: capacity = claimed + in_flight +
+-- available, claimed including held.
+--
+SHOW coupon.expiry_workers;
+CREATE FUNCTION pg_temp.balanced(p text) RETURNS text LANGUAGE sql AS $$
+  SELECT format('capacity %s, claimed %s, held %s, in_flight %s, available %s, balanced %s',
+                capacity, claimed, held, in_flight, available,
+                capacity = claimed + in_flight + available)
+    FROM coupon_pools WHERE pool = p
+$$;
+-- Wait until a hold's time is up (the clock, not the transaction's start).
+CREATE FUNCTION pg_temp.wait_until_expired(claim bigint) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+  WHILE clock_timestamp() <= (SELECT expires_at FROM coupon_claims WHERE id = claim) LOOP
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+  RETURN true;
+END $$;
+
+--
+-- Holds: counted like claims, confirmed, extended, released.
+--
+SELECT coupon_pool_create('tickets', 3);
+SELECT coupon_hold('tickets', 'ann', '1 hour') AS ann \gset
+SELECT pg_temp.balanced('tickets');
+SELECT claim_id = :ann AS is_ann, pool, customer, qty,
+       expires_at = claimed_at + interval '1 hour' AS in_an_hour, expired
+  FROM coupon_holds;
+-- The hold counts against ann's limit of one: a claim answers with it.
+SELECT claim_id = :ann AS the_hold, status FROM coupon_claim_detailed('tickets', 'ann');
+SELECT coupon_confirm(:ann);
+SELECT coupon_confirm(:ann);
+SELECT count(*) AS holds FROM coupon_holds;
+SELECT pg_temp.balanced('tickets');
+\set VERBOSITY sqlstate
+SELECT coupon_hold_extend(:ann, '1 hour');
+\set VERBOSITY default
+
+SELECT coupon_hold('tickets', 'bob', '10 minutes') AS bob \gset
+SELECT coupon_hold_extend(:bob, '2 hours') AS bob_until, now() AS extended_at \gset
+SELECT :'bob_until'::timestamptz - :'extended_at'::timestamptz AS extended_by;
+SELECT expires_at = :'bob_until' AS stored FROM coupon_holds WHERE claim_id = :bob;
+SELECT coupon_release(:bob);
+\set VERBOSITY sqlstate
+SELECT coupon_confirm(:bob);
+SELECT coupon_hold_extend(:bob, '1 hour');
+\set VERBOSITY default
+SELECT pg_temp.balanced('tickets');
+
+-- A hold made in a transaction that rolls back leaves nothing.
+BEGIN;
+SELECT coupon_hold('tickets', 'cat', '1 hour') IS NOT NULL AS held;
+SELECT in_flight FROM coupon_pool_memory() WHERE pool = 'tickets';
+ROLLBACK;
+SELECT pg_temp.balanced('tickets');
+
+--
+-- Expiry by the claimer that needs the coupons.
+--
+SELECT coupon_pool_create('flash', 1);
+SELECT coupon_hold('flash', 'slow', '50 milliseconds') AS slow \gset
+SELECT status FROM coupon_claim_detailed('flash', 'early');
+SELECT pg_temp.wait_until_expired(:slow);
+-- Its time is up; nobody has returned it yet.
+SELECT expired FROM coupon_holds WHERE claim_id = :slow;
+SELECT pg_temp.balanced('flash');
+\set VERBOSITY sqlstate
+SELECT coupon_confirm(:slow);
+\set VERBOSITY default
+SELECT expired FROM coupon_holds WHERE claim_id = :slow;
+-- A claimer that finds the pool sold out returns the overdue hold in its
+-- own transaction and takes its coupon; rolled back, both are undone.
+BEGIN;
+SELECT status FROM coupon_claim_detailed('flash', 'quick');
+SELECT released_at IS NOT NULL AS released FROM coupon_claims WHERE id = :slow;
+ROLLBACK;
+SELECT expired FROM coupon_holds WHERE claim_id = :slow;
+SELECT pg_temp.balanced('flash');
+SELECT status FROM coupon_claim_detailed('flash', 'quick');
+SELECT customer, released_at IS NOT NULL AS released, expires_at IS NOT NULL AS hold
+  FROM coupon_claims WHERE pool = 'flash' ORDER BY id;
+SELECT pg_temp.balanced('flash');
+\set VERBOSITY sqlstate
+SELECT coupon_confirm(:slow);
+\set VERBOSITY default
+
+--
+-- Request ids.
+--
+SELECT coupon_pool_create('multi', 10, 3);
+SELECT coupon_claim('multi', 'dan', 1, '0', 'order-1') AS first \gset
+SELECT coupon_claim('multi', 'dan', 1, '0', 'order-1') = :first AS same_claim;
+SELECT claim_id = :first AS same_claim, status
+  FROM coupon_claim_detailed('multi', 'dan', 1, '0', 'order-1');
+SELECT coupon_claim('multi', 'dan', 1, '0', 'order-2') <> :first AS new_claim;
+SELECT claimed FROM coupon_pools WHERE pool = 'multi';
+\set VERBOSITY sqlstate
+SELECT coupon_claim('multi', 'eve', 1, '0', 'order-1');
+SELECT coupon_claim('multi', 'dan', 2, '0', 'order-1');
+\set VERBOSITY default
+-- The same request id names a claim per pool.
+SELECT coupon_claim('tickets', 'dan', 1, '0', 'order-1') IS NOT NULL AS other_pool;
+-- A released claim is still the answer to its request id.
+SELECT coupon_release(:first);
+SELECT claim_id = :first AS same_claim, status
+  FROM coupon_claim_detailed('multi', 'dan', 1, '0', 'order-1');
+SELECT coupon_hold('multi', 'fay', '1 hour', 1, '0', 'hold-1') AS fay \gset
+SELECT coupon_hold('multi', 'fay', '1 hour', 1, '0', 'hold-1') = :fay AS same_hold;
+SELECT pg_temp.balanced('multi');
+
+--
+-- Carts: every line or none.
+--
+SELECT coupon_pool_create('shoes', 5), coupon_pool_create('socks', 2),
+       coupon_pool_create('hats', 1);
+SELECT array_length(coupon_claim_cart('{shoes,socks}', '{1,1}', 'gus'), 1) AS lines;
+SELECT pool, customer FROM coupon_claims WHERE customer = 'gus' ORDER BY id;
+-- hats has one coupon: a cart that asks for it and more fails at that
+-- line, and takes nothing.
+SELECT coupon_claim('hats', 'hal') IS NOT NULL AS hats_gone;
+SELECT claim_ids, status, line
+  FROM coupon_claim_cart_detailed('{shoes,socks,hats}', '{1,1,1}', 'ida');
+SELECT count(*) AS ida_claims FROM coupon_claims WHERE customer = 'ida';
+SELECT pg_temp.balanced('shoes'), pg_temp.balanced('socks');
+-- Lines of one pool are added up: two lines of socks, whose limit is one.
+\set VERBOSITY sqlstate
+SELECT coupon_claim_cart('{socks,shoes,socks}', '{1,1,1}', 'jo');
+\set VERBOSITY default
+-- A cart of holds, with a request id: asked again, the same lines.
+SELECT claim_ids AS kim
+  FROM coupon_claim_cart_detailed('{socks,shoes}', '{1,1}', 'kim', '30 minutes', '0', 'cart-7') \gset
+SELECT array_length(:'kim'::bigint[], 1) AS lines;
+SELECT claim_ids = :'kim', status
+  FROM coupon_claim_cart_detailed('{socks,shoes}', '{1,1}', 'kim', '30 minutes', '0', 'cart-7');
+SELECT count(*) AS kim_holds FROM coupon_holds WHERE customer = 'kim';
+\set VERBOSITY sqlstate
+SELECT coupon_claim_cart('{socks,shoes}', '{1,1}', 'lou', NULL, '0', 'cart-7');
+\set VERBOSITY default
+SELECT pg_temp.balanced('shoes'), pg_temp.balanced('socks');
+
+--
+-- Bulk: many customers in one call, each on its own.
+--
+SELECT coupon_pool_create('promo', 5, 1);
+SELECT coupon_claim('promo', 'old') IS NOT NULL AS granted;
+SELECT customer, claim_id IS NOT NULL AS has_id, status
+  FROM coupon_claim_many('promo', '{old,new1,new2,new1,new3,new4,new5}');
+SELECT count(*) AS rows, count(DISTINCT customer) AS customers
+  FROM coupon_claims WHERE pool = 'promo';
+SELECT pg_temp.balanced('promo');
+SELECT coupon_pool_create('promo2', 10, 2);
+SELECT customer, status FROM coupon_claim_many('promo2', '{a,b,a,a}', 1);
+SELECT customer, status FROM coupon_claim_many('promo2', '{c,d}', 2);
+SELECT pg_temp.balanced('promo2');
+
+SELECT count(*) AS unbalanced FROM coupon_pools
+ WHERE capacity <> claimed + in_flight + available OR in_flight <> 0;
+\o /dev/null
+SELECT format('SELECT coupon_pool_drop(%L)', pool) FROM coupon_pools ORDER BY pool \gexec
+\o
+SELECT count(*) AS pools_left FROM coupon_pools;
