@@ -24,7 +24,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(
-  stress_binary client_node redis_servers redis_cli run_stress rows_of
+  stress_binary client_node client_env redis_servers redis_cli run_stress
+  rows_of
   check_burst ledger_count
 );
 
@@ -109,6 +110,18 @@ sub redis_cli
 	return $out;
 }
 
+# Point libpq at the node, and let the client's sessions carry their own
+# application_name, coupon-stress (the TAP framework sets PGAPPNAME).
+sub client_env
+{
+	my ($node) = @_;
+	$ENV{PGHOST} = $node->host;
+	$ENV{PGPORT} = $node->port;
+	$ENV{PGDATABASE} = 'postgres';
+	delete $ENV{PGAPPNAME};
+	return;
+}
+
 # Run coupon-stress against the node; returns { rc, out, err, json }
 # (json: the decoded --json output, undef when there is none).
 sub run_stress
@@ -116,9 +129,7 @@ sub run_stress
 	my ($node, @args) = @_;
 	my ($out, $err) = ('', '');
 	local %ENV = %ENV;
-	$ENV{PGHOST} = $node->host;
-	$ENV{PGPORT} = $node->port;
-	$ENV{PGDATABASE} = 'postgres';
+	client_env($node);
 	note('coupon-stress ' . join(' ', @args));
 	IPC::Run::run([ stress_binary(), @args ], '>', \$out, '2>', \$err);
 	my $rc = $? >> 8;
