@@ -15,12 +15,13 @@
 #   claims.png   claims per second against clients, one line per strategy
 #   p99.png      p99 latency against clients
 #
-# and prints the table of claims per second (client/plot.py).  Exit status:
-# coupon-stress's.
+# and prints the table of claims per second (client/plot.py).  REDIS_FSYNC
+# (default always) sets the Redis servers' appendfsync, to measure Redis
+# less durable than PostgreSQL (everysec).  Exit status: coupon-stress's.
 set -euo pipefail
 
 source "$(dirname "$0")/throwaway.sh" bench 55492
-for i in 1 2 3; do start_redis "$i" $((56392 + i)); done
+for i in 1 2 3; do start_redis "$i" $((56392 + i)) "appendfsync ${REDIS_FSYNC:-always}"; done
 out=${BENCH_OUT:-$src/client/plots}
 mkdir -p "$out"
 [ $# -gt 0 ] || set -- -T 10 -c 1,16,64,256

@@ -13,9 +13,11 @@
  *
  * For each point the parent process:
  *
- *	1. resets the database through its admin connection (setup.c) and the
- *	   Redis instances the strategy uses (redis.c) and, in throughput mode,
- *	   asks for a CHECKPOINT so every point starts alike;
+ *	1. prepares the strategy's steps for the point (program_build() in
+ *	   strategy.c), which the processes inherit, resets the database
+ *	   through its admin connection (setup.c) and the Redis instances the
+ *	   strategy uses (redis.c) and, in throughput mode, asks for a
+ *	   CHECKPOINT so every point starts alike;
  *	2. maps a shared anonymous region for the workers' statistics and forks
  *	   --servers processes, the "application servers", which share the
  *	   clients as evenly as possible (driver.c);
@@ -620,7 +622,7 @@ wait_for_servers(const Options *opt, const Point *pt, Shared *sh,
  * with progress lines, merge their statistics into *total.
  */
 static PointRun
-run_point(const Options *opt, const Target *tgt, const Point *pt,
+run_point(const Options *opt, const Point *pt, const Program *prog,
 		  Shared *sh, size_t shsize, int per_proc_slots, int ack_fd,
 		  Stats *total)
 {
@@ -663,7 +665,7 @@ run_point(const Options *opt, const Target *tgt, const Point *pt,
 
 			close(ready[0]);
 			close(go[1]);
-			rc = run_share(opt, tgt, pt, i, share, threads_for(opt, share),
+			rc = run_share(opt, pt, prog, i, share, threads_for(opt, share),
 						   &sh->slots[i * per_proc_slots], sh, ready[1], go[0],
 						   ack_fd);
 			_exit(rc);
@@ -718,7 +720,6 @@ compute_row(const Options *opt, const Point *pt, const Stats *st,
 	r->strategy = pt->strategy;
 	r->clients = pt->clients;
 	r->initial = pt->initial;
-	r->killed = run->killed;
 	r->granted = st->granted;
 	r->claims_per_s = st->granted / elapsed;
 	r->attempts_per_s = st->calls / elapsed;
@@ -768,11 +769,19 @@ raise_fd_limit(void)
 	}
 }
 
-/* Reset PostgreSQL and Redis for a point. */
+/* Prepare the strategy, reset PostgreSQL and Redis for a point. */
 static bool
 prepare_point(const Options *opt, PGconn *admin, const Target *tgt,
-			  const Point *pt, int64_t *watermark)
+			  const Point *pt, Program *prog, int64_t *watermark)
 {
+	char		err[CS_ERRMSG_LEN];
+
+	if (!program_build(prog, pt->strategy, tgt->extschema, opt, err,
+					   sizeof(err)))
+	{
+		fprintf(stderr, "%s: %s\n", progname, err);
+		return false;
+	}
 	if (!setup_point(admin, tgt, pt, watermark))
 		return false;
 	if (pt->strategy->redis > 0 && !redis_setup_point(opt, pt))
@@ -807,6 +816,7 @@ main(int argc, char **argv)
 	Point		points[CS_MAX_POINTS * CS_MAX_STRATEGIES];
 	Row		   *rows;
 	Stats	   *total;
+	Program    *prog;
 	Shared	   *sh;
 	size_t		shsize;
 	int			npoints = 0;
@@ -865,7 +875,8 @@ main(int argc, char **argv)
 			  -1, 0);
 	rows = calloc(npoints, sizeof(Row));
 	total = malloc(sizeof(Stats));
-	if (sh == MAP_FAILED || rows == NULL || total == NULL)
+	prog = malloc(sizeof(Program));
+	if (sh == MAP_FAILED || rows == NULL || total == NULL || prog == NULL)
 	{
 		fprintf(stderr, "%s: out of memory\n", progname);
 		exit(2);
@@ -881,12 +892,13 @@ main(int argc, char **argv)
 		int64_t		watermark;
 		PointRun	run;
 
-		if (!prepare_point(&opt, admin, &tgt, pt, &watermark))
+		if (!prepare_point(&opt, admin, &tgt, pt, prog, &watermark))
 		{
 			exit_code = 2;
 			break;
 		}
-		run = run_point(&opt, &tgt, pt, sh, shsize, per_proc_slots, ack_fd, total);
+		run = run_point(&opt, pt, prog, sh, shsize, per_proc_slots, ack_fd,
+						total);
 		if (total->setup_failed)
 		{
 			/* nothing ran: the clients could not all connect */

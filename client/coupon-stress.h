@@ -48,6 +48,7 @@
 #define CS_MAX_POINTS		64		/* entries of a -c list */
 #define CS_MAX_STRATEGIES	16
 #define CS_MAX_STEPS		12		/* steps of one strategy */
+#define CS_MAX_PROGRAM		(CS_MAX_STEPS + 3)	/* with BEGIN, fault, COMMIT */
 #define CS_MAX_ARGS			4		/* parameters of one step */
 #define CS_MAX_REDIS		8		/* --redis addresses */
 #define CS_LOCK_INSTANCES	3		/* Redlock's independent instances */
@@ -283,7 +284,6 @@ typedef struct Row
 	int64_t		lost_updates;	/* ledger rows the stock never counted */
 	int64_t		leaked;			/* stock taken that no ledger row holds */
 	bool		correct;
-	bool		killed;			/* --kill-server struck */
 	double		claims_per_s;
 	double		attempts_per_s;
 	double		p50_ms;
@@ -303,14 +303,13 @@ typedef struct Program
 {
 	const StrategyDef *strategy;
 	int			nsteps;
-	const StepDef *steps[CS_MAX_STEPS + 3];
-	bool		in_tx[CS_MAX_STEPS + 3];	/* sent inside BEGIN ... COMMIT */
-	bool		commits_grant[CS_MAX_STEPS + 3];
-	char		sql[CS_MAX_STEPS + 4][CS_SQL_LEN];	/* last: ROLLBACK */
+	const StepDef *steps[CS_MAX_PROGRAM];
+	bool		in_tx[CS_MAX_PROGRAM];	/* sent inside BEGIN ... COMMIT */
+	bool		commits_grant[CS_MAX_PROGRAM];
+	char		sql[CS_MAX_PROGRAM + 1][CS_SQL_LEN];	/* last: ROLLBACK */
 	int			rollback;		/* index of the ROLLBACK statement */
 	int64_t		race_window_us;
 	int64_t		gc_pause_us;	/* --pause-ms, for the calls chosen */
-	bool		faults;			/* a fault point is in the steps */
 } Program;
 
 typedef enum Phase
@@ -464,8 +463,8 @@ extern bool redis_setup_point(const Options *opt, const Point *pt);
 extern bool redis_read_stock(const Options *opt, int64_t *stock);
 
 /* driver.c */
-extern int	run_share(const Options *opt, const Target *tgt, const Point *pt,
-					  int server, int nclients, int nthreads, Stats *slots,
+extern int	run_share(const Options *opt, const Point *pt,
+					  const Program *prog, int server, int nclients, int nthreads, Stats *slots,
 					  Shared *shared, int ready_fd, int go_fd, int ack_fd);
 
 /* report.c */

@@ -713,29 +713,24 @@ fail_share(Stats *slot, int ready_fd, const char *msg)
 
 /*
  * Run this process's share of a point: nclients clients on nthreads
- * threads, statistics into slots[0 .. nthreads - 1].  Returns the exit
+ * threads running prog, statistics into slots[0 .. nthreads - 1].  Returns the exit
  * status of the process: 0, or 2 when a connection failed or broke.
  */
 int
-run_share(const Options *opt, const Target *tgt, const Point *pt,
+run_share(const Options *opt, const Point *pt, const Program *prog,
 		  int server, int nclients, int nthreads, Stats *slots,
 		  Shared *shared, int ready_fd, int go_fd, int ack_fd)
 {
-	Program		prog;
 	Thread	   *threads;
 	Client	   *clients;
 	pthread_barrier_t connected;
 	pthread_barrier_t go;
-	char		err[CS_ERRMSG_LEN];
 	int			i;
 	int			next = 0;
 	int			rc = 0;
 	bool		failed = false;
 	char		byte;
 
-	if (!program_build(&prog, pt->strategy, tgt->extschema, opt, err,
-					   sizeof(err)))
-		return fail_share(&slots[0], ready_fd, err);
 	if (nthreads > nclients)
 		nthreads = nclients;
 	if (nthreads < 1)
@@ -755,7 +750,7 @@ run_share(const Options *opt, const Target *tgt, const Point *pt,
 
 		t->opt = opt;
 		t->pt = pt;
-		t->ctx.prog = &prog;
+		t->ctx.prog = prog;
 		t->ctx.lease_ms = opt->lease_ms;
 		t->ctx.lock_wait_ms = opt->lock_wait_ms;
 		t->ctx.max_tries = opt->max_tries;

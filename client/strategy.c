@@ -241,6 +241,9 @@ const StrategyDef builtin_strategies[] = {
 const int	n_builtin_strategies =
 	sizeof(builtin_strategies) / sizeof(builtin_strategies[0]);
 
+_Static_assert(sizeof(builtin_strategies) / sizeof(builtin_strategies[0]) <=
+			   CS_MAX_STRATEGIES, "raise CS_MAX_STRATEGIES");
+
 static const StepDef begin_step = SQL("BEGIN");
 static const StepDef commit_step = SQL("COMMIT");
 static const StepDef rollback_step = SQL("ROLLBACK");
@@ -320,10 +323,14 @@ fill_schema(char *out, size_t len, const char *text, const char *schema)
 	return true;
 }
 
-static void
+/* Append a step; false when the program is full. */
+static bool
 add_step(Program *prog, const StepDef *step)
 {
+	if (prog->nsteps >= CS_MAX_PROGRAM)
+		return false;
 	prog->steps[prog->nsteps++] = step;
+	return true;
 }
 
 /*
@@ -354,16 +361,14 @@ program_build(Program *prog, const StrategyDef *s, const char *extschema,
 			in_tx = true;
 		else if (is_sql(step, "COMMIT"))
 			in_tx = false;
-		if (wrap)
-			add_step(prog, &begin_step);
-		add_step(prog, step);
-		if (fault && step->takes)
+		if ((wrap && !add_step(prog, &begin_step)) ||
+			!add_step(prog, step) ||
+			(fault && step->takes && !add_step(prog, &fault_step)) ||
+			(wrap && !add_step(prog, &commit_step)))
 		{
-			add_step(prog, &fault_step);
-			prog->faults = true;
+			snprintf(err, errlen, "strategy %s has too many steps", s->name);
+			return false;
 		}
-		if (wrap)
-			add_step(prog, &commit_step);
 	}
 
 	/* what is known of each step before it runs */
