@@ -23,7 +23,8 @@
  *
  * The parent process keeps no connection open: before a run it asks each
  * instance for its version and its persistence settings (appendonly,
- * appendfsync), which the report prints next to PostgreSQL's; before a
+ * appendfsync), which the report prints next to PostgreSQL's, and whether
+ * the first one allows the DEBUG command that --restart-redis needs; before a
  * point it sets the stock of the redis strategy, or deletes the lock and
  * resets the fencing counters of the redlock strategies; after the point
  * it reads the stock back.  Those short blocking connections wait up to
@@ -316,6 +317,20 @@ redis_setup_run(const Options *opt, Target *tgt, int ninstances)
 					 sizeof(tgt->redis_appendonly[i]));
 		config_value(ctx, "appendfsync", tgt->redis_appendfsync[i],
 					 sizeof(tgt->redis_appendfsync[i]));
+		if (i == 0 && opt->restart_redis_at > 0)
+		{
+			char		debug[16];
+
+			config_value(ctx, "enable-debug-command", debug, sizeof(debug));
+			if (strcmp(debug, "yes") != 0 && strcmp(debug, "local") != 0)
+			{
+				fprintf(stderr, "%s: --restart-redis needs DEBUG on Redis at %s:%d "
+						"(enable-debug-command is %s; set it to local)\n",
+						progname, opt->redis_host[0], opt->redis_port[0], debug);
+				redis_close(&ctx);
+				return false;
+			}
+		}
 		redis_close(&ctx);
 	}
 	return true;

@@ -129,29 +129,39 @@ report_row(const Row *r)
 	fflush(stdout);
 }
 
+/* Did any row run strategy s? */
+static bool
+ran(const Row *rows, int nrows, const StrategyDef *s)
+{
+	int			i;
+
+	for (i = 0; i < nrows; i++)
+		if (rows[i].strategy == s)
+			return true;
+	return false;
+}
+
 void
 report_footer(const Row *rows, int nrows, bool aborted)
 {
 	int			i;
+	int			shown = 0;
 	bool		inexact = false;
-	bool		first = true;
 
 	for (i = 0; i < nrows; i++)
+		inexact |= rows[i].strategy->exact && !rows[i].correct;
+	printf("\n");
+	for (i = 0; i < n_builtin_strategies; i++)
 	{
-		if (rows[i].strategy->exact)
-		{
-			inexact |= !rows[i].correct;
+		const StrategyDef *s = &builtin_strategies[i];
+
+		if (s->exact || !ran(rows, nrows, s))
 			continue;
-		}
-		printf("%s%s", first ? "\n" : " and ", rows[i].strategy->name);
-		first = false;
-		while (i + 1 < nrows && rows[i + 1].strategy == rows[i].strategy)
-			i++;
+		printf("%s%s", shown++ ? " and " : "", s->name);
 	}
-	if (!first)
-		printf(" are shown for comparison and are not meant to be correct.\n");
-	else
-		printf("\n");
+	if (shown > 0)
+		printf(" %s shown for comparison and not meant to be correct.\n",
+			   shown > 1 ? "are" : "is");
 	if (aborted)
 		printf("The run was aborted: the rows above are incomplete.\n");
 	else if (inexact)

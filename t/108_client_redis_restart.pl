@@ -44,4 +44,13 @@ is($r->{oversold}, $r->{ledger_rows} > $STOCK ? $r->{ledger_rows} - $STOCK : 0,
 note("restart: leaked $r->{leaked}, lost $r->{lost_updates}, "
 	  . "oversold $r->{oversold}, errors $r->{errors}");
 
+# A Redis that does not allow DEBUG cannot be crashed: said at once.
+my ($locked) = redis_servers(1, 'enable-debug-command no');
+$run = run_stress($node, '--strategy', 'redis', '-T', '1',
+	'--restart-redis', '10', '--redis', $locked, '--json');
+is($run->{rc}, 2, 'Redis without DEBUG: exit status 2');
+like($run->{err},
+	qr/--restart-redis needs DEBUG on Redis at \Q$locked\E \(enable-debug-command is no; set it to local\)/,
+	'Redis without DEBUG: says what to set');
+
 done_testing();
