@@ -56,8 +56,9 @@
  * written, since its read would have replaced the token: a holder whose
  * lease ran out mid-write finds its token replaced and retries.  Fencing
  * the write alone would not do: a stale holder's write that lands before
- * its successor's write, with an older token but newer than any written,
- * would pass and the successor would sell the same coupon again.
+ * its successor's (its token older than the successor's, but newer than
+ * any the row has seen) would pass, and the successor, who read the same
+ * stock, would sell the same coupon again.
  *
  *-------------------------------------------------------------------------
  */
@@ -530,7 +531,6 @@ start_try(Client *c)
 	c->grant_id = 0;
 	c->token = 0;
 	c->lock_acquired = 0;
-	new_lock_value(c);
 }
 
 static Action end_call(const StrategyCtx *ctx, Client *c, Outcome outcome);
@@ -553,6 +553,8 @@ step_action(const StrategyCtx *ctx, Client *c)
 			case STEP_SQL:
 				return send(step, c->pc);
 			case STEP_REDIS_ALL:
+				/* taking the lock: a new value for each try */
+				new_lock_value(c);
 				c->lock_start_ns = now_ns();
 				/* FALLTHROUGH */
 			case STEP_REDIS:
