@@ -21,11 +21,15 @@ my $run = run_stress($node, '-T', '2', '-c', '1,8', '-P', '1', '--redis',
 	join(',', @redis), '--json');
 my @rows = @{ $run->{json}{results} // [] };
 
+my @names = strategy_names();
 is($run->{rc}, 0, 'exit status 0');
-is_deeply([ map { $_->{clients} } @rows ],
-	[ (1) x 9, (8) x 9 ], 'one row per strategy and client count');
+is_deeply(
+	[ map { "$_->{strategy} $_->{clients}" } @rows ],
+	[ (map { "$_ 1" } @names), (map { "$_ 8" } @names) ],
+	'one row per strategy and client count, client counts outside');
 my @exact = grep { $_->{exact} } @rows;
-is(scalar @exact, 14, 'seven strategies claim to be correct, at 2 points');
+cmp_ok(scalar @exact, '>=', 14,
+	'seven strategies or more claim to be correct, at 2 points');
 foreach my $r (@exact)
 {
 	ok( $r->{correct}
