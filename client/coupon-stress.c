@@ -7,14 +7,17 @@
  * coupon-stress.h for the other files.
  *
  * The plan is a list of points: for every client count (burst mode: the
- * number of users), every selected strategy in the fixed order naive, occ,
- * for-update, atomic, claim, insert-only.  Strategies are the inner loop
- * so that the rows compared with each other run close together in time.
+ * number of users), every selected strategy in the order of the table in
+ * strategy.c.  Strategies are the inner loop so that the rows compared
+ * with each other run close together in time.
  *
  * For each point the parent process:
  *
- *	1. resets the database through its admin connection (setup.c) and, in
- *	   throughput mode, asks for a CHECKPOINT so every point starts alike;
+ *	1. prepares the strategy's steps for the point (program_build() in
+ *	   strategy.c), which the processes inherit, resets the database
+ *	   through its admin connection (setup.c) and the Redis instances the
+ *	   strategy uses (redis.c) and, in throughput mode, asks for a
+ *	   CHECKPOINT so every point starts alike;
  *	2. maps a shared anonymous region for the workers' statistics and forks
  *	   --servers processes, the "application servers", which share the
  *	   clients as evenly as possible (driver.c);
@@ -22,31 +25,38 @@
  *	   the "go" pipe: every blocked worker process wakes at once, which is
  *	   the barrier across processes;
  *	4. prints progress lines every -P seconds from the shared counters
- *	   while the workers run, and reaps them;
- *	5. merges the per-thread statistics, reads the ledger and the counter
- *	   back from the database and prints the row.
+ *	   while the workers run, and reaps them (the first one dies by its own
+ *	   SIGKILL under --kill-server, which is no failure);
+ *	5. merges the per-thread statistics, reads the ledger and the stock
+ *	   back and prints the row.
  *
- * Correctness columns (the truth read back from the database):
+ * Correctness columns (the truth read back from the servers, never what
+ * the clients believe):
  *
  *	granted			calls whose client saw the grant committed
  *	ledger_rows		grant rows of the point in the ledger (coupon_stress.grants
  *					for the hand-written strategies, <extschema>.coupon_claims
  *					for claim)
- *	counter			the counter afterwards: remaining, or the pool's available
- *					permits for claim; none for insert-only
+ *	counter			the stock afterwards: the counter row, the pool's available
+ *					permits for claim, the Redis key for redis; none for
+ *					insert-only
  *	oversold		max(0, ledger_rows - initial stock)
- *	lost_updates	max(0, ledger_rows - (initial - counter)): grants the
- *					counter does not account for
+ *	lost_updates	max(0, ledger_rows - (initial - counter)): grants the stock
+ *					does not account for
+ *	leaked			max(0, (initial - counter) - ledger_rows): stock taken that
+ *					no grant holds, lost for good
  *	correct			granted <= ledger_rows <= granted + calls in doubt (those
- *					whose connection broke while a commit may have been in
- *					flight; none without --reconnect), counter = initial -
- *					ledger_rows, ledger_rows <= initial, and in burst mode
- *					ledger_rows = min(users, coupons); in throughput mode also
- *					at least one grant when there was stock
+ *					whose connection broke while a commit of a grant may have
+ *					been in flight, and every client of a killed server),
+ *					counter = initial - ledger_rows, ledger_rows <= initial,
+ *					and in burst mode ledger_rows = min(users, coupons) unless
+ *					a server was killed; in throughput mode also at least one
+ *					grant when there was stock
  *
- * Exit status: 0 when every strategy other than naive and insert-only was
- * correct at every point, 1 when one was not, 2 for bad arguments, an
- * unreachable server, or a run aborted by a lost connection.
+ * Exit status: 0 when every strategy that claims to be correct (all but
+ * naive and insert-only) was correct at every point, 1 when one was not,
+ * 2 for bad arguments, an unreachable server, or a run aborted by a lost
+ * connection.
  *
  *-------------------------------------------------------------------------
  */
@@ -59,6 +69,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +80,8 @@
 #define DEFAULT_COUPONS		50
 #define THROUGHPUT_STOCK	INT64_C(1000000000)		/* "does not run out" */
 #define DEFAULT_MAX_TRIES	64
+#define DEFAULT_LEASE_MS	10000
+#define DEFAULT_LOCK_WAIT_MS	60000
 
 const char *progname = "coupon-stress";
 
@@ -97,6 +110,8 @@ set_first_error(Stats *st, const char *fmt,...)
 static void
 usage(FILE *f)
 {
+	int			i;
+
 	fprintf(f,
 			"%s races many users for a few coupons with each strategy and\n"
 			"reports correctness and cost side by side.\n\n"
@@ -119,16 +134,33 @@ usage(FILE *f)
 			"                           behind a load balancer, sharing the users or\n"
 			"                           clients; one barrier releases all (default 1)\n\n"
 			"Strategies:\n"
-			"  --strategy=LIST          comma-separated, run in this order (default all):\n"
-			"                           naive        read, check, write back read - 1\n"
-			"                           occ          version column + coupon_occ_version\n"
-			"                                        trigger, retry with backoff\n"
-			"                           for-update   SELECT ... FOR UPDATE, then write\n"
-			"                           atomic       one conditional UPDATE, then INSERT\n"
-			"                           claim        SELECT coupon_claim(...)\n"
-			"                           insert-only  the grant row alone: the ceiling\n"
+			"  --strategy=LIST          comma-separated, run in this order (default: all;\n"
+			"                           those that need Redis only with --redis):\n",
+			progname, progname, DEFAULT_USERS, DEFAULT_COUPONS,
+			(long long) THROUGHPUT_STOCK);
+	for (i = 0; i < n_builtin_strategies; i++)
+		fprintf(f, "                           %-16s%s\n",
+				builtin_strategies[i].name, builtin_strategies[i].description);
+	fprintf(f,
 			"  --race-window=USEC       pause between read and write (default 0)\n"
-			"  --max-tries=NUM          occ: tries per call (default %d)\n\n"
+			"  --max-tries=NUM          tries per call after conflicts and stale\n"
+			"                           tokens (default %d)\n\n"
+			"Redis:\n"
+			"  --redis=HOST:PORT[,...]  Redis instances: the first holds redis's stock,\n"
+			"                           the first three are redlock's instances\n"
+			"  --lease-ms=MS            redlock: the lock's lease (default %d)\n"
+			"  --lock-wait-ms=MS        redlock: give up on a busy lock after MS\n"
+			"                           (default %d)\n\n"
+			"Faults:\n"
+			"  --pause-ms=MS            a GC pause: a call stops MS between its read and\n"
+			"                           its write (redlock: holding the lock), once\n"
+			"  --pause-every=N          only every N-th call of a process pauses\n"
+			"                           (default 1: every call)\n"
+			"  --kill-server=N          the first server process kills itself (SIGKILL)\n"
+			"                           at its N-th take, before the commit\n"
+			"  --restart-redis=N        the first server process crashes the first Redis\n"
+			"                           instance (DEBUG CRASH-AND-RECOVER) at its N-th\n"
+			"                           take, before the commit; implies --reconnect\n\n"
 			"Connection:\n"
 			"  --dsn=CONNINFO           connection string or URI\n"
 			"  -h, --host=HOSTNAME      database server host or socket directory\n"
@@ -136,32 +168,36 @@ usage(FILE *f)
 			"  -U, --username=USERNAME  connect as this user\n"
 			"  -d, --dbname=DBNAME      database to use\n"
 			"                           (the PG* environment variables apply too)\n\n"
-			"Output and fault tests:\n"
+			"Output:\n"
 			"  -P, --progress=SECONDS   progress line on stderr every SECONDS\n"
-			"  --json                   print {\"results\": [...]} instead of the table\n"
+			"  --json                   print {\"settings\": {...}, \"results\": [...]}\n"
+			"                           instead of the table\n"
 			"  --ack-log=FILE           append every claim id acknowledged to the claim\n"
 			"                           strategy (committed), one per line\n"
-			"  --reconnect              throughput: when a connection breaks, count an\n"
-			"                           error and reconnect instead of aborting\n"
+			"  --reconnect              when a connection breaks, count an error and\n"
+			"                           reconnect instead of aborting\n"
 			"  -V, --version            print the version and exit\n"
 			"  -?, --help               show this help and exit\n\n"
 			"Columns: granted = calls that saw their grant committed; ledger = grant\n"
 			"rows in the database; counter = remaining stock read back (available\n"
-			"permits for claim, none for insert-only); oversold = max(0, ledger -\n"
-			"coupons); lost = max(0, ledger - (coupons - counter)); correct = granted\n"
-			"<= ledger <= granted + calls in doubt after a broken connection, counter =\n"
-			"coupons - ledger, ledger <= coupons, in burst mode ledger = min(users,\n"
-			"coupons), in throughput mode at least one grant; claims/s and attempts/s =\n"
-			"granted and finished calls per second of the run; latency percentiles over\n"
-			"the calls that were answered (granted or sold out), retries and backoff\n"
-			"included; retries = occ conflicts retried; errors = calls that failed.\n\n"
+			"permits for claim, the Redis key for redis, none for insert-only);\n"
+			"oversold = max(0, ledger - coupons); lost = ledger rows the counter never\n"
+			"counted, max(0, ledger - (coupons - counter)); leaked = stock taken that\n"
+			"no ledger row holds, max(0, (coupons - counter) - ledger); correct =\n"
+			"granted <= ledger <= granted + calls in doubt, counter = coupons - ledger,\n"
+			"ledger <= coupons, in burst mode ledger = min(users, coupons) unless a\n"
+			"server was killed, in throughput mode at least one grant; claims/s and\n"
+			"attempts/s = granted and finished calls per second of the run; latency\n"
+			"percentiles over the calls that were answered (granted or sold out),\n"
+			"retries and backoff included; retries = conflicts, stale tokens and busy\n"
+			"locks retried; errors = calls that failed.\n\n"
 			"Exit status: 0 when every strategy but naive and insert-only was correct,\n"
 			"1 when one was not, 2 for bad arguments, an unreachable server or an\n"
 			"aborted run.\n",
-			progname, progname, DEFAULT_USERS, DEFAULT_COUPONS,
-			(long long) THROUGHPUT_STOCK, DEFAULT_MAX_TRIES);
+			DEFAULT_MAX_TRIES, DEFAULT_LEASE_MS, DEFAULT_LOCK_WAIT_MS);
 }
 
+/* As pgbench: one line saying what is wrong, then where to look. */
 static void
 bad_argument(const char *fmt,...) CS_PRINTF(1, 2);
 
@@ -174,8 +210,7 @@ bad_argument(const char *fmt,...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n\n");
-	usage(stderr);
+	fprintf(stderr, "\nTry \"%s --help\" for more information.\n", progname);
 	exit(2);
 }
 
@@ -207,65 +242,114 @@ parse_seconds(const char *opt, const char *s)
 	return v;
 }
 
-static void
-parse_strategies(Options *opt, const char *list)
+/*
+ * Call each(opt, item, position) for every item of a comma-separated list;
+ * returns how many there were.
+ */
+static int
+for_each_item(Options *opt, const char *list,
+			  void (*each) (Options *opt, const char *item, int position))
 {
 	char	   *copy = strdup(list);
 	char	   *save = NULL;
 	char	   *tok;
 	int			n = 0;
 
-	memset(opt->strategies, 0, sizeof(opt->strategies));
+	if (copy == NULL)
+		bad_argument("out of memory");
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-	{
-		int			s;
-
-		for (s = 0; s < S_COUNT; s++)
-			if (strcmp(tok, strategy_names[s]) == 0)
-				break;
-		if (s == S_COUNT)
-			bad_argument("unknown strategy \"%s\"", tok);
-		opt->strategies[s] = true;
-		n++;
-	}
+		each(opt, tok, n++);
 	free(copy);
-	if (n == 0)
-		bad_argument("--strategy needs at least one strategy");
+	return n;
 }
 
 static void
-parse_clients(Options *opt, const char *list)
+add_strategy(Options *opt, const char *name, int position)
 {
-	char	   *copy = strdup(list);
-	char	   *save = NULL;
-	char	   *tok;
+	const StrategyDef *s = strategy_by_name(name);
 
-	opt->nclients = 0;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+	(void) position;
+	if (s == NULL)
+		bad_argument("unknown strategy \"%s\"", name);
+	opt->strategies[s - builtin_strategies] = true;
+}
+
+static void
+add_client_count(Options *opt, const char *count, int position)
+{
+	if (position >= CS_MAX_POINTS)
+		bad_argument("too many client counts in -c (at most %d)", CS_MAX_POINTS);
+	opt->clients[position] = (int) parse_int("-c", count, 1, 100000);
+	opt->nclients = position + 1;
+}
+
+static void
+add_redis(Options *opt, const char *address, int position)
+{
+	const char *colon = strrchr(address, ':');
+
+	if (position >= CS_MAX_REDIS)
+		bad_argument("too many Redis addresses in --redis (at most %d)",
+					 CS_MAX_REDIS);
+	if (colon == NULL || colon == address ||
+		(size_t) (colon - address) >= sizeof(opt->redis_host[0]))
+		bad_argument("invalid Redis address \"%s\": expected HOST:PORT", address);
+	snprintf(opt->redis_host[position], sizeof(opt->redis_host[0]), "%.*s",
+			 (int) (colon - address), address);
+	opt->redis_port[position] = (int) parse_int("--redis", colon + 1, 1, 65535);
+	opt->nredis = position + 1;
+}
+
+/*
+ * The strategies to run: those asked for, which must find the Redis
+ * instances they need, or by default every one whose instances were given.
+ */
+static void
+choose_strategies(Options *opt)
+{
+	int			s;
+
+	for (s = 0; s < n_builtin_strategies; s++)
 	{
-		if (opt->nclients >= CS_MAX_POINTS)
-			bad_argument("too many client counts in -c (at most %d)", CS_MAX_POINTS);
-		opt->clients[opt->nclients++] = (int) parse_int("-c", tok, 1, 100000);
+		const StrategyDef *def = &builtin_strategies[s];
+
+		if (!opt->strategies_given)
+			opt->strategies[s] = def->redis <= opt->nredis;
+		else if (opt->strategies[s] && def->redis > opt->nredis)
+			bad_argument("strategy %s needs %d Redis instance%s: give --redis=HOST:PORT%s",
+						 def->name, def->redis, def->redis > 1 ? "s" : "",
+						 def->redis > 1 ? ",HOST:PORT,..." : "");
 	}
-	free(copy);
-	if (opt->nclients == 0)
-		bad_argument("-c needs at least one client count");
 }
 
 static void
 parse_options(int argc, char **argv, Options *opt)
 {
+	enum
+	{
+		O_STRATEGY = 1, O_USERS, O_COUPONS, O_SERVERS, O_RACE_WINDOW,
+		O_MAX_TRIES, O_JSON, O_ACK_LOG, O_RECONNECT, O_DSN, O_REDIS,
+		O_PAUSE_MS, O_PAUSE_EVERY, O_LEASE_MS, O_LOCK_WAIT_MS, O_KILL_SERVER,
+		O_RESTART_REDIS
+	};
 	static const struct option long_options[] = {
-		{"strategy", required_argument, NULL, 1},
-		{"users", required_argument, NULL, 2},
-		{"coupons", required_argument, NULL, 3},
-		{"servers", required_argument, NULL, 4},
-		{"race-window", required_argument, NULL, 5},
-		{"max-tries", required_argument, NULL, 6},
-		{"json", no_argument, NULL, 7},
-		{"ack-log", required_argument, NULL, 8},
-		{"reconnect", no_argument, NULL, 9},
-		{"dsn", required_argument, NULL, 10},
+		{"strategy", required_argument, NULL, O_STRATEGY},
+		{"users", required_argument, NULL, O_USERS},
+		{"coupons", required_argument, NULL, O_COUPONS},
+		{"servers", required_argument, NULL, O_SERVERS},
+		{"race-window", required_argument, NULL, O_RACE_WINDOW},
+		{"max-tries", required_argument, NULL, O_MAX_TRIES},
+		{"json", no_argument, NULL, O_JSON},
+		{"ack-log", required_argument, NULL, O_ACK_LOG},
+		{"reconnect", no_argument, NULL, O_RECONNECT},
+		{"dsn", required_argument, NULL, O_DSN},
+		{"redis", required_argument, NULL, O_REDIS},
+		{"pause-ms", required_argument, NULL, O_PAUSE_MS},
+		{"pause-every", required_argument, NULL, O_PAUSE_EVERY},
+		{"lease-ms", required_argument, NULL, O_LEASE_MS},
+		{"lock-wait-ms", required_argument, NULL, O_LOCK_WAIT_MS},
+		{"kill-server", required_argument, NULL, O_KILL_SERVER},
+		{"restart-redis", required_argument, NULL, O_RESTART_REDIS},
 		{"time", required_argument, NULL, 'T'},
 		{"client", required_argument, NULL, 'c'},
 		{"jobs", required_argument, NULL, 'j'},
@@ -281,15 +365,15 @@ parse_options(int argc, char **argv, Options *opt)
 	bool		users_set = false;
 	bool		clients_set = false;
 	int			c;
-	int			s;
 
 	memset(opt, 0, sizeof(*opt));
-	for (s = 0; s < S_COUNT; s++)
-		opt->strategies[s] = true;
 	opt->users = DEFAULT_USERS;
 	opt->coupons = DEFAULT_COUPONS;
 	opt->servers = 1;
 	opt->max_tries = DEFAULT_MAX_TRIES;
+	opt->lease_ms = DEFAULT_LEASE_MS;
+	opt->pause_every = 1;
+	opt->lock_wait_ms = DEFAULT_LOCK_WAIT_MS;
 	opt->clients[0] = 1;
 	opt->nclients = 1;
 
@@ -314,44 +398,71 @@ parse_options(int argc, char **argv, Options *opt)
 	{
 		switch (c)
 		{
-			case 1:
-				parse_strategies(opt, optarg);
+			case O_STRATEGY:
+				memset(opt->strategies, 0, sizeof(opt->strategies));
+				if (for_each_item(opt, optarg, add_strategy) == 0)
+					bad_argument("--strategy needs at least one strategy");
+				opt->strategies_given = true;
 				break;
-			case 2:
+			case O_USERS:
 				opt->users = (int) parse_int("--users", optarg, 1, 100000);
 				users_set = true;
 				break;
-			case 3:
+			case O_COUPONS:
 				opt->coupons = parse_int("--coupons", optarg, 0, INT64_C(1000000000000000));
 				opt->coupons_set = true;
 				break;
-			case 4:
+			case O_SERVERS:
 				opt->servers = (int) parse_int("--servers", optarg, 1, 1000);
 				break;
-			case 5:
+			case O_RACE_WINDOW:
 				opt->race_window_us = parse_int("--race-window", optarg, 0, 60000000);
 				break;
-			case 6:
+			case O_MAX_TRIES:
 				opt->max_tries = (int) parse_int("--max-tries", optarg, 1, 1000000);
 				break;
-			case 7:
+			case O_JSON:
 				opt->json = true;
 				break;
-			case 8:
+			case O_ACK_LOG:
 				opt->ack_log = optarg;
 				break;
-			case 9:
+			case O_RECONNECT:
 				opt->reconnect = true;
 				break;
-			case 10:
+			case O_DSN:
 				opt->dsn = optarg;
+				break;
+			case O_REDIS:
+				if (for_each_item(opt, optarg, add_redis) == 0)
+					bad_argument("--redis needs at least one HOST:PORT");
+				break;
+			case O_PAUSE_MS:
+				opt->pause_ms = parse_int("--pause-ms", optarg, 0, 600000);
+				break;
+			case O_PAUSE_EVERY:
+				opt->pause_every = parse_int("--pause-every", optarg, 1, INT64_MAX);
+				break;
+			case O_LEASE_MS:
+				opt->lease_ms = parse_int("--lease-ms", optarg, 1, 3600000);
+				break;
+			case O_LOCK_WAIT_MS:
+				opt->lock_wait_ms = parse_int("--lock-wait-ms", optarg, 0, 3600000);
+				break;
+			case O_KILL_SERVER:
+				opt->kill_server_at = parse_int("--kill-server", optarg, 1, INT64_MAX);
+				break;
+			case O_RESTART_REDIS:
+				opt->restart_redis_at = parse_int("--restart-redis", optarg, 1, INT64_MAX);
+				opt->reconnect = true;
 				break;
 			case 'T':
 				opt->duration = parse_seconds("-T", optarg);
 				opt->throughput = true;
 				break;
 			case 'c':
-				parse_clients(opt, optarg);
+				if (for_each_item(opt, optarg, add_client_count) == 0)
+					bad_argument("-c needs at least one client count");
 				clients_set = true;
 				break;
 			case 'j':
@@ -383,6 +494,7 @@ parse_options(int argc, char **argv, Options *opt)
 	if (optind < argc)
 		bad_argument("unexpected argument \"%s\"", argv[optind]);
 
+	choose_strategies(opt);
 	if (opt->throughput && users_set)
 		bad_argument("--users applies to burst mode; use -c with -T");
 	if (!opt->throughput && clients_set)
@@ -448,31 +560,81 @@ sleep_ns(int64_t ns)
 	nanosleep(&ts, NULL);
 }
 
+/* What happened to the processes of a point. */
+typedef struct PointRun
+{
+	bool		ok;				/* no process failed or aborted */
+	bool		killed;			/* --kill-server struck the first process */
+	int			killed_clients; /* the clients it took with it */
+} PointRun;
+
+/* Reap the point's processes, printing progress lines while they run. */
+static void
+wait_for_servers(const Options *opt, const Point *pt, Shared *sh,
+				 pid_t *pids, int alive, int64_t release, PointRun *run)
+{
+	int64_t		interval_ns = (int64_t) (opt->progress * 1e9);
+	int64_t		next_progress = release + interval_ns;
+	int64_t		last_tick = release;
+	int64_t		last[4] = {0, 0, 0, 0};	/* done, latency, errors, retries */
+	double		last_lat2 = 0;
+
+	while (alive > 0)
+	{
+		int			status;
+		pid_t		pid = waitpid(-1, &status, WNOHANG);
+		int64_t		now;
+
+		if (pid > 0)
+		{
+			alive--;
+			if (pid == pids[0] && opt->kill_server_at > 0 &&
+				WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+				run->killed = true;
+			else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				run->ok = false;
+			continue;
+		}
+		if (pid < 0 && errno != EINTR)
+			break;
+		now = now_ns();
+		if (opt->progress > 0 && now >= next_progress && !sh->abort)
+		{
+			int64_t		cur[4];
+			double		lat2;
+
+			sum_live(sh, &cur[0], &cur[1], &lat2, &cur[2], &cur[3]);
+			report_progress((now - release) / 1e9, pt, cur[0] - last[0],
+							cur[1] - last[1], lat2 - last_lat2,
+							cur[2] - last[2], cur[3] - last[3],
+							(now - last_tick) / 1e9);
+			memcpy(last, cur, sizeof(last));
+			last_lat2 = lat2;
+			last_tick = now;
+			next_progress += interval_ns;
+		}
+		sleep_ns(10 * 1000 * 1000);
+	}
+}
+
 /*
  * Run one point: fork the processes, release them together, wait for them
- * with progress lines, merge their statistics into *total.  Returns false
- * when the point aborted.
+ * with progress lines, merge their statistics into *total.
  */
-static bool
-run_point(const Options *opt, const Target *tgt, const Point *pt,
+static PointRun
+run_point(const Options *opt, const Point *pt, const Program *prog,
 		  Shared *sh, size_t shsize, int per_proc_slots, int ack_fd,
 		  Stats *total)
 {
+	PointRun	run = {true, false, 0};
 	int			ready[2];
 	int			go[2];
 	pid_t	   *pids = calloc(opt->servers, sizeof(pid_t));
 	int			alive = 0;
 	int			got = 0;
-	bool		ok = true;
 	int			i;
 	char		byte;
 	int64_t		release;
-	int64_t		next_progress;
-	int64_t		last_done = 0,
-				last_lat = 0,
-				last_err = 0;
-	double		last_lat2 = 0;
-	int64_t		last_tick;
 
 	memset(sh, 0, shsize);
 	sh->nslots = opt->servers * per_proc_slots;
@@ -483,6 +645,8 @@ run_point(const Options *opt, const Target *tgt, const Point *pt,
 	}
 	fflush(stdout);
 	fflush(stderr);
+	run.killed_clients = pt->clients / opt->servers +
+		(0 < pt->clients % opt->servers);
 	for (i = 0; i < opt->servers; i++)
 	{
 		int			share = pt->clients / opt->servers +
@@ -501,7 +665,7 @@ run_point(const Options *opt, const Target *tgt, const Point *pt,
 
 			close(ready[0]);
 			close(go[1]);
-			rc = run_share(opt, tgt, pt, i, share, threads_for(opt, share),
+			rc = run_share(opt, pt, prog, i, share, threads_for(opt, share),
 						   &sh->slots[i * per_proc_slots], sh, ready[1], go[0],
 						   ack_fd);
 			_exit(rc);
@@ -531,61 +695,25 @@ run_point(const Options *opt, const Target *tgt, const Point *pt,
 	release = now_ns();
 	close(go[1]);				/* go */
 
-	next_progress = release + (int64_t) (opt->progress * 1e9);
-	last_tick = release;
-	while (alive > 0)
-	{
-		int			status;
-		pid_t		pid = waitpid(-1, &status, WNOHANG);
-		int64_t		now;
-
-		if (pid > 0)
-		{
-			alive--;
-			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-				ok = false;
-			continue;
-		}
-		if (pid < 0 && errno != EINTR)
-			break;
-		now = now_ns();
-		if (opt->progress > 0 && now >= next_progress && !sh->abort)
-		{
-			int64_t		done,
-						lat,
-						err,
-						retries;
-			double		lat2;
-
-			sum_live(sh, &done, &lat, &lat2, &err, &retries);
-			report_progress((now - release) / 1e9, pt, done - last_done,
-							lat - last_lat, lat2 - last_lat2, err - last_err,
-							retries, (now - last_tick) / 1e9);
-			last_done = done;
-			last_lat = lat;
-			last_lat2 = lat2;
-			last_err = err;
-			last_tick = now;
-			next_progress += (int64_t) (opt->progress * 1e9);
-		}
-		sleep_ns(10 * 1000 * 1000);
-	}
+	wait_for_servers(opt, pt, sh, pids, alive, release, &run);
 	free(pids);
 
 	memset(total, 0, sizeof(*total));
 	for (i = 0; i < sh->nslots; i++)
 		stats_merge(total, &sh->slots[i]);
 	if (sh->abort)
-		ok = false;
-	return ok;
+		run.ok = false;
+	return run;
 }
 
 /* Fill the computed columns of a row from the merged statistics. */
 static void
-compute_row(const Options *opt, const Point *pt, const Stats *st, Row *r)
+compute_row(const Options *opt, const Point *pt, const Stats *st,
+			const PointRun *run, Row *r)
 {
 	double		elapsed = (st->end_ns - st->start_ns) / 1e9;
-	int64_t		expected;
+	int64_t		in_doubt = st->in_doubt + (run->killed ? run->killed_clients : 0);
+	int64_t		unaccounted = 0;
 
 	if (elapsed <= 0)
 		elapsed = 1e-9;
@@ -603,25 +731,80 @@ compute_row(const Options *opt, const Point *pt, const Stats *st, Row *r)
 	r->errors = st->errors;
 
 	r->oversold = r->ledger_rows > pt->initial ? r->ledger_rows - pt->initial : 0;
-	r->has_lost = r->has_counter;
 	if (r->has_counter)
 	{
-		int64_t		lost = r->ledger_rows - (pt->initial - r->counter);
-
-		r->lost_updates = lost > 0 ? lost : 0;
+		/* > 0: taken without a ledger row; < 0: rows the stock missed */
+		unaccounted = (pt->initial - r->counter) - r->ledger_rows;
+		r->leaked = unaccounted > 0 ? unaccounted : 0;
+		r->lost_updates = unaccounted < 0 ? -unaccounted : 0;
 	}
 	r->correct = r->has_counter &&
 		r->granted <= r->ledger_rows &&
-		r->ledger_rows <= r->granted + st->in_doubt &&
-		r->counter == pt->initial - r->ledger_rows &&
+		r->ledger_rows <= r->granted + in_doubt &&
+		unaccounted == 0 &&
 		r->ledger_rows <= pt->initial;
-	if (!opt->throughput)
+	if (!opt->throughput && !run->killed)
 	{
-		expected = pt->clients < pt->initial ? pt->clients : pt->initial;
+		int64_t		expected = pt->clients < pt->initial ? pt->clients : pt->initial;
+
 		r->correct = r->correct && r->ledger_rows == expected;
 	}
-	else if (pt->initial > 0)
+	else if (opt->throughput && pt->initial > 0)
 		r->correct = r->correct && r->granted > 0;
+}
+
+/*
+ * Burst mode puts every user on its own connection, to PostgreSQL and to
+ * each Redis instance: more descriptors than the usual soft limit of 1024.
+ */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+	{
+		rl.rlim_cur = rl.rlim_max;
+		(void) setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Prepare the strategy, reset PostgreSQL and Redis for a point. */
+static bool
+prepare_point(const Options *opt, PGconn *admin, const Target *tgt,
+			  const Point *pt, Program *prog, int64_t *watermark)
+{
+	char		err[CS_ERRMSG_LEN];
+
+	if (!program_build(prog, pt->strategy, tgt->extschema, opt, err,
+					   sizeof(err)))
+	{
+		fprintf(stderr, "%s: %s\n", progname, err);
+		return false;
+	}
+	if (!setup_point(admin, tgt, pt, watermark))
+		return false;
+	if (pt->strategy->redis > 0 && !redis_setup_point(opt, pt))
+		return false;
+	if (opt->throughput)
+		try_checkpoint(admin);
+	return true;
+}
+
+/* Say on stderr what went wrong during a point that still has a row. */
+static void
+note_point(const Options *opt, const Point *pt, const Stats *total,
+		   const PointRun *run)
+{
+	if (total->errors > 0)
+		fprintf(stderr, "%s: %s, %d clients: %lld errors, first: %s\n",
+				progname, pt->strategy->name, pt->clients,
+				(long long) total->errors, total->first_error);
+	if (run->killed)
+		fprintf(stderr, "%s: %s, %d clients: server 1 killed at its take %lld, "
+				"with its %d clients\n",
+				progname, pt->strategy->name, pt->clients,
+				(long long) opt->kill_server_at, run->killed_clients);
 }
 
 int
@@ -630,9 +813,10 @@ main(int argc, char **argv)
 	Options		opt;
 	Target		tgt;
 	PGconn	   *admin;
-	Point		points[CS_MAX_POINTS * S_COUNT];
+	Point		points[CS_MAX_POINTS * CS_MAX_STRATEGIES];
 	Row		   *rows;
 	Stats	   *total;
+	Program    *prog;
 	Shared	   *sh;
 	size_t		shsize;
 	int			npoints = 0;
@@ -645,6 +829,7 @@ main(int argc, char **argv)
 
 	parse_options(argc, argv, &opt);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 
 	for (i = 0; i < (opt.throughput ? opt.nclients : 1); i++)
 	{
@@ -653,11 +838,11 @@ main(int argc, char **argv)
 
 		if (threads_for(&opt, share) > per_proc_slots)
 			per_proc_slots = threads_for(&opt, share);
-		for (s = 0; s < S_COUNT; s++)
+		for (s = 0; s < n_builtin_strategies; s++)
 		{
 			if (!opt.strategies[s])
 				continue;
-			points[npoints].strategy = (Strategy) s;
+			points[npoints].strategy = &builtin_strategies[s];
 			points[npoints].clients = clients;
 			points[npoints].initial = opt.coupons;
 			npoints++;
@@ -668,7 +853,8 @@ main(int argc, char **argv)
 	if (admin == NULL)
 		exit(2);
 	memset(&tgt, 0, sizeof(tgt));
-	if (!setup_run(admin, &opt, &tgt))
+	if (!setup_run(admin, &opt, &tgt) ||
+		!redis_setup_run(&opt, &tgt, strategies_redis(&opt)))
 	{
 		PQfinish(admin);
 		exit(2);
@@ -689,7 +875,8 @@ main(int argc, char **argv)
 			  -1, 0);
 	rows = calloc(npoints, sizeof(Row));
 	total = malloc(sizeof(Stats));
-	if (sh == MAP_FAILED || rows == NULL || total == NULL)
+	prog = malloc(sizeof(Program));
+	if (sh == MAP_FAILED || rows == NULL || total == NULL || prog == NULL)
 	{
 		fprintf(stderr, "%s: out of memory\n", progname);
 		exit(2);
@@ -703,16 +890,15 @@ main(int argc, char **argv)
 		const Point *pt = &points[i];
 		Row		   *row = &rows[nrows];
 		int64_t		watermark;
-		bool		ran;
+		PointRun	run;
 
-		if (!setup_point(admin, &tgt, pt, &watermark))
+		if (!prepare_point(&opt, admin, &tgt, pt, prog, &watermark))
 		{
 			exit_code = 2;
 			break;
 		}
-		if (opt.throughput)
-			try_checkpoint(admin);
-		ran = run_point(&opt, &tgt, pt, sh, shsize, per_proc_slots, ack_fd, total);
+		run = run_point(&opt, pt, prog, sh, shsize, per_proc_slots, ack_fd,
+						total);
 		if (total->setup_failed)
 		{
 			/* nothing ran: the clients could not all connect */
@@ -720,32 +906,29 @@ main(int argc, char **argv)
 			exit_code = 2;
 			break;
 		}
-		if (!read_back(admin, &tgt, pt, watermark, row))
+		if (!read_back(admin, &opt, &tgt, pt, watermark, row))
 		{
 			exit_code = 2;
 			break;
 		}
-		compute_row(&opt, pt, total, row);
+		compute_row(&opt, pt, total, &run, row);
 		nrows++;
-		if (total->errors > 0)
-			fprintf(stderr, "%s: %s, %d clients: %lld errors, first: %s\n",
-					progname, strategy_names[pt->strategy], pt->clients,
-					(long long) total->errors, total->first_error);
+		note_point(&opt, pt, total, &run);
 		if (!opt.json)
 			report_row(row);
-		if (!ran)
+		if (!run.ok)
 		{
 			fprintf(stderr, "%s: run aborted (%s, %d clients)\n", progname,
-					strategy_names[pt->strategy], pt->clients);
+					pt->strategy->name, pt->clients);
 			exit_code = 2;
 			break;
 		}
-		if (strategy_is_exact(pt->strategy) && !row->correct && exit_code == 0)
+		if (pt->strategy->exact && !row->correct && exit_code == 0)
 			exit_code = 1;
 	}
 
 	if (opt.json)
-		report_json(rows, nrows);
+		report_json(&opt, &tgt, rows, nrows);
 	else
 		report_footer(rows, nrows, exit_code == 2);
 	if (ack_fd >= 0)

@@ -4,42 +4,52 @@
  *		The result table, the JSON output and the progress lines.
  *
  * The report opens, as pgbench's does, with "name = value" lines that say
- * what was run and against what, then prints one row per point (strategy
- * and client count) as soon as the point is finished, so a long sweep
- * shows its results as it goes.  With --json nothing but one JSON object
- * goes to stdout, at the end:
+ * what was run and against what (the durability settings of PostgreSQL and
+ * of every Redis instance among them, since a comparison is only fair
+ * between systems that keep what they acknowledge), then prints one row
+ * per point (strategy and client count) as soon as the point is finished,
+ * so a long sweep shows its results as it goes.  With --json nothing but
+ * one JSON object goes to stdout, at the end, written with jansson:
  *
- *	{"results": [ {"strategy": "claim", "clients": 64, ...}, ... ]}
+ *	{"settings": {"mode": "burst", ..., "postgresql": {...},
+ *				  "redis": [{"address": ..., "appendfsync": ...}, ...]},
+ *	 "results": [{"strategy": "claim", "exact": true, "clients": 64, ...},
+ *				 ...]}
  *
- * with the keys strategy, clients, granted, ledger_rows, counter, oversold,
- * lost_updates, correct, claims_per_s, attempts_per_s, p50_ms, p95_ms,
- * p99_ms, max_ms, retries, errors; counter and lost_updates are null for
- * insert-only, which has no counter.  Progress lines go to stderr in
- * pgbench's format, one every -P seconds, with the rates of the last
+ * with the result keys strategy, exact (the strategy claims to be
+ * correct), clients, granted, ledger_rows, counter, oversold, lost_updates,
+ * leaked, correct, claims_per_s, attempts_per_s, p50_ms, p95_ms, p99_ms,
+ * max_ms, retries, errors; counter, lost_updates and leaked are null for
+ * insert-only, which keeps no stock.  Progress lines go to stderr in
+ * pgbench's format, one every -P seconds, every figure for the last
  * interval:
  *
- *	progress: 5.0 s, 2051.2 tps, lat 4.873 ms stddev 1.201, 0 failed
+ *	progress: 5.0 s, 2051.2 tps, lat 4.873 ms stddev 1.201, 0 failed, 3 retried
  *
- * followed by the number retried (occ) and the point in parentheses.
+ * followed by the point in parentheses.
  *
  *-------------------------------------------------------------------------
  */
 #include <math.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "coupon-stress.h"
 
-/* naive is the race and insert-only the ceiling: neither is meant to be exact */
-bool
-strategy_is_exact(Strategy s)
+/* Strategies left out by default because their Redis was not given. */
+static bool
+skipped(const Options *opt, int s)
 {
-	return s != S_NAIVE && s != S_INSERT_ONLY;
+	return !opt->strategies[s] && !opt->strategies_given &&
+		builtin_strategies[s].redis > opt->nredis;
 }
 
 void
 report_header(const Options *opt, const Target *tgt, int threads)
 {
 	int			i;
+	bool		first = true;
 
 	printf("mode = %s\n", opt->throughput ? "throughput" : "burst");
 	if (opt->throughput)
@@ -56,18 +66,44 @@ report_header(const Options *opt, const Target *tgt, int threads)
 	printf("server processes = %d\n", opt->servers);
 	printf("threads per process = %d (at most one per client)\n", threads);
 	printf("race window = %lld us\n", (long long) opt->race_window_us);
-	if (opt->strategies[S_OCC])
-		printf("occ max tries = %d\n", opt->max_tries);
-	printf("server = PostgreSQL %s\n", tgt->server_version);
+	if (opt->pause_ms > 0)
+		printf("pause = %lld ms between read and write, every %lld calls\n",
+			   (long long) opt->pause_ms, (long long) opt->pause_every);
+	printf("max tries = %d\n", opt->max_tries);
+	if (strategies_redis(opt) >= CS_LOCK_INSTANCES)
+		printf("lock lease = %lld ms, lock wait = %lld ms\n",
+			   (long long) opt->lease_ms, (long long) opt->lock_wait_ms);
+	if (opt->kill_server_at > 0)
+		printf("fault = server 1 killed at its take %lld, before the commit\n",
+			   (long long) opt->kill_server_at);
+	if (opt->restart_redis_at > 0)
+		printf("fault = Redis 1 crashed and restarted at server 1's take %lld, "
+			   "before the commit\n", (long long) opt->restart_redis_at);
+	printf("server = PostgreSQL %s, synchronous_commit = %s, fsync = %s\n",
+		   tgt->server_version, tgt->synchronous_commit, tgt->fsync);
 	if (tgt->extschema)
 		printf("extension = coupon %s in schema %s\n", tgt->ext_version,
 			   tgt->extschema_name);
 	else
 		printf("extension = not installed\n");
-	printf("\n%-11s %7s %9s %9s %10s %8s %8s %7s %10s %10s %8s %8s %8s %8s %7s %6s\n",
+	for (i = 0; i < strategies_redis(opt); i++)
+		printf("redis %d = %s:%d, Redis %s, appendonly = %s, appendfsync = %s\n",
+			   i + 1, opt->redis_host[i], opt->redis_port[i],
+			   tgt->redis_version[i], tgt->redis_appendonly[i],
+			   tgt->redis_appendfsync[i]);
+	for (i = 0; i < n_builtin_strategies; i++)
+	{
+		if (!skipped(opt, i))
+			continue;
+		printf("%s%s", first ? "skipped = " : ", ", builtin_strategies[i].name);
+		first = false;
+	}
+	if (!first)
+		printf(" (no --redis)\n");
+	printf("\n%-14s %7s %9s %9s %10s %8s %8s %8s %7s %10s %10s %8s %8s %8s %8s %7s %6s\n",
 		   "strategy", "clients", "granted", "ledger", "counter", "oversold",
-		   "lost", "correct", "claims/s", "attempts/s", "p50 ms", "p95 ms",
-		   "p99 ms", "max ms", "retries", "errors");
+		   "lost", "leaked", "correct", "claims/s", "attempts/s", "p50 ms",
+		   "p95 ms", "p99 ms", "max ms", "retries", "errors");
 	fflush(stdout);
 }
 
@@ -76,38 +112,56 @@ report_row(const Row *r)
 {
 	char		counter[32] = "-";
 	char		lost[32] = "-";
+	char		leaked[32] = "-";
 
 	if (r->has_counter)
+	{
 		snprintf(counter, sizeof(counter), "%lld", (long long) r->counter);
-	if (r->has_lost)
 		snprintf(lost, sizeof(lost), "%lld", (long long) r->lost_updates);
-	printf("%-11s %7d %9lld %9lld %10s %8lld %8s %7s %10.1f %10.1f %8.3f %8.3f %8.3f %8.3f %7lld %6lld\n",
-		   strategy_names[r->strategy], r->clients, (long long) r->granted,
+		snprintf(leaked, sizeof(leaked), "%lld", (long long) r->leaked);
+	}
+	printf("%-14s %7d %9lld %9lld %10s %8lld %8s %8s %7s %10.1f %10.1f %8.3f %8.3f %8.3f %8.3f %7lld %6lld\n",
+		   r->strategy->name, r->clients, (long long) r->granted,
 		   (long long) r->ledger_rows, counter, (long long) r->oversold, lost,
-		   r->correct ? "yes" : "no", r->claims_per_s, r->attempts_per_s,
-		   r->p50_ms, r->p95_ms, r->p99_ms, r->max_ms,
+		   leaked, r->correct ? "yes" : "no", r->claims_per_s,
+		   r->attempts_per_s, r->p50_ms, r->p95_ms, r->p99_ms, r->max_ms,
 		   (long long) r->retries, (long long) r->errors);
 	fflush(stdout);
+}
+
+/* Did any row run strategy s? */
+static bool
+ran(const Row *rows, int nrows, const StrategyDef *s)
+{
+	int			i;
+
+	for (i = 0; i < nrows; i++)
+		if (rows[i].strategy == s)
+			return true;
+	return false;
 }
 
 void
 report_footer(const Row *rows, int nrows, bool aborted)
 {
 	int			i;
-	bool		shown = false;
+	int			shown = 0;
 	bool		inexact = false;
 
 	for (i = 0; i < nrows; i++)
-	{
-		if (!strategy_is_exact(rows[i].strategy))
-			shown = true;
-		else if (!rows[i].correct)
-			inexact = true;
-	}
+		inexact |= rows[i].strategy->exact && !rows[i].correct;
 	printf("\n");
-	if (shown)
-		printf("naive (the race) and insert-only (the ceiling, no check) are "
-			   "shown for comparison and are not expected to be correct.\n");
+	for (i = 0; i < n_builtin_strategies; i++)
+	{
+		const StrategyDef *s = &builtin_strategies[i];
+
+		if (s->exact || !ran(rows, nrows, s))
+			continue;
+		printf("%s%s", shown++ ? " and " : "", s->name);
+	}
+	if (shown > 0)
+		printf(" %s shown for comparison and not meant to be correct.\n",
+			   shown > 1 ? "are" : "is");
 	if (aborted)
 		printf("The run was aborted: the rows above are incomplete.\n");
 	else if (inexact)
@@ -117,54 +171,130 @@ report_footer(const Row *rows, int nrows, bool aborted)
 	fflush(stdout);
 }
 
-static void
-json_string(const char *s)
+/* A number rounded to places decimals, for JSON. */
+static json_t *
+json_rounded(double v, int places)
 {
-	putchar('"');
-	for (; *s; s++)
+	double		scale = pow(10.0, places);
+
+	return json_real(round(v * scale) / scale);
+}
+
+/* An integer, or null when the row has no stock to compare with. */
+static json_t *
+json_stock(const Row *r, int64_t v)
+{
+	return r->has_counter ? json_integer(v) : json_null();
+}
+
+static json_t *
+json_row(const Row *r)
+{
+	return json_pack("{s:s, s:b, s:i, s:I, s:I, s:o, s:I, s:o, s:o, s:b,"
+					 " s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I}",
+					 "strategy", r->strategy->name,
+					 "exact", r->strategy->exact,
+					 "clients", r->clients,
+					 "granted", (json_int_t) r->granted,
+					 "ledger_rows", (json_int_t) r->ledger_rows,
+					 "counter", json_stock(r, r->counter),
+					 "oversold", (json_int_t) r->oversold,
+					 "lost_updates", json_stock(r, r->lost_updates),
+					 "leaked", json_stock(r, r->leaked),
+					 "correct", r->correct,
+					 "claims_per_s", json_rounded(r->claims_per_s, 1),
+					 "attempts_per_s", json_rounded(r->attempts_per_s, 1),
+					 "p50_ms", json_rounded(r->p50_ms, 3),
+					 "p95_ms", json_rounded(r->p95_ms, 3),
+					 "p99_ms", json_rounded(r->p99_ms, 3),
+					 "max_ms", json_rounded(r->max_ms, 3),
+					 "retries", (json_int_t) r->retries,
+					 "errors", (json_int_t) r->errors);
+}
+
+/* An option that is off (0) is null. */
+static json_t *
+json_option(int64_t v)
+{
+	return v > 0 ? json_integer(v) : json_null();
+}
+
+/* The mode's own settings: users, or duration and client counts. */
+static json_t *
+json_mode(const Options *opt)
+{
+	json_t	   *clients = json_array();
+	int			i;
+
+	if (!opt->throughput)
+		return json_pack("{s:s, s:i}", "mode", "burst", "users", opt->users);
+	for (i = 0; i < opt->nclients; i++)
+		json_array_append_new(clients, json_integer(opt->clients[i]));
+	return json_pack("{s:s, s:f, s:o}", "mode", "throughput",
+					 "duration_s", opt->duration, "clients", clients);
+}
+
+static json_t *
+json_settings(const Options *opt, const Target *tgt)
+{
+	json_t	   *o = json_mode(opt);
+	json_t	   *redis = json_array();
+	json_t	   *skip = json_array();
+	int			i;
+
+	json_object_update_new(o, json_pack("{s:I, s:i, s:I, s:I, s:I, s:I, s:i, s:o, s:o}",
+									"coupons", (json_int_t) opt->coupons,
+									"servers", opt->servers,
+									"race_window_us", (json_int_t) opt->race_window_us,
+									"pause_ms", (json_int_t) opt->pause_ms,
+									"pause_every", (json_int_t) opt->pause_every,
+									"lease_ms", (json_int_t) opt->lease_ms,
+									"max_tries", opt->max_tries,
+									"kill_server_at", json_option(opt->kill_server_at),
+									"restart_redis_at", json_option(opt->restart_redis_at)));
+	json_object_set_new(o, "postgresql",
+						json_pack("{s:s, s:s, s:s, s:o}",
+								  "version", tgt->server_version,
+								  "synchronous_commit", tgt->synchronous_commit,
+								  "fsync", tgt->fsync,
+								  "extension", tgt->extschema ?
+								  json_string(tgt->ext_version) : json_null()));
+	for (i = 0; i < strategies_redis(opt); i++)
 	{
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char) *s < 0x20)
-			printf("\\u%04x", (unsigned char) *s);
-		else
-			putchar(*s);
+		char		address[300];
+
+		snprintf(address, sizeof(address), "%s:%d", opt->redis_host[i],
+				 opt->redis_port[i]);
+		json_array_append_new(redis,
+							  json_pack("{s:s, s:s, s:s, s:s}",
+										"address", address,
+										"version", tgt->redis_version[i],
+										"appendonly", tgt->redis_appendonly[i],
+										"appendfsync", tgt->redis_appendfsync[i]));
 	}
-	putchar('"');
+	json_object_set_new(o, "redis", redis);
+	for (i = 0; i < n_builtin_strategies; i++)
+		if (skipped(opt, i))
+			json_array_append_new(skip, json_string(builtin_strategies[i].name));
+	json_object_set_new(o, "skipped", skip);
+	return o;
 }
 
 void
-report_json(const Row *rows, int nrows)
+report_json(const Options *opt, const Target *tgt, const Row *rows, int nrows)
 {
+	json_t	   *doc = json_object();
+	json_t	   *results = json_array();
 	int			i;
 
-	printf("{\"results\": [");
 	for (i = 0; i < nrows; i++)
-	{
-		const Row  *r = &rows[i];
-
-		printf("%s\n  {\"strategy\": ", i ? "," : "");
-		json_string(strategy_names[r->strategy]);
-		printf(", \"clients\": %d, \"granted\": %lld, \"ledger_rows\": %lld",
-			   r->clients, (long long) r->granted, (long long) r->ledger_rows);
-		if (r->has_counter)
-			printf(", \"counter\": %lld", (long long) r->counter);
-		else
-			printf(", \"counter\": null");
-		printf(", \"oversold\": %lld", (long long) r->oversold);
-		if (r->has_lost)
-			printf(", \"lost_updates\": %lld", (long long) r->lost_updates);
-		else
-			printf(", \"lost_updates\": null");
-		printf(", \"correct\": %s", r->correct ? "true" : "false");
-		printf(", \"claims_per_s\": %.1f, \"attempts_per_s\": %.1f",
-			   r->claims_per_s, r->attempts_per_s);
-		printf(", \"p50_ms\": %.3f, \"p95_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f",
-			   r->p50_ms, r->p95_ms, r->p99_ms, r->max_ms);
-		printf(", \"retries\": %lld, \"errors\": %lld}",
-			   (long long) r->retries, (long long) r->errors);
-	}
-	printf("\n]}\n");
+		json_array_append_new(results, json_row(&rows[i]));
+	json_object_set_new(doc, "settings", json_settings(opt, tgt));
+	json_object_set_new(doc, "results", results);
+	json_dumpf(doc, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER |
+			   JSON_REAL_PRECISION(12));
+	printf("\n");
+	json_decref(doc);
 	fflush(stdout);
 }
 
@@ -186,10 +316,8 @@ report_progress(double elapsed_s, const Point *pt, int64_t done,
 		stddev = var > 0 ? sqrt(var) : 0.0;
 	}
 	fprintf(stderr,
-			"progress: %.1f s, %.1f tps, lat %.3f ms stddev %.3f, %lld failed",
-			elapsed_s, tps, mean / 1000.0, stddev / 1000.0, (long long) errors);
-	if (pt->strategy == S_OCC)
-		fprintf(stderr, ", %lld retried", (long long) retries);
-	fprintf(stderr, " (%s, %d clients)\n", strategy_names[pt->strategy],
-			pt->clients);
+			"progress: %.1f s, %.1f tps, lat %.3f ms stddev %.3f, %lld failed, "
+			"%lld retried (%s, %d clients)\n",
+			elapsed_s, tps, mean / 1000.0, stddev / 1000.0, (long long) errors,
+			(long long) retries, pt->strategy->name, pt->clients);
 }

@@ -8,8 +8,10 @@
  * IF NOT EXISTS coupon), finds the schema it lives in, and drops and
  * recreates the client's own schema coupon_stress:
  *
- *	counter		(id int primary key, remaining bigint, version bigint): the
- *				hot row of naive, for-update and atomic
+ *	counter		(id int primary key, remaining bigint, version bigint,
+ *				fence bigint): the hot row of naive, for-update, atomic and
+ *				the redlock strategies (fence is the last fencing token
+ *				redlock-fenced recorded)
  *	occ_counter	the same, with the extension's trigger
  *				<extschema>.coupon_occ_version('version') BEFORE UPDATE
  *	grants		CREATE TABLE ... (LIKE <extschema>.coupon_claims INCLUDING
@@ -20,13 +22,16 @@
  * Before every point the tables are truncated and the counters set to the
  * initial stock; the claim strategy's pool "stress_claim" is dropped if it
  * exists and created again with that capacity.  After the point the truth
- * is read back from the database, never from what the clients believe:
- * the rows in the ledger and the counter (remaining, or the pool's
- * available permits from <extschema>.coupon_pools).
+ * is read back, never from what the clients believe: the rows in the
+ * ledger and the stock where the strategy keeps it (the counter's
+ * remaining, the pool's available permits from <extschema>.coupon_pools,
+ * or the Redis key, through redis.c).
  *
  * Without the extension (not installed on the server) the grants table is
  * created with the same shape by hand, and only the strategies that do not
- * need the extension can run.
+ * need the extension can run.  The run's header also notes PostgreSQL's
+ * durability settings (synchronous_commit, fsync), which the Redis
+ * servers' are compared with.
  *
  *-------------------------------------------------------------------------
  */
@@ -35,8 +40,6 @@
 #include <unistd.h>
 
 #include "coupon-stress.h"
-
-#define CLAIM_POOL	"stress_claim"
 
 static bool ensure_connection(PGconn *conn, int patience_s);
 static void wait_for_backends(PGconn *conn);
@@ -259,6 +262,17 @@ own_sequence(PGconn *conn, const Target *tgt)
 				"SET DEFAULT nextval('coupon_stress.grants_id_seq')", false);
 }
 
+static bool
+needs_extension(const Options *opt)
+{
+	int			s;
+
+	for (s = 0; s < n_builtin_strategies; s++)
+		if (opt->strategies[s] && builtin_strategies[s].needs_extension)
+			return true;
+	return false;
+}
+
 bool
 setup_run(PGconn *conn, const Options *opt, Target *tgt)
 {
@@ -268,7 +282,12 @@ setup_run(PGconn *conn, const Options *opt, Target *tgt)
 	if (!exec_ok(conn, "SET client_min_messages = warning", false))
 		return false;
 	if (!query_value(conn, "SHOW server_version", 0, NULL,
-					 tgt->server_version, sizeof(tgt->server_version), &isnull))
+					 tgt->server_version, sizeof(tgt->server_version), &isnull) ||
+		!query_value(conn, "SHOW synchronous_commit", 0, NULL,
+					 tgt->synchronous_commit, sizeof(tgt->synchronous_commit),
+					 &isnull) ||
+		!query_value(conn, "SHOW fsync", 0, NULL, tgt->fsync,
+					 sizeof(tgt->fsync), &isnull))
 		return false;
 
 	if (!find_extension(conn, tgt))
@@ -280,11 +299,11 @@ setup_run(PGconn *conn, const Options *opt, Target *tgt)
 			char		msg[1024];
 
 			copy_message(msg, sizeof(msg), PQerrorMessage(conn));
-			if (opt->strategies[S_OCC] || opt->strategies[S_CLAIM])
+			if (needs_extension(opt))
 			{
 				fprintf(stderr,
 						"%s: extension coupon is not available: %s\n"
-						"Install it, or run only --strategy naive,for-update,atomic,insert-only.\n",
+						"Install it, or run only strategies that do without it.\n",
 						progname, msg);
 				PQclear(res);
 				return false;
@@ -299,7 +318,8 @@ setup_run(PGconn *conn, const Options *opt, Target *tgt)
 		!exec_ok(conn, "CREATE SCHEMA coupon_stress", false) ||
 		!exec_ok(conn, "CREATE TABLE coupon_stress.counter ("
 				 "id int PRIMARY KEY, remaining bigint NOT NULL, "
-				 "version bigint NOT NULL DEFAULT 0)", false) ||
+				 "version bigint NOT NULL DEFAULT 0, "
+				 "fence bigint NOT NULL DEFAULT 0)", false) ||
 		!exec_ok(conn, "CREATE TABLE coupon_stress.occ_counter "
 				 "(LIKE coupon_stress.counter INCLUDING ALL)", false))
 		return false;
@@ -355,19 +375,19 @@ setup_point(PGconn *conn, const Target *tgt, const Point *pt, int64_t *watermark
 				 "coupon_stress.occ_counter RESTART IDENTITY", false))
 		return false;
 	snprintf(sql, sizeof(sql),
-			 "INSERT INTO coupon_stress.counter VALUES (1, %lld, 0)",
+			 "INSERT INTO coupon_stress.counter (id, remaining) VALUES (1, %lld)",
 			 (long long) pt->initial);
 	if (!exec_ok(conn, sql, false))
 		return false;
 	snprintf(sql, sizeof(sql),
-			 "INSERT INTO coupon_stress.occ_counter VALUES (1, %lld, 0)",
+			 "INSERT INTO coupon_stress.occ_counter (id, remaining) VALUES (1, %lld)",
 			 (long long) pt->initial);
 	if (!exec_ok(conn, sql, false))
 		return false;
 
-	if (pt->strategy == S_CLAIM)
+	if (pt->strategy->stock == STOCK_POOL)
 	{
-		const char *params[2] = {CLAIM_POOL, val};
+		const char *params[2] = {strategy_pool(pt->strategy), val};
 
 		snprintf(sql, sizeof(sql),
 				 "SELECT %s.coupon_pool_drop(pool) FROM %s.coupon_pools "
@@ -440,11 +460,12 @@ wait_for_backends(PGconn *conn)
 	}
 }
 
-/* Read the ledger rows and the counter of a point back into row. */
+/* Read the ledger rows and the stock of a point back into row. */
 bool
-read_back(PGconn *conn, const Target *tgt, const Point *pt, int64_t watermark,
-		  Row *row)
+read_back(PGconn *conn, const Options *opt, const Target *tgt,
+		  const Point *pt, int64_t watermark, Row *row)
 {
+	const StrategyDef *s = pt->strategy;
 	char		sql[1024];
 	char		val[64];
 	char		wm[32];
@@ -458,41 +479,43 @@ read_back(PGconn *conn, const Target *tgt, const Point *pt, int64_t watermark,
 		return false;
 	}
 
-	params[0] = strategy_pool(pt->strategy);
-	if (pt->strategy == S_CLAIM)
-	{
-		snprintf(wm, sizeof(wm), "%lld", (long long) watermark);
-		params[1] = wm;
+	params[0] = strategy_pool(s);
+	snprintf(wm, sizeof(wm), "%lld", (long long) watermark);
+	params[1] = wm;
+	if (s->stock == STOCK_POOL)
 		snprintf(sql, sizeof(sql),
 				 "SELECT count(*) FROM %s.coupon_claims "
 				 "WHERE pool = $1 AND id > $2::bigint", tgt->extschema);
-		if (!query_value(conn, sql, 2, params, val, sizeof(val), NULL))
-			return false;
-		row->ledger_rows = strtoll(val, NULL, 10);
+	else
 		snprintf(sql, sizeof(sql),
-				 "SELECT available FROM %s.coupon_pools WHERE pool = $1",
-				 tgt->extschema);
-		row->has_counter = query_value(conn, sql, 1, params, val, sizeof(val),
-									   &isnull) && !isnull;
-		row->counter = row->has_counter ? strtoll(val, NULL, 10) : 0;
-		return true;
-	}
-
-	if (!query_value(conn,
-					 "SELECT count(*) FROM coupon_stress.grants WHERE pool = $1",
-					 1, params, val, sizeof(val), NULL))
+				 "SELECT count(*) FROM coupon_stress.grants WHERE pool = $1");
+	if (!query_value(conn, sql, s->stock == STOCK_POOL ? 2 : 1, params, val,
+					 sizeof(val), NULL))
 		return false;
 	row->ledger_rows = strtoll(val, NULL, 10);
-	row->has_counter = false;
-	if (pt->strategy == S_INSERT_ONLY)
-		return true;
-	snprintf(sql, sizeof(sql),
-			 "SELECT remaining FROM coupon_stress.%s WHERE id = 1",
-			 pt->strategy == S_OCC ? "occ_counter" : "counter");
-	if (!query_value(conn, sql, 0, NULL, val, sizeof(val), &isnull))
-		return false;
-	row->has_counter = true;
-	row->counter = strtoll(val, NULL, 10);
+
+	row->has_counter = s->stock != STOCK_NONE;
+	switch (s->stock)
+	{
+		case STOCK_NONE:
+			return true;
+		case STOCK_REDIS:
+			return redis_read_stock(opt, &row->counter);
+		case STOCK_POOL:
+			snprintf(sql, sizeof(sql),
+					 "SELECT available FROM %s.coupon_pools WHERE pool = $1",
+					 tgt->extschema);
+			row->has_counter = query_value(conn, sql, 1, params, val,
+										   sizeof(val), &isnull) && !isnull;
+			break;
+		case STOCK_COUNTER:
+			snprintf(sql, sizeof(sql), "SELECT remaining FROM %s WHERE id = 1",
+					 s->counter);
+			if (!query_value(conn, sql, 0, NULL, val, sizeof(val), &isnull))
+				return false;
+			break;
+	}
+	row->counter = row->has_counter ? strtoll(val, NULL, 10) : 0;
 	return true;
 }
 
