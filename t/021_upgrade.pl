@@ -1,0 +1,137 @@
+# ALTER EXTENSION coupon UPDATE from 1.0 to 1.1.
+#
+# A database on 1.0 with pools (one resized, one sold out), claims (some
+# released), an application role with the documented grants of 1.0, and a
+# claim in flight while the update runs (the update waits for it; it
+# commits).  After the update: the version is 1.1; pools, ledger and
+# sequence are what they were plus the claim that was in flight; the
+# semaphores are exact (available = capacity - claimed) and every pool
+# fills to exactly its capacity; the application role keeps its grants on
+# the new signatures of the claim functions and the view; holds, carts and
+# bulk claims work on the old pools; and the database has exactly the
+# objects a fresh CREATE EXTENSION coupon (which installs 1.1) makes.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use CouponTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = coupon_node('upgrade', bare => 1);
+$node->safe_psql(
+	'postgres', q{
+CREATE EXTENSION coupon VERSION '1.0';
+CREATE ROLE app LOGIN;
+GRANT EXECUTE ON FUNCTION coupon_claim(text, text, integer, interval),
+      coupon_claim_detailed(text, text, integer, interval),
+      coupon_release(bigint), coupon_pool_memory() TO app;
+GRANT SELECT ON coupon_pools TO app;
+SELECT coupon_pool_create('a', 10);
+SELECT coupon_pool_create('b', 5, 2);
+SELECT coupon_pool_create('sold', 2);
+SELECT coupon_claim('a', 'c' || g) FROM generate_series(1, 6) g;
+SELECT coupon_claim('b', 'x', 2);
+SELECT coupon_claim('sold', 's' || g) FROM generate_series(1, 2) g;
+SELECT coupon_release(id) FROM coupon_claims WHERE customer IN ('c2', 'c5');
+SELECT coupon_pool_resize('a', 12);
+});
+is($node->safe_psql('postgres',
+		"SELECT extversion FROM pg_extension WHERE extname = 'coupon'"),
+	'1.0', 'installed 1.0');
+my $ledger_sql = q{
+SELECT string_agg(format('%s|%s|%s|%s|%s|%s', id, pool, customer, qty,
+                         claimed_at, released_at IS NOT NULL), ',' ORDER BY id)
+  FROM coupon_claims};
+my $ledger_before = $node->safe_psql('postgres', $ledger_sql);
+
+# A claim in flight, by the application role; the update waits for it.
+my $inflight = bg_open($node, 'postgres', extra_params => [ '-U', 'app' ]);
+bg_run($inflight, 'BEGIN');
+my $inflight_id = bg_run($inflight, "SELECT coupon_claim('a', 'in_flight')");
+my $updater = bg_open($node);
+my $upid = bg_pid($updater);
+bg_send($updater, 'ALTER EXTENSION coupon UPDATE');
+ok(wait_until_event($node, $upid, 'Lock'),
+	'the update waits for the claim in flight');
+bg_run($inflight, 'COMMIT');
+my (undef, $state, $err) = bg_collect($updater);
+is($state, '00000', 'ALTER EXTENSION coupon UPDATE') or diag($err);
+bg_close($_) for $inflight, $updater;
+
+is($node->safe_psql('postgres',
+		"SELECT extversion FROM pg_extension WHERE extname = 'coupon'"),
+	'1.1', 'the version is 1.1');
+is( $node->safe_psql('postgres',
+		"SELECT string_agg(id || '', ',') FROM coupon_claims WHERE released_at IS NULL AND customer = 'in_flight'"),
+	$inflight_id, 'the claim that was in flight committed, with its id');
+like($node->safe_psql('postgres', $ledger_sql),
+	qr/^\Q$ledger_before\E,\Q$inflight_id\E\|a\|in_flight\|1\|/,
+	'the ledger is what it was, plus that claim');
+is( $node->safe_psql('postgres',
+		"SELECT count(*) FROM coupon_claims WHERE expires_at IS NOT NULL OR request_id IS NOT NULL"),
+	'0', 'the old claims are permanent and have no request id');
+check_pools($node, 'postgres', 'after the update');
+is( $node->safe_psql('postgres',
+		"SELECT string_agg(pool || '=' || available, ',' ORDER BY pool) FROM coupon_pool_memory()"),
+	'a=7,b=3,sold=0', 'the semaphores loaded before the update go on, exact');
+
+# The application role keeps its grants, on the new signatures.
+is( $node->safe_psql(
+		'postgres', q{
+SELECT has_function_privilege('app', 'coupon_claim(text,text,integer,interval,text)', 'EXECUTE')
+   AND has_function_privilege('app', 'coupon_claim_detailed(text,text,integer,interval,text)', 'EXECUTE')
+   AND has_function_privilege('app', 'coupon_release(bigint)', 'EXECUTE')
+   AND has_table_privilege('app', 'coupon_pools', 'SELECT')
+   AND NOT has_function_privilege('app', 'coupon_hold(text,text,interval,integer,interval,text)', 'EXECUTE')}),
+	't', 'app keeps exactly its grants, on the new signatures');
+expect_state($node, 'postgres',
+	"SELECT coupon_claim('b', 'app_customer', 1, '0', 'req-1')", '00000',
+	'app claims with a request id', connstr => $node->connstr('postgres') . ' user=app');
+
+# The lifecycle works on the old pools.
+like($node->safe_psql('postgres', "SELECT coupon_hold('a', 'holder', '1 hour')"),
+	qr/^\d+$/, 'a hold on an old pool');
+like( $node->safe_psql('postgres',
+		"SELECT coupon_claim_cart('{a,b}', '{1,1}', 'carter')"),
+	qr/^\{\d+,\d+\}$/, 'a cart over old pools');
+is( $node->safe_psql('postgres',
+		"SELECT count(claim_id) FROM coupon_claim_many('a', '{m1,m2}')"),
+	'2', 'a bulk claim on an old pool');
+for my $pool (qw(a b sold))
+{
+	my $left = $node->safe_psql('postgres',
+		"SELECT capacity - claimed FROM coupon_pools WHERE pool = '$pool'");
+	is( $node->safe_psql('postgres',
+			"SELECT count(coupon_claim('$pool', 'fill' || g)) FROM generate_series(1, 20) g"),
+		$left, "pool $pool fills to exactly its capacity ($left left)");
+}
+check_pools($node, 'postgres', 'filled', loaded => 1);
+
+# A fresh CREATE EXTENSION gives 1.1, with the same objects.
+$node->safe_psql('postgres', 'CREATE DATABASE fresh');
+$node->safe_psql('fresh', 'CREATE EXTENSION coupon');
+my $objects = q{
+SELECT string_agg(pg_describe_object(d.classid, d.objid, d.objsubid)
+                  || coalesce(' ' || p.proconfig::text, ''), E'\n' ORDER BY 1)
+  FROM pg_depend d
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'coupon'
+  LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
+ WHERE d.deptype = 'e'};
+is($node->safe_psql('fresh',
+		"SELECT extversion FROM pg_extension WHERE extname = 'coupon'"),
+	'1.1', 'CREATE EXTENSION coupon installs 1.1');
+is($node->safe_psql('postgres', $objects), $node->safe_psql('fresh', $objects),
+	'the updated database has exactly the objects of a fresh 1.1');
+my $columns = q{
+SELECT string_agg(attname || ':' || format_type(atttypid, atttypmod), ',' ORDER BY attnum)
+  FROM pg_attribute WHERE attrelid = 'coupon_claims'::regclass AND attnum > 0};
+is($node->safe_psql('postgres', $columns), $node->safe_psql('fresh', $columns),
+	'and the same ledger columns, in the same order');
+
+check_log($node, '021_upgrade');
+$node->stop;
+done_testing();
