@@ -1,27 +1,39 @@
 #!/usr/bin/env bash
-# coupon_claim() against the hot-row UPDATE and the bare ledger insert, with
-# pgbench, side by side in one run.
+# coupon_claim() against the hot-row UPDATE and the bare ledger insert, or
+# coupon_claim_many() against a multi-row insert, with pgbench, side by
+# side in one run.
 #
-#   sudo bash client/pgbench-compare.sh [CLIENTS [SECONDS [ROUNDS]]]
+#   bash client/pgbench-compare.sh [CLIENTS [SECONDS [ROUNDS [SET]]]]
 #
-# Defaults: 64 clients, 8 seconds per run, 3 rounds.  Starts a throwaway
-# server (coupon preloaded, synchronous_commit on), and in every round runs
-# the workloads of client/pgbench/ one after the other, each with a unique
-# customer per call:
+# Defaults: 64 clients, 8 seconds per run, 3 rounds, SET claims.  Starts a
+# throwaway server (coupon preloaded, synchronous_commit on), and in every
+# round runs the workloads of the set (client/pgbench/*.sql) one after the
+# other, each with a unique customer per call:
 #
-#   hotrow      BEGIN; UPDATE counter ... WHERE remaining >= 1; INSERT ledger; END
-#   hotrow-cte  WITH d AS (UPDATE counter ... WHERE remaining >= 1) INSERT ledger
-#   claim       SELECT coupon_claim('bench', customer)
-#   ceiling     INSERT ledger (no check: the cost of a durable claim)
+#   claims:
+#     hotrow       BEGIN; UPDATE counter ... WHERE remaining >= 1; INSERT ledger; END
+#     hotrow-cte   WITH d AS (UPDATE counter ... WHERE remaining >= 1) INSERT ledger
+#     claim        SELECT coupon_claim('bench', customer)
+#     ceiling      INSERT ledger (no check: the cost of a durable claim)
+#   bulk:
+#     bulk         SELECT ... FROM coupon_claim_many('bench', 100 customers)
+#     bulk-ceiling INSERT ledger SELECT ... (the same 100 rows, no check)
 #
 # The ledger table is CREATE TABLE ... (LIKE coupon_claims INCLUDING ALL):
 # the same columns, constraints, indexes and id sequence as the extension's.
-# Prints each run's tps, then the median per workload and the ratios.
+# Prints each run's tps, then the median per workload and the ratios (rows
+# per second for the bulk set).
 set -euo pipefail
 
 clients=${1:-64}
 seconds=${2:-8}
 rounds=${3:-3}
+set_name=${4:-claims}
+case $set_name in
+claims) workloads=(hotrow hotrow-cte claim ceiling) ;;
+bulk) workloads=(bulk bulk-ceiling) ;;
+*) echo "pgbench-compare.sh: unknown set \"$set_name\" (claims or bulk)" >&2; exit 2 ;;
+esac
 source "$(dirname "$0")/throwaway.sh" pgbench 55491
 
 psql -Xq -o /dev/null -v ON_ERROR_STOP=1 <<'SQL'
@@ -33,26 +45,27 @@ INSERT INTO bench.counter VALUES (1, 1000000000000);
 SELECT coupon_pool_create('bench', 1000000000000);
 SQL
 
-echo "pgbench, $clients clients, ${seconds} s per run, $rounds rounds, $(nproc) CPUs, PostgreSQL $(psql -XAtc 'SHOW server_version')"
+echo "pgbench, $set_name, $clients clients, ${seconds} s per run, $rounds rounds, $(nproc) CPUs, PostgreSQL $(psql -XAtc 'SHOW server_version')"
 declare -A results
 for round in $(seq 1 "$rounds"); do
-	for workload in hotrow hotrow-cte claim ceiling; do
+	for workload in "${workloads[@]}"; do
 		psql -XAtqc CHECKPOINT
 		tps=$(pgbench -n -M prepared -c "$clients" -j 2 -T "$seconds" -D n=0 \
 			-D run="$round$RANDOM" -f "$src/client/pgbench/$workload.sql" 2>&1 |
 			sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
-		printf 'round %d  %-10s %10.1f tps\n' "$round" "$workload" "$tps"
+		printf 'round %d  %-12s %10.1f tps\n' "$round" "$workload" "$tps"
 		results[$workload]="${results[$workload]:-} $tps"
 	done
 done
 
 psql -XAtq <<'SQL'
-SELECT format('claim: %s granted, pool balanced: %s, ledger agrees: %s',
+SELECT format('coupon_claim and coupon_claim_many: %s granted, pool balanced: %s, ledger agrees: %s',
               grants, capacity = claimed + in_flight + available,
               claimed = (SELECT count(*) FROM coupon_claims WHERE pool = 'bench'))
   FROM coupon_pools WHERE pool = 'bench';
 SQL
-python3 - "${results[hotrow]}" "${results[hotrow-cte]}" "${results[claim]}" "${results[ceiling]}" <<'PY'
+if [ "$set_name" = claims ]; then
+	python3 - "${results[hotrow]}" "${results[hotrow-cte]}" "${results[claim]}" "${results[ceiling]}" <<'PY'
 import statistics, sys
 hot, cte, claim, ceiling = (statistics.median(map(float, a.split())) for a in sys.argv[1:5])
 print(f"median tps: hotrow {hot:.0f}, hotrow-cte {cte:.0f}, claim {claim:.0f}, ceiling {ceiling:.0f}")
@@ -60,3 +73,11 @@ print(f"claim / hotrow     = {claim / hot:.1f}x")
 print(f"claim / hotrow-cte = {claim / cte:.1f}x")
 print(f"claim / ceiling    = {claim / ceiling:.2f}x")
 PY
+else
+	python3 - "${results[bulk]}" "${results[bulk-ceiling]}" <<'PY'
+import statistics, sys
+bulk, ceiling = (statistics.median(map(float, a.split())) for a in sys.argv[1:3])
+print(f"median rows/s: bulk {bulk * 100:.0f}, bulk-ceiling {ceiling * 100:.0f} (100 rows per call)")
+print(f"bulk / bulk-ceiling = {bulk / ceiling:.2f}x")
+PY
+fi

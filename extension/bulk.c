@@ -11,9 +11,9 @@
  *
  *	1.	the customers' locks are taken in a fixed order (by name), so two
  *		bulk calls never wait for each other in a cycle;
- *	2.	each customer's holdings are checked (ledger.c), in the order of
- *		the array, a customer named twice counting what its first mention
- *		asks for;
+ *	2.	each customer's holdings are read (ledger.c, one index scan for
+ *		all) and checked in the order of the array, a customer named twice
+ *		counting what its first mention asks for;
  *	3.	the permits for every grant are taken at once (escrow.c); if there
  *		are too few, as many whole grants as there are permits for, to the
  *		customers first in the array;
@@ -113,20 +113,30 @@ static int
 bulk_check(const CouponPoolKey *key, BulkEntry **sorted, int n, int32 qty,
 		   int32 per_customer)
 {
+	char	  **distinct = palloc(sizeof(char *) * Max(n, 1));
+	CouponHoldings *holdings;
+	int			ndistinct = 0;
 	int			wanted = 0;
 
-	for (int i = 0; i < n;)
+	/* All the locks first, then every customer's holdings in one scan. */
+	for (int i = 0; i < n; i++)
 	{
-		int			end = i;
-		int64		first_id;
-		int64		held;
+		if (ndistinct > 0 &&
+			strcmp(distinct[ndistinct - 1], sorted[i]->customer) == 0)
+			continue;
+		distinct[ndistinct++] = sorted[i]->customer;
+		(void) coupon_lock_customer(key, sorted[i]->customer);
+	}
+	holdings = palloc(sizeof(CouponHoldings) * Max(ndistinct, 1));
+	coupon_ledger_holdings_many(key->name, distinct, ndistinct, holdings);
+
+	for (int i = 0, d = 0; i < n; d++)
+	{
+		int64		held = holdings[d].held;
+		int64		first_id = holdings[d].first_claim;
 		BulkEntry  *granted = NULL;
 
-		while (end < n && strcmp(sorted[end]->customer, sorted[i]->customer) == 0)
-			end++;
-		(void) coupon_lock_customer(key, sorted[i]->customer);
-		held = coupon_ledger_holdings(key->name, sorted[i]->customer, &first_id);
-		for (; i < end; i++)
+		for (; i < n && strcmp(sorted[i]->customer, distinct[d]) == 0; i++)
 		{
 			BulkEntry  *e = sorted[i];
 

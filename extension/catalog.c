@@ -71,6 +71,7 @@ typedef struct CouponStatementDef
 	Oid			argtypes[3];
 	CouponSees	sees;
 	int			expect;			/* SPI_OK_* on success */
+	bool		custom_plan;	/* planned for its arguments every time */
 } CouponStatementDef;
 
 #define EQ " OPERATOR(pg_catalog.=) "
@@ -80,20 +81,25 @@ typedef struct CouponStatementDef
 #define LIVE_HOLD "c.released_at IS NULL AND c.expires_at IS NOT NULL"
 
 static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
-	/* capacity, per_customer, claimed, next expiry of the committed pool */
+	/*
+	 * capacity, per_customer, claimed, next expiry of the committed pool.
+	 * Planned for the pool at hand each time (custom_plan): a generic plan
+	 * cannot tell a pool of a few claims from one that fills the ledger,
+	 * and would scan the whole ledger to load either.
+	 */
 	[COUPON_SQL_LOAD] = {
 		"SELECT p.capacity, p.per_customer,"
 		" COALESCE((SELECT pg_catalog.sum(c.qty) FROM %1$s.coupon_claims c"
-		"           WHERE c.pool" EQ "p.name AND c.released_at IS NULL), 0),"
+		"           WHERE c.pool" EQ "$1 AND c.released_at IS NULL), 0),"
 		" (SELECT pg_catalog.min(c.expires_at) FROM %1$s.coupon_claims c"
-		"   WHERE c.pool" EQ "p.name AND " LIVE_HOLD ")"
+		"   WHERE c.pool" EQ "$1 AND " LIVE_HOLD ")"
 		" FROM %1$s.coupon_pool p WHERE p.name" EQ "$1",
 		"SELECT p.capacity, p.per_customer,"
 		" COALESCE((SELECT pg_catalog.sum(c.qty) FROM %1$s.coupon_claims c"
-		"           WHERE c.pool" EQ "p.name AND c.released_at IS NULL), 0),"
+		"           WHERE c.pool" EQ "$1 AND c.released_at IS NULL), 0),"
 		" NULL::pg_catalog.timestamptz"
 		" FROM %1$s.coupon_pool p WHERE p.name" EQ "$1",
-		1, {TEXTOID}, SEES_COMMITTED, SPI_OK_SELECT
+		1, {TEXTOID}, SEES_COMMITTED, SPI_OK_SELECT, true
 	},
 	[COUPON_SQL_POOL_VISIBLE] = {
 		"SELECT 1 FROM %1$s.coupon_pool WHERE name" EQ "$1",
@@ -336,7 +342,8 @@ statement_plan(CouponStatement id)
 
 		sql = psprintf(text,
 					   quote_identifier(get_namespace_name(coupon_catalog.schema)));
-		plan = SPI_prepare(sql, def->nargs, (Oid *) def->argtypes);
+		plan = SPI_prepare_cursor(sql, def->nargs, (Oid *) def->argtypes,
+								  def->custom_plan ? CURSOR_OPT_CUSTOM_PLAN : 0);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 				 sql, SPI_result_code_string(SPI_result));

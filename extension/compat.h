@@ -56,4 +56,17 @@ coupon_epq_init(EPQState *epq, EState *estate)
 #endif
 }
 
+/* ExecInsertIndexTuples() took onlySummarizing in 16. */
+static inline List *
+coupon_insert_index_tuples(ResultRelInfo *rri, TupleTableSlot *slot,
+						   EState *estate)
+{
+#if PG_VERSION_NUM >= 160000
+	return ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL,
+								 false);
+#else
+	return ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
+#endif
+}
+
 #endif							/* COUPON_COMPAT_H */

@@ -269,6 +269,13 @@ typedef struct CouponClaimRow
 	int32		qty;
 } CouponClaimRow;
 
+/* What a customer holds in a pool (coupon_ledger_holdings_many). */
+typedef struct CouponHoldings
+{
+	int64		held;			/* sum of qty of its unreleased claims */
+	int64		first_claim;	/* the lowest id among them, 0 if none */
+} CouponHoldings;
+
 typedef enum CouponClaimChange
 {
 	COUPON_CHANGE_RELEASE,		/* released_at = now() */
@@ -276,6 +283,9 @@ typedef enum CouponClaimChange
 } CouponClaimChange;
 
 extern void coupon_make_key(CouponPoolKey *key, const char *pool);
+extern void coupon_ledger_holdings_many(const char *pool,
+										char *const *customers, int n,
+										CouponHoldings *holdings);
 extern int64 coupon_ledger_holdings(const char *pool, const char *customer,
 									int64 *first_claim);
 extern bool coupon_ledger_find_request(const char *pool, const char *request_id,

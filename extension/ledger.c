@@ -52,6 +52,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/varlena.h"
 
 #include "coupon.h"
 
@@ -172,6 +173,56 @@ set_column(TupleTableSlot *slot, AttrNumber attnum, Datum value, bool isnull)
 	slot->tts_isnull[attnum - 1] = isnull;
 }
 
+/* Fill a slot with the ledger row of a new claim. */
+static void
+claim_row(TupleTableSlot *slot, int natts, Datum pool, Datum claimed_at,
+		  CouponNewClaim *c)
+{
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, natts * sizeof(bool));
+	c->id = nextval_internal(coupon_catalog.id_seq, false);
+	set_column(slot, Anum_claims_id, Int64GetDatum(c->id), false);
+	set_column(slot, Anum_claims_pool, pool, false);
+	set_column(slot, Anum_claims_customer, CStringGetTextDatum(c->customer),
+			   false);
+	set_column(slot, Anum_claims_qty, Int32GetDatum(c->qty), false);
+	set_column(slot, Anum_claims_claimed_at, claimed_at, false);
+	if (coupon_catalog.lifecycle)
+	{
+		set_column(slot, Anum_claims_expires_at,
+				   TimestampTzGetDatum(c->expires_at), c->expires_at == 0);
+		set_column(slot, Anum_claims_request_id,
+				   c->request_id ? CStringGetTextDatum(c->request_id) : (Datum) 0,
+				   c->request_id == NULL);
+	}
+	ExecStoreVirtualTuple(slot);
+}
+
+/*
+ * Write many rows the way COPY does: one multi-insert into the heap, which
+ * logs a page at a time, then each row's index entries and AFTER triggers.
+ * (BEFORE ROW triggers, which COPY would fire first, are refused.)
+ */
+static void
+insert_many(LedgerWrite *w, TupleTableSlot **slots, int n)
+{
+	if (RelationGetDescr(w->rel)->constr)
+	{
+		for (int i = 0; i < n; i++)
+			ExecConstraints(w->rri, slots[i], w->estate);
+	}
+	table_multi_insert(w->rel, slots, n, w->estate->es_output_cid, 0, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		List	   *recheck = NIL;
+
+		if (w->rri->ri_NumIndices > 0)
+			recheck = coupon_insert_index_tuples(w->rri, slots[i], w->estate);
+		ExecARInsertTriggers(w->estate, w->rri, slots[i], recheck, NULL);
+		list_free(recheck);
+	}
+}
+
 /*
  * Insert the claims of a pool: one row per element of rows, whose ids are
  * set.  All in the caller's transaction.
@@ -194,29 +245,21 @@ coupon_ledger_insert_claims(const char *pool, CouponNewClaim *rows, int n)
 				 errdetail("It has %d columns; the extension writes %d.",
 						   RelationGetDescr(w.rel)->natts, natts),
 				 errhint("Recreate the extension with DROP EXTENSION coupon and CREATE EXTENSION coupon.")));
-	for (int i = 0; i < n; i++)
+	if (n == 1)
 	{
-		CouponNewClaim *c = &rows[i];
-
-		ExecClearTuple(w.slot);
-		memset(w.slot->tts_isnull, true, natts * sizeof(bool));
-		c->id = nextval_internal(coupon_catalog.id_seq, false);
-		set_column(w.slot, Anum_claims_id, Int64GetDatum(c->id), false);
-		set_column(w.slot, Anum_claims_pool, pool_datum, false);
-		set_column(w.slot, Anum_claims_customer,
-				   CStringGetTextDatum(c->customer), false);
-		set_column(w.slot, Anum_claims_qty, Int32GetDatum(c->qty), false);
-		set_column(w.slot, Anum_claims_claimed_at, claimed_at, false);
-		if (coupon_catalog.lifecycle)
-		{
-			set_column(w.slot, Anum_claims_expires_at,
-					   TimestampTzGetDatum(c->expires_at), c->expires_at == 0);
-			set_column(w.slot, Anum_claims_request_id,
-					   c->request_id ? CStringGetTextDatum(c->request_id) : (Datum) 0,
-					   c->request_id == NULL);
-		}
-		ExecStoreVirtualTuple(w.slot);
+		claim_row(w.slot, natts, pool_datum, claimed_at, &rows[0]);
 		ExecSimpleRelationInsert(w.rri, w.estate, w.slot);
+	}
+	else
+	{
+		TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * n);
+
+		for (int i = 0; i < n; i++)
+		{
+			slots[i] = table_slot_create(w.rel, &w.estate->es_tupleTable);
+			claim_row(slots[i], natts, pool_datum, claimed_at, &rows[i]);
+		}
+		insert_many(&w, slots, n);
 	}
 	write_end(&w);
 }
@@ -283,54 +326,174 @@ coupon_ledger_resize_pool(ItemPointer tid, int64 capacity)
 	write_end(&w);
 }
 
-/* A scan key on a text column of the ledger. */
+/*
+ * A scan key comparing a text column of the ledger with value (NULL: set
+ * later), for an index of which it is column indexattno (for
+ * systable_beginscan: the table's column number).
+ */
 static void
-text_key(ScanKey key, Relation claims, AttrNumber attnum, const char *value)
+text_key(ScanKey key, Relation claims, AttrNumber attnum, AttrNumber indexattno,
+		 StrategyNumber strategy, RegProcedure proc, const char *value)
 {
-	ScanKeyEntryInitialize(key, 0, attnum, BTEqualStrategyNumber, InvalidOid,
+	ScanKeyEntryInitialize(key, 0, indexattno, strategy, InvalidOid,
 						   TupleDescAttr(RelationGetDescr(claims), attnum - 1)->attcollation,
-						   F_TEXTEQ, CStringGetTextDatum(value));
+						   proc, value ? CStringGetTextDatum(value) : (Datum) 0);
+}
+
+/* The customers of coupon_ledger_holdings_many(), for a bsearch. */
+static int
+customer_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
 /*
- * What the customer holds in the pool now: the sum of qty of its unreleased
- * claims, and the lowest claim id among them (0 if none).
+ * Whose holdings the index entry the scan is on counts for: NULL if its
+ * customer is not in the array.  With one customer, the scan's range
+ * holds only that customer's entries.
  */
+static CouponHoldings *
+entry_holdings(IndexScanDesc scan, char *const *customers, int n,
+			   CouponHoldings *holdings)
+{
+	bool		isnull;
+	char	   *name;
+	char	  **found;
+
+	if (n == 1)
+		return &holdings[0];
+	name = TextDatumGetCString(index_getattr(scan->xs_itup, 2,
+											 scan->xs_itupdesc, &isnull));
+	found = bsearch(&name, customers, n, sizeof(char *), customer_cmp);
+	pfree(name);
+	return found ? &holdings[found - customers] : NULL;
+}
+
+/*
+ * Add up the holdings found by an index scan of the pool's entries whose
+ * customer is in [lo, hi] (in the index's order): of every customer of
+ * the array, none of the others.  Gives up (false) once it has passed more
+ * than budget entries of other customers, which cost a comparison each
+ * but no heap access (the scan returns the index tuple: pool, customer,
+ * qty); the holdings are then incomplete.
+ */
+static bool
+holdings_in_range(IndexScanDesc scan, ScanKey keys, TupleTableSlot *slot,
+				  const char *lo, const char *hi, char *const *customers,
+				  int n, CouponHoldings *holdings, int budget)
+{
+	CouponHoldings *h = NULL;
+
+	keys[1].sk_argument = CStringGetTextDatum(lo);
+	keys[2].sk_argument = CStringGetTextDatum(hi);
+	index_rescan(scan, keys, 3, NULL, 0);
+	for (;;)
+	{
+		bool		isnull;
+		int64		id;
+
+		if (!scan->xs_heap_continue)
+		{
+			if (index_getnext_tid(scan, ForwardScanDirection) == NULL)
+				return true;
+			h = entry_holdings(scan, customers, n, holdings);
+			if (h == NULL)
+			{
+				if (--budget < 0)
+					return false;
+				continue;
+			}
+		}
+		/* SnapshotSelf: a HOT chain may hold more than one visible version. */
+		if (!index_fetch_heap(scan, slot))
+			continue;
+		/* A version released since the index entry was made. */
+		(void) slot_getattr(slot, Anum_claims_released_at, &isnull);
+		if (!isnull)
+			continue;
+		h->held += DatumGetInt32(slot_getattr(slot, Anum_claims_qty, &isnull));
+		id = DatumGetInt64(slot_getattr(slot, Anum_claims_id, &isnull));
+		if (h->first_claim == 0 || id < h->first_claim)
+			h->first_claim = id;
+	}
+}
+
+/*
+ * What each customer holds in the pool now: the sum of qty of its
+ * unreleased claims, and the lowest claim id among them (0 if none), in
+ * holdings[i] for customers[i] (distinct, in strcmp() order).
+ *
+ * A bulk claim's customers are often close together in the index (new
+ * customers with sequential names, campaign ranges): then one scan from
+ * the lowest to the highest of them, passing few others' entries, costs
+ * one descent of the index instead of one per customer.  If it passes too
+ * many (customers spread over a large ledger), each customer is looked up
+ * on its own, at the cost of a probe per customer, as for a single claim.
+ */
+void
+coupon_ledger_holdings_many(const char *pool, char *const *customers, int n,
+							CouponHoldings *holdings)
+{
+	Relation	claims;
+	Relation	holder;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData keys[3];
+	Oid			collation;
+	const char *lo = customers[0];
+	const char *hi = customers[0];
+
+	claims = table_open(coupon_catalog.claims_relid, AccessShareLock);
+	holder = index_open(coupon_catalog.holder_index, AccessShareLock);
+	slot = table_slot_create(claims, NULL);
+	scan = index_beginscan(claims, holder, SnapshotSelf, 3, 0);
+	scan->xs_want_itup = true;
+
+	/* The index is on (pool, customer): index columns 1 and 2. */
+	collation = TupleDescAttr(RelationGetDescr(claims), Anum_claims_customer - 1)->attcollation;
+	text_key(&keys[0], claims, Anum_claims_pool, 1, BTEqualStrategyNumber,
+			 F_TEXTEQ, pool);
+	text_key(&keys[1], claims, Anum_claims_customer, 2,
+			 BTGreaterEqualStrategyNumber, F_TEXT_GE, NULL);
+	text_key(&keys[2], claims, Anum_claims_customer, 2,
+			 BTLessEqualStrategyNumber, F_TEXT_LE, NULL);
+
+	for (int i = 1; i < n; i++)
+	{
+		if (varstr_cmp(customers[i], strlen(customers[i]), lo, strlen(lo),
+					   collation) < 0)
+			lo = customers[i];
+		if (varstr_cmp(customers[i], strlen(customers[i]), hi, strlen(hi),
+					   collation) > 0)
+			hi = customers[i];
+	}
+	memset(holdings, 0, sizeof(CouponHoldings) * n);
+	if (!holdings_in_range(scan, keys, slot, lo, hi, customers, n, holdings,
+						   4 * n))
+	{
+		memset(holdings, 0, sizeof(CouponHoldings) * n);
+		for (int i = 0; i < n; i++)
+			(void) holdings_in_range(scan, keys, slot, customers[i],
+									 customers[i], &customers[i], 1,
+									 &holdings[i], PG_INT32_MAX);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(holder, NoLock);
+	table_close(claims, NoLock);
+}
+
+/* coupon_ledger_holdings_many() for one customer. */
 int64
 coupon_ledger_holdings(const char *pool, const char *customer,
 					   int64 *first_claim)
 {
-	Relation	claims;
-	SysScanDesc scan;
-	ScanKeyData keys[2];
-	HeapTuple	tuple;
-	int64		held = 0;
+	CouponHoldings h;
+	char	   *one = unconstify(char *, customer);
 
-	claims = table_open(coupon_catalog.claims_relid, AccessShareLock);
-	text_key(&keys[0], claims, Anum_claims_pool, pool);
-	text_key(&keys[1], claims, Anum_claims_customer, customer);
-	scan = systable_beginscan(claims, coupon_catalog.holder_index, true,
-							  SnapshotSelf, 2, keys);
-	*first_claim = 0;
-	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
-	{
-		TupleDesc	desc = RelationGetDescr(claims);
-		bool		isnull;
-		int64		id;
-
-		/* A version released since the index entry was made. */
-		(void) heap_getattr(tuple, Anum_claims_released_at, desc, &isnull);
-		if (!isnull)
-			continue;
-		held += DatumGetInt32(heap_getattr(tuple, Anum_claims_qty, desc,
-										   &isnull));
-		id = DatumGetInt64(heap_getattr(tuple, Anum_claims_id, desc, &isnull));
-		if (*first_claim == 0 || id < *first_claim)
-			*first_claim = id;
-	}
-	systable_endscan(scan);
-	table_close(claims, NoLock);
-	return held;
+	coupon_ledger_holdings_many(pool, &one, 1, &h);
+	*first_claim = h.first_claim;
+	return h.held;
 }
 
 /*
@@ -348,8 +511,10 @@ coupon_ledger_find_request(const char *pool, const char *request_id,
 	bool		found;
 
 	claims = table_open(coupon_catalog.claims_relid, AccessShareLock);
-	text_key(&keys[0], claims, Anum_claims_pool, pool);
-	text_key(&keys[1], claims, Anum_claims_request_id, request_id);
+	text_key(&keys[0], claims, Anum_claims_pool, Anum_claims_pool,
+			 BTEqualStrategyNumber, F_TEXTEQ, pool);
+	text_key(&keys[1], claims, Anum_claims_request_id, Anum_claims_request_id,
+			 BTEqualStrategyNumber, F_TEXTEQ, request_id);
 	scan = systable_beginscan(claims, coupon_catalog.request_index, true,
 							  SnapshotSelf, 2, keys);
 	tuple = systable_getnext(scan);

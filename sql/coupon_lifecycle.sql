@@ -158,6 +158,23 @@ SELECT coupon_pool_create('promo2', 10, 2);
 SELECT customer, status FROM coupon_claim_many('promo2', '{a,b,a,a}', 1);
 SELECT customer, status FROM coupon_claim_many('promo2', '{c,d}', 2);
 SELECT pg_temp.balanced('promo2');
+-- What a bulk call's customers hold is read in one scan when they are close
+-- together in the ledger's index, one by one when they are spread among
+-- many others' claims; either way the same as the ledger says.
+SELECT coupon_pool_create('spread', 1000, 2);
+SELECT count(*) AS granted
+  FROM coupon_claim_many('spread', ARRAY(SELECT 'c' || lpad(g::text, 3, '0')
+                                           FROM generate_series(0, 199) g))
+ WHERE status = 'granted';
+SELECT coupon_release(id) FROM coupon_claims
+ WHERE pool = 'spread' AND customer IN ('c050', 'c150');
+SELECT customer, status FROM coupon_claim_many('spread', '{c051,c049,c050,c050,c050}');
+SELECT customer, status FROM coupon_claim_many('spread', '{c000,c150,c199,c049,zed}');
+SELECT customer, sum(qty) AS held FROM coupon_claims
+ WHERE pool = 'spread' AND released_at IS NULL
+   AND customer IN ('c000', 'c049', 'c050', 'c051', 'c150', 'c199', 'c100', 'zed')
+ GROUP BY customer ORDER BY customer;
+SELECT pg_temp.balanced('spread');
 
 SELECT count(*) AS unbalanced FROM coupon_pools
  WHERE capacity <> claimed + in_flight + available OR in_flight <> 0;
