@@ -23,7 +23,7 @@ REGRESS_OPTS = --load-extension=coupon
 ISOLATION = claim_last_coupon claim_abort_wakes_waiter claim_savepoint \
 	claim_same_customer release_races_claim occ_stale_write \
 	claim_prepare_refused claim_limit_recreated admin_not_blocked \
-	hold_races_expiry request_id_sessions cart_opposite_order
+	hold_races_expiry hold_expiry_hint request_id_sessions cart_opposite_order
 ISOLATION_OPTS = --load-extension=coupon
 TAP_TESTS = 1
 

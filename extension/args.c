@@ -204,21 +204,35 @@ coupon_arg_duration(FunctionCallInfo fcinfo, int argno, const char *what)
 	return usecs;
 }
 
-/* A hold's ttl argument, as the expiry it gives: now() + ttl. */
-TimestampTz
-coupon_arg_expiry(FunctionCallInfo fcinfo, int argno)
+/*
+ * A hold's ttl argument, in microseconds.  The hold expires ttl after it
+ * is granted (coupon_expiry_after), by the clock: not after the start of
+ * the transaction, which may be long past, nor before a wait.
+ */
+int64
+coupon_arg_ttl(FunctionCallInfo fcinfo, int argno)
 {
 	int64		ttl = coupon_arg_duration(fcinfo, argno, "ttl");
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
 
 	if (ttl == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ttl must be positive")));
-	if (ttl > END_TIMESTAMP - now)
+	if (ttl > END_TIMESTAMP - GetCurrentTimestamp())
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("ttl is out of range"),
-				 errdetail("now() + ttl is past the last timestamp PostgreSQL can store.")));
-	return now + ttl;
+				 errdetail("clock_timestamp() + ttl is past the last timestamp PostgreSQL can store.")));
+	return ttl;
+}
+
+/* The expiry of a hold of ttl granted now; 0 (none) for a ttl of 0. */
+TimestampTz
+coupon_expiry_after(int64 ttl)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (ttl == 0)
+		return 0;
+	return ttl > END_TIMESTAMP - now ? END_TIMESTAMP : now + ttl;
 }

@@ -177,7 +177,6 @@ bulk_take(CouponSlotRef *ref, const CouponPoolKey *key, int wanted, int32 qty,
 	*failed = COUPON_SOLD_OUT;
 	while (k > 0)
 	{
-		CouponSlotStats stats;
 		CouponTake	take = coupon_escrow_take(ref, COUPON_PENDING_CLAIM,
 											  (uint64) k * qty, k, 0, 0,
 											  coupon_expiry_refill,
@@ -188,8 +187,8 @@ bulk_take(CouponSlotRef *ref, const CouponPoolKey *key, int wanted, int32 qty,
 		*failed = take;
 		if (take == COUPON_STALE)
 			return 0;
-		coupon_slot_stats(*ref, &stats);
-		k = Min(k - 1, (int) Min(stats.available / qty, (uint64) PG_INT32_MAX));
+		k = Min(k - 1, (int) Min(coupon_escrow_available(*ref) / qty,
+								 (uint64) PG_INT32_MAX));
 	}
 	return k;
 }

@@ -72,7 +72,7 @@ typedef struct Cart
 	CartPool   *pools;			/* sorted by name */
 	int			npools;
 	char	   *customer;
-	TimestampTz expires_at;		/* 0: claims, not holds */
+	int64		ttl;			/* the holds', microseconds; 0: claims */
 	int64		wait;
 	char	   *request_id;
 	int			failed_line;	/* from 1; 0 if none */
@@ -141,7 +141,7 @@ cart_args(FunctionCallInfo fcinfo, const char *function, Cart *cart)
 				 errmsg("pools and qtys must have the same number of elements"),
 				 errdetail("pools has %d and qtys %d.", cart->nlines, nqtys)));
 	cart->customer = coupon_arg_text(fcinfo, 2, "customer", COUPON_CUSTOMER_MAX);
-	cart->expires_at = PG_ARGISNULL(3) ? 0 : coupon_arg_expiry(fcinfo, 3);
+	cart->ttl = PG_ARGISNULL(3) ? 0 : coupon_arg_ttl(fcinfo, 3);
 	cart->wait = coupon_arg_duration(fcinfo, 4, "wait");
 	cart->request_id = coupon_arg_request_id(fcinfo, 5);
 
@@ -230,6 +230,7 @@ cart_claim_all(Cart *cart)
 {
 	TimestampTz deadline = coupon_deadline(cart->wait);
 	CouponPoolKey *keys = palloc(sizeof(CouponPoolKey) * cart->npools);
+	TimestampTz expires_at;
 
 	for (int p = 0; p < cart->npools; p++)
 	{
@@ -242,7 +243,8 @@ cart_claim_all(Cart *cart)
 		coupon_make_key(&keys[p], pool->pool);
 		lock_is_new = coupon_lock_customer(&keys[p], cart->customer);
 		status = coupon_claim_take(&keys[p], cart->customer, pool->qty,
-								   cart->expires_at, deadline, lock_is_new,
+								   coupon_expiry_after(cart->ttl), deadline,
+								   lock_is_new,
 								   &ref, &held_id);
 		if (status != CLAIM_GRANTED)
 		{
@@ -251,6 +253,8 @@ cart_claim_all(Cart *cart)
 		}
 	}
 
+	/* One expiry for the whole cart, ttl from now, after any wait. */
+	expires_at = coupon_expiry_after(cart->ttl);
 	for (int i = 0; i < cart->nlines; i++)
 	{
 		CartLine   *line = &cart->lines[i];
@@ -258,7 +262,7 @@ cart_claim_all(Cart *cart)
 
 		row.customer = cart->customer;
 		row.qty = line->qty;
-		row.expires_at = cart->expires_at;
+		row.expires_at = expires_at;
 		row.request_id = line->request_id;
 		coupon_ledger_insert_claims(line->pool, &row, 1);
 		line->claim_id = row.id;

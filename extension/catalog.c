@@ -76,7 +76,6 @@ typedef struct CouponStatementDef
 
 #define EQ " OPERATOR(pg_catalog.=) "
 #define LE " OPERATOR(pg_catalog.<=) "
-#define GT " OPERATOR(pg_catalog.>) "
 
 #define LIVE_HOLD "c.released_at IS NULL AND c.expires_at IS NOT NULL"
 
@@ -110,12 +109,12 @@ static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 		" WHERE name" EQ "$1 FOR UPDATE",
 		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
-	/* ctid, pool, qty, released_at, expires_at */
+	/* ctid, pool, qty, released_at, expires_at, customer */
 	[COUPON_SQL_LOCK_CLAIM] = {
-		"SELECT c.ctid, c.pool, c.qty, c.released_at, c.expires_at"
+		"SELECT c.ctid, c.pool, c.qty, c.released_at, c.expires_at, c.customer"
 		" FROM %1$s.coupon_claims c WHERE c.id" EQ "$1 FOR UPDATE",
-		"SELECT c.ctid, c.pool, c.qty, c.released_at, NULL::pg_catalog.timestamptz"
-		" FROM %1$s.coupon_claims c WHERE c.id" EQ "$1 FOR UPDATE",
+		"SELECT c.ctid, c.pool, c.qty, c.released_at, NULL::pg_catalog.timestamptz,"
+		" c.customer FROM %1$s.coupon_claims c WHERE c.id" EQ "$1 FOR UPDATE",
 		1, {INT8OID}, SEES_LATEST, SPI_OK_SELECT
 	},
 	[COUPON_SQL_LOCK_POOL_CLAIMS] = {
@@ -123,15 +122,15 @@ static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 		" LIMIT 1000 FOR UPDATE",
 		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
-	/* ctid, pool, qty of overdue holds, oldest first */
-	[COUPON_SQL_LOCK_OVERDUE] = {
-		"SELECT c.ctid, c.pool, c.qty FROM %1$s.coupon_claims c"
-		" WHERE " LIVE_HOLD " AND c.expires_at" LE "$1"
-		" ORDER BY c.expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+	/* pools with overdue holds */
+	[COUPON_SQL_OVERDUE_POOLS] = {
+		"SELECT DISTINCT c.pool FROM %1$s.coupon_claims c"
+		" WHERE " LIVE_HOLD " AND c.expires_at" LE "$1 LIMIT $2",
 		NULL, 2, {TIMESTAMPTZOID, INT8OID}, SEES_LATEST, SPI_OK_SELECT
 	},
+	/* ctid, pool, qty, expires_at of overdue holds of a pool, oldest first */
 	[COUPON_SQL_LOCK_OVERDUE_OF_POOL] = {
-		"SELECT c.ctid, c.pool, c.qty FROM %1$s.coupon_claims c"
+		"SELECT c.ctid, c.pool, c.qty, c.expires_at FROM %1$s.coupon_claims c"
 		" WHERE " LIVE_HOLD " AND c.expires_at" LE "$1 AND c.pool" EQ "$3"
 		" ORDER BY c.expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
 		NULL, 3, {TIMESTAMPTZOID, INT8OID, TEXTOID}, SEES_LATEST, SPI_OK_SELECT
@@ -147,10 +146,11 @@ static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 		" WHERE " LIVE_HOLD,
 		NULL, 0, {0}, SEES_LATEST, SPI_OK_SELECT
 	},
+	/* overdue holds included: those locked by others may come back */
 	[COUPON_SQL_NEXT_EXPIRY_OF_POOL] = {
 		"SELECT pg_catalog.min(c.expires_at) FROM %1$s.coupon_claims c"
-		" WHERE " LIVE_HOLD " AND c.expires_at" GT "$1 AND c.pool" EQ "$2",
-		NULL, 2, {TIMESTAMPTZOID, TEXTOID}, SEES_LATEST, SPI_OK_SELECT
+		" WHERE " LIVE_HOLD " AND c.pool" EQ "$1",
+		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
 };
 

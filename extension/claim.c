@@ -23,7 +23,8 @@
  *		overdue holds of the pool are expired first, in this transaction,
  *		and their permits used (lifecycle.c); with a wait, the claimer then
  *		sleeps on the pool's wait queue while permits in flight in other
- *		transactions could still come back.  It lets go of the customer's
+ *		transactions could still come back, or a hold of the pool expires
+ *		before the wait ends.  It lets go of the customer's
  *		lock while it sleeps and checks the holdings again once it has the
  *		permits;
  *	7.	insert the ledger row.
@@ -33,10 +34,11 @@
  * claim waited for a lock or slept, the take is refused and the claim goes
  * back to step 4, so every limit is checked against the pool it takes from.
  *
- * A hold is a claim whose ledger row carries an expiry (expires_at); it
- * counts against the capacity and the customer's limit like any claim
- * until it is confirmed (then it is permanent), released, or expired
- * (lifecycle.c).
+ * A hold is a claim whose ledger row carries an expiry (expires_at), ttl
+ * after the grant by the clock; it counts against the capacity like any
+ * claim until it is confirmed (then it is permanent), released, or
+ * returned after its expiry (lifecycle.c), and against the customer's
+ * limit until its time is up.
  *
  * The claim id comes from a sequence with no cache, so ids increase in the
  * order claims are made and can serve as fencing tokens.
@@ -80,7 +82,7 @@ typedef struct ClaimRequest
 	char	   *customer;
 	int32		qty;
 	int64		wait;			/* microseconds */
-	TimestampTz expires_at;		/* a hold's expiry; 0 for a claim */
+	int64		ttl;			/* a hold's, microseconds; 0 for a claim */
 	char	   *request_id;		/* NULL if none */
 } ClaimRequest;
 
@@ -186,6 +188,9 @@ coupon_claim_take(const CouponPoolKey *key, const char *customer, int64 qty,
 		take = coupon_escrow_take(ref, COUPON_PENDING_CLAIM, qty, 1,
 								  expires_at, 0, coupon_expiry_refill,
 								  (void *) key);
+		/* A hold that expires before the deadline is worth waiting for. */
+		if (take == COUPON_SOLD_OUT && coupon_slot_expires_by(*ref, deadline))
+			take = COUPON_TIMED_OUT;
 		if (take == COUPON_TIMED_OUT && deadline != 0 && lock_is_new)
 		{
 			/*
@@ -242,7 +247,8 @@ claim(const ClaimRequest *req, int64 *claim_id, CouponSlotRef *ref)
 
 	/* From here to the end of the transaction the customer is ours. */
 	lock_is_new = coupon_lock_customer(&key, req->customer);
-	status = coupon_claim_take(&key, req->customer, req->qty, req->expires_at,
+	status = coupon_claim_take(&key, req->customer, req->qty,
+							   coupon_expiry_after(req->ttl),
 							   coupon_deadline(req->wait), lock_is_new, ref,
 							   claim_id);
 	if (status != CLAIM_GRANTED)
@@ -250,7 +256,8 @@ claim(const ClaimRequest *req, int64 *claim_id, CouponSlotRef *ref)
 
 	row.customer = req->customer;
 	row.qty = req->qty;
-	row.expires_at = req->expires_at;
+	/* ttl from now, after any wait: no earlier than the take's expiry */
+	row.expires_at = coupon_expiry_after(req->ttl);
 	row.request_id = req->request_id;
 	coupon_ledger_insert_claims(key.name, &row, 1);
 	*claim_id = row.id;
@@ -269,7 +276,7 @@ claim_args(FunctionCallInfo fcinfo, const char *function, ClaimRequest *req)
 	req->customer = coupon_arg_text(fcinfo, 1, "customer", COUPON_CUSTOMER_MAX);
 	req->qty = coupon_arg_int32(fcinfo, 2, "qty", 1);
 	req->wait = coupon_arg_duration(fcinfo, 3, "wait");
-	req->expires_at = 0;
+	req->ttl = 0;
 	req->request_id = PG_NARGS() > 4 ? coupon_arg_request_id(fcinfo, 4) : NULL;
 }
 
@@ -333,8 +340,8 @@ coupon_claim_detailed(PG_FUNCTION_ARGS)
 
 /*
  * coupon_hold(pool, customer, ttl, qty, wait, request_id) returns bigint: a
- * claim that expires at now() + ttl unless confirmed; NULL when nothing was
- * granted.
+ * claim that expires ttl after it is granted unless confirmed; NULL when
+ * nothing was granted.
  */
 Datum
 coupon_hold(PG_FUNCTION_ARGS)
@@ -348,7 +355,7 @@ coupon_hold(PG_FUNCTION_ARGS)
 	coupon_require_lifecycle("coupon_hold");
 	req.pool = coupon_arg_pool(fcinfo, 0);
 	req.customer = coupon_arg_text(fcinfo, 1, "customer", COUPON_CUSTOMER_MAX);
-	req.expires_at = coupon_arg_expiry(fcinfo, 2);
+	req.ttl = coupon_arg_ttl(fcinfo, 2);
 	req.qty = coupon_arg_int32(fcinfo, 3, "qty", 1);
 	req.wait = coupon_arg_duration(fcinfo, 4, "wait");
 	req.request_id = coupon_arg_request_id(fcinfo, 5);

@@ -139,7 +139,7 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'coupon_hold'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.coupon_hold(text, text, interval, integer, interval, text) IS
-    'a claim that expires at now() + ttl unless confirmed; the claim id, or NULL when none can be granted within wait';
+    'a claim that expires ttl after it is granted unless confirmed; the claim id, or NULL when none can be granted within wait';
 
 CREATE FUNCTION @extschema@.coupon_confirm(claim_id bigint)
 RETURNS boolean
@@ -153,7 +153,7 @@ RETURNS timestamptz
 AS 'MODULE_PATHNAME', 'coupon_hold_extend'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.coupon_hold_extend(bigint, interval) IS
-    'move a live hold''s expiry to now() + ttl and return it; an expired, released or permanent claim is an error (UC001, UC002, UC003)';
+    'move a live hold''s expiry to clock_timestamp() + ttl and return it; an expired, released or permanent claim is an error (UC001, UC002, UC003)';
 
 COMMENT ON FUNCTION @extschema@.coupon_release(bigint) IS
     'release (refund) a claim or a hold; its coupons return to the pool at commit; false if it was released already';

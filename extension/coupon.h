@@ -125,6 +125,7 @@ typedef struct CouponSettlement
 	uint64		grants;			/* claims made */
 	uint32		pins;			/* references that kept the slot loaded */
 	TimestampTz expiry;			/* earliest expiry of holds made, or 0 */
+	TimestampTz undo_expiry;	/* a released hold's expiry, if undone */
 } CouponSettlement;
 
 typedef enum CouponStat
@@ -166,6 +167,7 @@ extern void coupon_slot_forget(Oid dboid, Oid pool_relid);
 extern bool coupon_slot_holds_relation(Oid dboid, Oid pool_relid);
 extern void coupon_slot_count(CouponSlotRef ref, CouponStat stat);
 extern TimestampTz coupon_slot_next_expiry(CouponSlotRef ref);
+extern bool coupon_slot_expires_by(CouponSlotRef ref, TimestampTz deadline);
 extern void coupon_slot_set_next_expiry(CouponSlotRef ref, TimestampTz seen,
 										TimestampTz next);
 extern void coupon_slot_stats(CouponSlotRef ref, CouponSlotStats *stats);
@@ -195,12 +197,11 @@ extern CouponTake coupon_escrow_take(CouponSlotRef *ref, CouponPending kind,
 									 TimestampTz deadline,
 									 CouponRefill refill, void *refill_arg);
 extern bool coupon_escrow_give(CouponSlotRef ref, CouponPending kind,
-							   uint64 qty);
+							   uint64 qty, TimestampTz expiry);
+extern uint64 coupon_escrow_available(CouponSlotRef ref);
 extern void coupon_escrow_cancel_last(void);
 extern bool coupon_escrow_begin_drop(CouponSlotRef ref, uint64 *in_flight);
 extern void coupon_escrow_forget(Oid dboid, Oid pool_relid);
-extern void coupon_escrow_note_expiry(const CouponPoolKey *key,
-									  TimestampTz expires_at);
 extern void coupon_escrow_xact_callback(XactEvent event, void *arg);
 extern void coupon_escrow_subxact_callback(SubXactEvent event,
 										   SubTransactionId mySubid,
@@ -218,7 +219,7 @@ typedef enum CouponStatement
 	COUPON_SQL_LOCK_POOL,
 	COUPON_SQL_LOCK_CLAIM,
 	COUPON_SQL_LOCK_POOL_CLAIMS,
-	COUPON_SQL_LOCK_OVERDUE,
+	COUPON_SQL_OVERDUE_POOLS,
 	COUPON_SQL_LOCK_OVERDUE_OF_POOL,
 	COUPON_SQL_ANY_OVERDUE_OF_POOL,
 	COUPON_SQL_NEXT_EXPIRY,
@@ -304,7 +305,8 @@ extern bool coupon_pool_find(const CouponPoolKey *key, int64 qty,
 							 CouponSlotRef *ref);
 extern CouponSlotRef coupon_pool_slot(const CouponPoolKey *key, int64 qty);
 extern CouponSlotRef coupon_pool_give(const CouponPoolKey *key,
-									  CouponPending kind, uint64 qty);
+									  CouponPending kind, uint64 qty,
+									  TimestampTz expiry);
 
 /* locks.c */
 extern bool coupon_lock_customer(const CouponPoolKey *key, const char *customer);
@@ -317,6 +319,7 @@ extern int64 coupon_expire_overdue(const CouponPoolKey *key, int limit,
 								   bool *skipped);
 extern bool coupon_expiry_refill(CouponSlotRef ref, uint64 needed, void *arg,
 								 bool *waitable);
+extern List *coupon_overdue_pools(int limit);
 extern TimestampTz coupon_next_expiry(void);
 
 /* claim.c */
@@ -371,6 +374,7 @@ extern int32 coupon_arg_int32(FunctionCallInfo fcinfo, int argno,
 							  const char *what, int32 min);
 extern int64 coupon_arg_duration(FunctionCallInfo fcinfo, int argno,
 								 const char *what);
-extern TimestampTz coupon_arg_expiry(FunctionCallInfo fcinfo, int argno);
+extern int64 coupon_arg_ttl(FunctionCallInfo fcinfo, int argno);
+extern TimestampTz coupon_expiry_after(int64 ttl);
 
 #endif							/* COUPON_H */

@@ -13,12 +13,15 @@
  *					abort (of the transaction or of the savepoint that took
  *					them) gives them back at once and wakes the waiters
  *	release, grow	permits to add to "available" (and to the capacity) when
- *					the transaction commits; abort forgets them
+ *					the transaction commits; abort forgets them (and a hold
+ *					released is live again: its expiry goes back to the
+ *					slot, so that claimers look for it)
  *	drop			the pool refuses claims; commit frees its slot, abort
  *					lets it take claims again
  *	forget			DROP EXTENSION (of the pool table) or DROP DATABASE:
  *					commit frees the slots of its pools
- *	expiry			a hold's new expiry, announced at commit to the slot and
+ *	expiry			a hold's new expiry, announced at commit to the slot
+ *					(pinned, so that a load in between cannot miss it) and
  *					to the expiry worker
  *
  * A transaction may take from its own pending increments: a claim after a
@@ -78,7 +81,7 @@ typedef struct CouponEscrowEntry
 	CouponSlotRef ref;			/* none for forget */
 	CouponSettlement s;
 	TransactionId drop_xid;		/* drop */
-	Oid			dboid;			/* forget, expiry */
+	Oid			dboid;			/* forget */
 	Oid			pool_relid;		/* forget; invalid for a whole database */
 } CouponEscrowEntry;
 
@@ -88,6 +91,7 @@ typedef struct TakeAttempt
 	CouponPending kind;
 	uint64		qty;
 	uint64		from_own;		/* out: taken from own pending increments */
+	TimestampTz deadline;		/* 0 if the take may not wait */
 	CouponRefill refill;
 	void	   *refill_arg;
 } TakeAttempt;
@@ -150,6 +154,20 @@ own_pending(CouponSlotRef ref, uint64 *in_flight)
 }
 
 /*
+ * The permits this transaction could take of the slot now: those
+ * available, and its own pending increments (holds it expired, say).
+ */
+uint64
+coupon_escrow_available(CouponSlotRef ref)
+{
+	CouponSlotStats stats;
+	uint64		in_flight;
+
+	coupon_slot_stats(ref, &stats);
+	return stats.available + own_pending(ref, &in_flight);
+}
+
+/*
  * Take a->qty permits: first from the transaction's own pending increments
  * of the pool, the rest from the semaphore.  If that fails, let the refill
  * add increments (expired holds) and try again.
@@ -178,7 +196,8 @@ take_attempt(CouponSlotRef *ref, void *arg)
 		if (take == COUPON_STALE || a->refill == NULL)
 			return take;
 		if (!a->refill(*ref, a->qty - own, a->refill_arg, &waitable))
-			return waitable ? COUPON_TIMED_OUT : take;
+			return waitable || coupon_slot_expires_by(*ref, a->deadline) ?
+				COUPON_TIMED_OUT : take;
 	}
 }
 
@@ -198,7 +217,7 @@ coupon_escrow_take(CouponSlotRef *ref, CouponPending kind, uint64 qty,
 				   CouponRefill refill, void *refill_arg)
 {
 	CouponEscrowEntry *entry = entry_alloc(kind);
-	TakeAttempt attempt = {kind, qty, 0, refill, refill_arg};
+	TakeAttempt attempt = {kind, qty, 0, deadline, refill, refill_arg};
 	CouponTake	take;
 
 	Assert(kind == COUPON_PENDING_CLAIM || kind == COUPON_PENDING_SHRINK);
@@ -228,16 +247,20 @@ coupon_escrow_take(CouponSlotRef *ref, CouponPending kind, uint64 qty,
 }
 
 /*
- * Remember qty permits that a release, or a capacity increase, gives to
- * the pool when the transaction commits.  False if the slot no longer
- * holds the pool (find it again).
+ * Remember what the transaction gives the pool when it commits: qty
+ * permits of a release (of a hold expiring at expiry, or 0: if the release
+ * is undone, the hold is live again), qty permits and capacity of a
+ * capacity increase, or a hold's new expiry (kind expiry, qty 0).  False
+ * if the slot no longer holds the pool (find it again).
  */
 bool
-coupon_escrow_give(CouponSlotRef ref, CouponPending kind, uint64 qty)
+coupon_escrow_give(CouponSlotRef ref, CouponPending kind, uint64 qty,
+				   TimestampTz expiry)
 {
 	CouponEscrowEntry *entry = entry_alloc(kind);
 
-	Assert(kind == COUPON_PENDING_RELEASE || kind == COUPON_PENDING_GROW);
+	Assert(kind == COUPON_PENDING_RELEASE || kind == COUPON_PENDING_GROW ||
+		   kind == COUPON_PENDING_EXPIRY);
 	if (!coupon_slot_pin(ref))
 	{
 		pfree(entry);
@@ -247,6 +270,10 @@ coupon_escrow_give(CouponSlotRef ref, CouponPending kind, uint64 qty)
 	entry->s.available = (int64) qty;
 	if (kind == COUPON_PENDING_GROW)
 		entry->s.capacity = (int64) qty;
+	else if (kind == COUPON_PENDING_RELEASE)
+		entry->s.undo_expiry = expiry;
+	else
+		entry->s.expiry = expiry;
 	entry->s.pins = 1;
 	entry_link(entry);
 	return true;
@@ -262,13 +289,13 @@ entry_undo(CouponEscrowEntry *entry)
 		case COUPON_PENDING_SHRINK:
 		case COUPON_PENDING_RELEASE:
 		case COUPON_PENDING_GROW:
+		case COUPON_PENDING_EXPIRY:
 			coupon_slot_settle(entry->ref, &entry->s, false);
 			break;
 		case COUPON_PENDING_DROP:
 			coupon_slot_end_drop(entry->ref, entry->drop_xid, false);
 			break;
 		case COUPON_PENDING_FORGET:
-		case COUPON_PENDING_EXPIRY:
 			break;
 	}
 }
@@ -321,24 +348,6 @@ coupon_escrow_forget(Oid dboid, Oid pool_relid)
 
 	entry->dboid = dboid;
 	entry->pool_relid = pool_relid;
-	entry_link(entry);
-}
-
-/*
- * A hold of the pool will expire at expires_at: tell the pool's slot, if
- * it is loaded, and the expiry worker when the transaction commits.
- */
-void
-coupon_escrow_note_expiry(const CouponPoolKey *key, TimestampTz expires_at)
-{
-	CouponEscrowEntry *entry = entry_alloc(COUPON_PENDING_EXPIRY);
-	uint64		epoch;
-	bool		dropped_here;
-
-	if (!coupon_slot_find(key, &entry->ref, &epoch, &dropped_here))
-		entry->ref.slot = NULL;
-	entry->dboid = key->dboid;
-	entry->s.expiry = expires_at;
 	entry_link(entry);
 }
 

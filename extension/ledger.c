@@ -25,9 +25,12 @@
  * per-customer check and the request-id lookup scan an index directly,
  * with SnapshotSelf, which sees every committed row and the transaction's
  * own, as of now.  The caller holds the customer's (or the request's)
- * lock, so no other transaction can be adding such a row; a release in
+ * lock, so no other transaction can be adding such a row, nor (a confirm,
+ * an extend: lifecycle.c takes the customer's lock too) replacing one with
+ * a new version that the scan could miss along with the old; a release in
  * progress elsewhere still counts as held until it commits, which errs on
- * the safe side.
+ * the safe side.  A hold whose time is up counts as not held, by the
+ * clock, as for confirm and extend: once expired it can never come back.
  *
  * Note about locking: the writes take RowExclusiveLock on their table, as
  * an INSERT, UPDATE or DELETE would.
@@ -272,10 +275,10 @@ coupon_ledger_change_claim(ItemPointer tid, CouponClaimChange change,
 	LedgerWrite w;
 
 	write_begin(&w, coupon_catalog.claims_relid, tid);
+	/* By the clock: an expiry is never recorded before the hold expired. */
 	if (change == COUPON_CHANGE_RELEASE)
 		set_column(w.slot, Anum_claims_released_at,
-				   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-				   false);
+				   TimestampTzGetDatum(GetCurrentTimestamp()), false);
 	else
 		set_column(w.slot, Anum_claims_expires_at, TimestampTzGetDatum(value),
 				   value == 0);
@@ -383,6 +386,7 @@ holdings_in_range(IndexScanDesc scan, ScanKey keys, TupleTableSlot *slot,
 				  int n, CouponHoldings *holdings, int budget)
 {
 	CouponHoldings *h = NULL;
+	TimestampTz now = GetCurrentTimestamp();
 
 	keys[1].sk_argument = CStringGetTextDatum(lo);
 	keys[2].sk_argument = CStringGetTextDatum(hi);
@@ -411,6 +415,15 @@ holdings_in_range(IndexScanDesc scan, ScanKey keys, TupleTableSlot *slot,
 		(void) slot_getattr(slot, Anum_claims_released_at, &isnull);
 		if (!isnull)
 			continue;
+		/* A hold whose time is up is no longer held, returned or not. */
+		if (coupon_catalog.lifecycle)
+		{
+			Datum		expires_at = slot_getattr(slot, Anum_claims_expires_at,
+												  &isnull);
+
+			if (!isnull && DatumGetTimestampTz(expires_at) <= now)
+				continue;
+		}
 		h->held += DatumGetInt32(slot_getattr(slot, Anum_claims_qty, &isnull));
 		id = DatumGetInt64(slot_getattr(slot, Anum_claims_id, &isnull));
 		if (h->first_claim == 0 || id < h->first_claim)

@@ -8,10 +8,10 @@
  * the load from the ledger need no other state, and an expired hold that
  * nobody has returned yet is still a live row until someone does.
  *
- *	release		released_at = now(); the coupons return to the pool when
+ *	release		released_at = clock_timestamp(); the coupons return to the pool when
  *				the releasing transaction commits
  *	confirm		expires_at = NULL: the hold becomes a permanent claim
- *	extend		expires_at = now() + ttl
+ *	extend		expires_at = clock_timestamp() + ttl
  *	expire		a release done by someone else, of a hold whose time is up:
  *				by the background worker (worker.c), or by a claimer that
  *				finds too few coupons, in its own transaction, which then
@@ -53,6 +53,7 @@ typedef struct LockedClaim
 	int32		qty;
 	TimestampTz released_at;	/* 0 if live */
 	TimestampTz expires_at;		/* 0 if permanent */
+	char	   *customer;
 } LockedClaim;
 
 /* A text column of a result row, copied out of SPI's memory. */
@@ -92,19 +93,25 @@ lock_claim(int64 claim_id, LockedClaim *c)
 		c->qty = DatumGetInt32(coupon_sql_value(0, 3, NULL));
 		c->released_at = sql_timestamp(0, 4);
 		c->expires_at = sql_timestamp(0, 5);
+		c->customer = sql_text(0, 6);
 	}
 	coupon_sql_end();
 	return found;
 }
 
-/* Return a locked claim's coupons to its pool when this transaction commits. */
+/*
+ * Return a locked claim's coupons to its pool when this transaction
+ * commits.  If the release is undone, a hold is live again and expires at
+ * expires_at (escrow.c tells the pool).
+ */
 static void
-release_locked(const char *pool, ItemPointer tid, int32 qty)
+release_locked(const char *pool, ItemPointer tid, int32 qty,
+			   TimestampTz expires_at)
 {
 	CouponPoolKey key;
 
 	coupon_make_key(&key, pool);
-	(void) coupon_pool_give(&key, COUPON_PENDING_RELEASE, qty);
+	(void) coupon_pool_give(&key, COUPON_PENDING_RELEASE, qty, expires_at);
 	coupon_ledger_change_claim(tid, COUPON_CHANGE_RELEASE, 0);
 }
 
@@ -148,7 +155,7 @@ coupon_release(PG_FUNCTION_ARGS)
 		coupon_claim_missing(claim_id);
 	if (c.released_at != 0)
 		PG_RETURN_BOOL(false);
-	release_locked(c.pool, &c.tid, c.qty);
+	release_locked(c.pool, &c.tid, c.qty, c.expires_at);
 	PG_RETURN_BOOL(true);
 }
 
@@ -165,12 +172,20 @@ hold_call(FunctionCallInfo fcinfo, const char *function)
 	return PG_GETARG_INT64(0);
 }
 
-/* Lock the claim, which must be a hold neither released nor expired. */
+/*
+ * Lock the claim, which must be a hold neither released nor expired, and
+ * its customer: a claim of the customer counts its holdings under that
+ * lock (ledger.c), and must not see the row between its two versions.
+ */
 static void
 lock_live_hold(int64 claim_id, LockedClaim *c)
 {
+	CouponPoolKey key;
+
 	if (!lock_claim(claim_id, c))
 		coupon_claim_missing(claim_id);
+	coupon_make_key(&key, c->pool);
+	(void) coupon_lock_customer(&key, c->customer);
 	if (c->released_at != 0 ||
 		(c->expires_at != 0 && c->expires_at <= GetCurrentTimestamp()))
 		hold_gone(claim_id, c);
@@ -195,36 +210,38 @@ coupon_confirm(PG_FUNCTION_ARGS)
 
 /*
  * coupon_hold_extend(claim_id, ttl) returns timestamptz: the hold's new
- * expiry, now() + ttl.  A permanent, released or expired claim is an error.
+ * expiry, clock_timestamp() + ttl.  A permanent, released or expired claim
+ * is an error.
  */
 Datum
 coupon_hold_extend(PG_FUNCTION_ARGS)
 {
 	int64		claim_id;
+	int64		ttl;
 	TimestampTz expires_at;
 	LockedClaim c;
 	CouponPoolKey key;
 
 	claim_id = hold_call(fcinfo, "coupon_hold_extend");
-	expires_at = coupon_arg_expiry(fcinfo, 1);
+	ttl = coupon_arg_ttl(fcinfo, 1);
 	lock_live_hold(claim_id, &c);
 	if (c.expires_at == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_COUPON_NOT_A_HOLD),
 				 errmsg("claim %lld is not a hold", (long long) claim_id),
 				 errdetail("It is permanent: it was claimed, or its hold was confirmed.")));
+	expires_at = coupon_expiry_after(ttl);
 	coupon_ledger_change_claim(&c.tid, COUPON_CHANGE_EXPIRY, expires_at);
 	coupon_make_key(&key, c.pool);
-	coupon_escrow_note_expiry(&key, expires_at);
+	(void) coupon_pool_give(&key, COUPON_PENDING_EXPIRY, 0, expires_at);
 	PG_RETURN_TIMESTAMPTZ(expires_at);
 }
 
 /*
- * Return overdue holds to their pools in this transaction, oldest first, at
- * most limit of them: of the pool of key, or of every pool if key is NULL.
- * Holds locked by other transactions are skipped; *skipped (if given) says
- * whether the pool has overdue holds that none could be returned of.
- * Returns the number of holds returned.
+ * Return the pool's overdue holds in this transaction, oldest first, at
+ * most limit of them.  Holds locked by other transactions are skipped;
+ * *skipped (if given) says whether the pool has overdue holds that none
+ * could be returned of.  Returns the number of holds returned.
  */
 int64
 coupon_expire_overdue(const CouponPoolKey *key, int limit, bool *skipped)
@@ -237,26 +254,54 @@ coupon_expire_overdue(const CouponPoolKey *key, int limit, bool *skipped)
 	coupon_sql_begin();
 	args[0] = TimestampTzGetDatum(GetCurrentTimestamp());
 	args[1] = Int64GetDatum(limit);
-	args[2] = key ? CStringGetTextDatum(key->name) : (Datum) 0;
-	n = coupon_sql_run(key ? COUPON_SQL_LOCK_OVERDUE_OF_POOL :
-					   COUPON_SQL_LOCK_OVERDUE, args);
+	args[2] = CStringGetTextDatum(key->name);
+	n = coupon_sql_run(COUPON_SQL_LOCK_OVERDUE_OF_POOL, args);
 	rows = SPI_palloc(sizeof(LockedClaim) * Max(n, 1));
 	for (uint64 i = 0; i < n; i++)
 	{
 		rows[i].tid = *(ItemPointer) DatumGetPointer(coupon_sql_value(i, 1, NULL));
-		rows[i].pool = sql_text(i, 2);
 		rows[i].qty = DatumGetInt32(coupon_sql_value(i, 3, NULL));
+		rows[i].expires_at = sql_timestamp(i, 4);
 	}
 	for (uint64 i = 0; i < n; i++)
-		release_locked(rows[i].pool, &rows[i].tid, rows[i].qty);
+		release_locked(key->name, &rows[i].tid, rows[i].qty, rows[i].expires_at);
 	if (skipped)
 	{
 		args[1] = args[2];
-		*skipped = n == 0 && key &&
+		*skipped = n == 0 &&
 			coupon_sql_run(COUPON_SQL_ANY_OVERDUE_OF_POOL, args) > 0;
 	}
 	coupon_sql_end();
 	return (int64) n;
+}
+
+/*
+ * The names of pools that have overdue holds, at most limit of them, in
+ * the caller's memory context.
+ */
+List *
+coupon_overdue_pools(int limit)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *pools = NIL;
+	Datum		args[2];
+	uint64		n;
+
+	coupon_require_lifecycle("coupon_overdue_pools");
+	coupon_sql_begin();
+	args[0] = TimestampTzGetDatum(GetCurrentTimestamp());
+	args[1] = Int64GetDatum(limit);
+	n = coupon_sql_run(COUPON_SQL_OVERDUE_POOLS, args);
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *name = TextDatumGetCString(coupon_sql_value(i, 1, NULL));
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+
+		pools = lappend(pools, pstrdup(name));
+		MemoryContextSwitchTo(spi);
+	}
+	coupon_sql_end();
+	return pools;
 }
 
 /* The earliest expiry that statement id finds; DT_NOEND if none. */
@@ -291,8 +336,11 @@ coupon_next_expiry(void)
  * takes from the transaction's own pending releases).  True if it returned
  * any.  Otherwise *waitable says whether overdue holds are locked by other
  * transactions (their coupons may come back), and the pool's next expiry is
- * looked up again, so that claimers do not look before it.  arg is the
- * pool's key.
+ * looked up again, so that claimers do not look before it.  That is a
+ * lower bound, never past a hold that may yet be returned: overdue holds
+ * locked by others count (they may be let go unchanged), and a hold this
+ * transaction returned goes back to the slot's next expiry if the return
+ * is undone (escrow.c).  arg is the pool's key.
  */
 bool
 coupon_expiry_refill(CouponSlotRef ref, uint64 needed, void *arg,
@@ -300,16 +348,14 @@ coupon_expiry_refill(CouponSlotRef ref, uint64 needed, void *arg,
 {
 	const CouponPoolKey *key = (const CouponPoolKey *) arg;
 	TimestampTz seen = coupon_slot_next_expiry(ref);
-	TimestampTz now = GetCurrentTimestamp();
-	Datum		args[2];
+	Datum		args[1];
 
-	if (seen > now)
+	if (seen > GetCurrentTimestamp())
 		return false;
 	if (coupon_expire_overdue(key, COUPON_REFILL_ROWS, waitable) > 0)
 		return true;
 
-	args[0] = TimestampTzGetDatum(now);
-	args[1] = CStringGetTextDatum(key->name);
+	args[0] = CStringGetTextDatum(key->name);
 	coupon_slot_set_next_expiry(ref, seen,
 								min_expiry(COUPON_SQL_NEXT_EXPIRY_OF_POOL, args));
 	return false;

@@ -118,17 +118,18 @@ coupon_pool_slot(const CouponPoolKey *key, int64 qty)
 }
 
 /*
- * Give qty permits to the pool when this transaction commits (a release,
- * or a capacity increase), loading it first.
+ * coupon_escrow_give() to the pool, loading it first: a release, a
+ * capacity increase or a hold's new expiry.
  */
 CouponSlotRef
-coupon_pool_give(const CouponPoolKey *key, CouponPending kind, uint64 qty)
+coupon_pool_give(const CouponPoolKey *key, CouponPending kind, uint64 qty,
+				 TimestampTz expiry)
 {
 	for (;;)
 	{
 		CouponSlotRef ref = coupon_pool_slot(key, 0);
 
-		if (coupon_escrow_give(ref, kind, qty))
+		if (coupon_escrow_give(ref, kind, qty, expiry))
 			return ref;
 	}
 }

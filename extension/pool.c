@@ -141,7 +141,7 @@ coupon_pool_resize(PG_FUNCTION_ARGS)
 
 		if (capacity > p.capacity)
 			done = coupon_escrow_give(ref, COUPON_PENDING_GROW,
-									  capacity - p.capacity);
+									  capacity - p.capacity, 0);
 		else
 		{
 			CouponTake	take = coupon_escrow_take(&ref, COUPON_PENDING_SHRINK,

@@ -631,7 +631,8 @@ slot_note_expiry(CouponSlot *slot, TimestampTz ts)
 
 /*
  * A transaction that changed the pool ended.  If it aborted, the permits
- * it took are available again; if it committed, the deltas are applied:
+ * it took are available again, and holds it released are live again; if
+ * it committed, the deltas are applied:
  * its claims are claimed now, its releases and growth available, its
  * capacity changes made.  Either way its pins are dropped and sleepers
  * woken.  A stale reference (the pool was dropped meanwhile) is ignored.
@@ -654,7 +655,11 @@ coupon_slot_settle(CouponSlotRef ref, const CouponSettlement *s,
 				slot_note_expiry(slot, s->expiry);
 		}
 		else
+		{
 			pg_atomic_fetch_add_u64(&slot->available, s->in_flight);
+			if (s->undo_expiry != 0)
+				slot_note_expiry(slot, s->undo_expiry);
+		}
 		pg_atomic_fetch_sub_u64(&slot->in_flight, s->in_flight);
 		pg_atomic_fetch_sub_u32(&slot->pins, s->pins);
 		slot_wake(slot);
@@ -843,6 +848,16 @@ coupon_slot_next_expiry(CouponSlotRef ref)
 		ts = (TimestampTz) pg_atomic_read_u64(&ref.slot->next_expiry);
 	LWLockRelease(coupon_shared->lock);
 	return ts;
+}
+
+/*
+ * Will a hold of the pool expire by deadline (0: never), so that a claim
+ * that found too few permits may wait for its coupons?
+ */
+bool
+coupon_slot_expires_by(CouponSlotRef ref, TimestampTz deadline)
+{
+	return deadline != 0 && coupon_slot_next_expiry(ref) <= deadline;
 }
 
 /*

@@ -7,17 +7,21 @@
  * configure), starts after recovery and keeps, in shared memory, for every
  * database with live holds, the time its next hold expires.  At that time
  * it starts a worker for the database, one at a time: the worker connects,
- * returns the overdue holds in small batches (one transaction per batch,
- * FOR UPDATE SKIP LOCKED, lifecycle.c), writes down when the database's
+ * returns the overdue holds pool by pool in small batches (one
+ * transaction per batch, FOR UPDATE SKIP LOCKED, lifecycle.c; a batch that
+ * fails is logged and retried ten seconds later, the other pools go on),
+ * writes down when the database's
  * next hold expires, and exits.  A worker lives for milliseconds, so it
  * never keeps a database from being dropped (DROP DATABASE waits a few
  * seconds for other sessions to leave), and one worker serves any number of
  * databases without a process per database.
  *
  * Who tells the launcher: a transaction that makes a hold, or moves its
- * expiry, announces it when it commits (escrow.c); at its start the
- * launcher visits every database once, so that holds that outlived a
- * restart or a crash are returned, expired ones at once.  A database that
+ * expiry, announces it when it commits (escrow.c); at its start, and every
+ * ten minutes, the launcher visits every database, so that holds that
+ * outlived a restart or a crash are returned, expired ones at once, and
+ * holds that came without a commit announcing them (a database copied
+ * from a template, or restored) within ten minutes.  A database that
  * is dropped is forgotten when the drop commits; a database whose
  * extension is dropped has no holds left and drops out by itself.  A
  * worker that fails (terminated, or its database gone) is retried shortly,
@@ -60,10 +64,13 @@
 #include "coupon.h"
 
 #define EXPIRY_BATCH		100 /* holds per transaction */
+#define EXPIRY_POOLS		1000	/* pools per look for overdue holds */
 #define EXPIRY_BUDGET_MS	2000	/* a worker's run before it yields */
 #define RETRY_MS			1000	/* overdue holds locked by others */
 #define FAILED_RETRY_MS		2000	/* a worker that did not finish */
+#define POOL_FAILED_RETRY_MS	10000	/* holds that could not be returned */
 #define LAUNCHER_IDLE_MS	60000	/* the launcher looks around this often */
+#define LAUNCHER_REVISIT_MS	600000	/* and visits every database this often */
 
 PGDLLEXPORT void coupon_expiry_launcher_main(Datum arg);
 PGDLLEXPORT void coupon_expiry_worker_main(Datum arg);
@@ -211,10 +218,14 @@ launcher_detach(int code, Datum arg)
 	LWLockRelease(worker_shared->lock);
 }
 
-/* Every database that takes connections, to visit once. */
+/*
+ * Every database that takes connections, to visit once: a list in the
+ * caller's memory context, which outlives the transaction that reads it.
+ */
 static List *
 all_databases(void)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	List	   *dboids = NIL;
 	Relation	rel;
 	TableScanDesc scan;
@@ -228,7 +239,12 @@ all_databases(void)
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tuple);
 
 		if (db->datallowconn)
+		{
+			MemoryContext xact = MemoryContextSwitchTo(caller);
+
 			dboids = lappend_oid(dboids, db->oid);
+			MemoryContextSwitchTo(xact);
+		}
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -257,10 +273,13 @@ database_connectable(Oid dboid)
 /*
  * The database whose worker should run now: the most overdue one, else one
  * still to visit.  InvalidOid if none; *wake says when to look again.  If
- * a database did not fit in the table, every database is visited again.
+ * a database did not fit in the table, or every LAUNCHER_REVISIT_MS (since
+ * *visited), every database is visited again: holds can arrive without a
+ * commit that announces them (CREATE DATABASE ... TEMPLATE, a restore).
  */
 static Oid
-launcher_next(List **to_visit, TimestampTz now, TimestampTz *wake)
+launcher_next(List **to_visit, TimestampTz *visited, TimestampTz now,
+			  TimestampTz *wake)
 {
 	CouponDatabase *first = NULL;
 	Oid			dboid = InvalidOid;
@@ -285,11 +304,14 @@ launcher_next(List **to_visit, TimestampTz now, TimestampTz *wake)
 	worker_shared->overflow = false;
 	LWLockRelease(worker_shared->lock);
 
-	if (overflow && *to_visit == NIL)
+	if (*to_visit == NIL &&
+		(overflow || TimestampDifferenceExceeds(*visited, now, LAUNCHER_REVISIT_MS)))
 	{
-		ereport(LOG,
-				(errmsg("coupon: more databases have holds than coupon.max_pools, visiting every database")));
+		if (overflow)
+			ereport(LOG,
+					(errmsg("coupon: more databases have holds than coupon.max_pools, visiting every database")));
 		*to_visit = all_databases();
+		*visited = now;
 	}
 	if (!OidIsValid(dboid) && *to_visit != NIL)
 	{
@@ -342,6 +364,7 @@ void
 coupon_expiry_launcher_main(Datum arg)
 {
 	List	   *to_visit;
+	TimestampTz visited;
 	BackgroundWorkerHandle *running = NULL;
 	Oid			running_db = InvalidOid;
 	TimestampTz started = 0;
@@ -357,6 +380,7 @@ coupon_expiry_launcher_main(Datum arg)
 	on_shmem_exit(launcher_detach, (Datum) 0);
 
 	to_visit = all_databases();
+	visited = GetCurrentTimestamp();
 	for (;;)
 	{
 		TimestampTz now = GetCurrentTimestamp();
@@ -379,7 +403,7 @@ coupon_expiry_launcher_main(Datum arg)
 		}
 		if (running == NULL && coupon_expiry_workers)
 		{
-			Oid			dboid = launcher_next(&to_visit, now, &wake);
+			Oid			dboid = launcher_next(&to_visit, &visited, now, &wake);
 
 			if (OidIsValid(dboid) && launcher_start(dboid, &running))
 			{
@@ -403,26 +427,33 @@ coupon_expiry_launcher_main(Datum arg)
 	}
 }
 
-/*
- * One transaction of a worker: return up to EXPIRY_BATCH overdue holds, as
- * the owner of the ledger.  Returns the number returned; *next the
- * database's earliest expiry left (DT_NOEND if none, or if the database
- * has no coupon of version 1.1).
- */
-static int64
-worker_batch(TimestampTz *next)
-{
-	Oid			schema;
-	int64		expired = 0;
+/* A step of a worker, run by worker_xact(). */
+typedef void (*WorkerStep) (void *arg);
 
-	*next = DT_NOEND;
+/*
+ * Run step in a transaction of its own, as the owner of the ledger, in a
+ * security-restricted operation; not at all if the database has no coupon
+ * of version 1.1.  False if the step failed: then its error is logged
+ * (with the pool, if any) and its transaction rolled back, as autovacuum
+ * does with a table, so that one pool whose holds cannot be returned (an
+ * AFTER trigger that fails, say) keeps no other pool waiting.
+ */
+static bool
+worker_xact(WorkerStep step, void *arg, const char *pool)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	volatile bool done = true;
+
 	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	schema = coupon_extension_schema();
-	if (OidIsValid(schema))
+	PG_TRY();
 	{
-		coupon_catalog_bind(schema);
-		if (coupon_catalog.lifecycle)
+		Oid			schema;
+
+		PushActiveSnapshot(GetTransactionSnapshot());
+		schema = coupon_extension_schema();
+		if (OidIsValid(schema))
+			coupon_catalog_bind(schema);
+		if (OidIsValid(schema) && coupon_catalog.lifecycle)
 		{
 			Oid			save_userid;
 			int			save_sec_context;
@@ -431,21 +462,110 @@ worker_batch(TimestampTz *next)
 			SetUserIdAndSecContext(coupon_catalog.owner,
 								   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 								   SECURITY_RESTRICTED_OPERATION);
-			expired = coupon_expire_overdue(NULL, EXPIRY_BATCH, NULL);
-			*next = coupon_next_expiry();
+			step(arg);
 			SetUserIdAndSecContext(save_userid, save_sec_context);
 		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
 	}
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	return expired;
+	PG_CATCH();
+	{
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(caller);
+		if (pool)
+			errcontext("returning the expired holds of coupon pool \"%s\"",
+					   pool);
+		EmitErrorReport();
+		AbortOutOfAnyTransaction();
+		FlushErrorState();
+		RESUME_INTERRUPTS();
+		done = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(caller);
+	return done;
+}
+
+/* The pools with overdue holds, into *(List **) arg, kept past the commit. */
+static void
+step_overdue_pools(void *arg)
+{
+	MemoryContext xact = MemoryContextSwitchTo(TopMemoryContext);
+
+	*(List **) arg = coupon_overdue_pools(EXPIRY_POOLS);
+	MemoryContextSwitchTo(xact);
+}
+
+/* One pool's batch of overdue holds. */
+typedef struct PoolBatch
+{
+	const char *pool;
+	int64		returned;
+} PoolBatch;
+
+static void
+step_expire_pool(void *arg)
+{
+	PoolBatch  *batch = (PoolBatch *) arg;
+	CouponPoolKey key;
+
+	coupon_make_key(&key, batch->pool);
+	batch->returned = coupon_expire_overdue(&key, EXPIRY_BATCH, NULL);
+}
+
+/* The database's earliest expiry left, into *(TimestampTz *) arg. */
+static void
+step_next_expiry(void *arg)
+{
+	*(TimestampTz *) arg = coupon_next_expiry();
+}
+
+/*
+ * Return the database's overdue holds, pool by pool (a transaction pins
+ * the slot of each pool it changes, and there may be more pools than
+ * slots), in batches, until none is left or the budget runs out.  Returns
+ * when the worker should run again: at the next expiry; shortly if
+ * overdue holds are left (locked by others, or the budget ran out); a
+ * little later if a pool's holds could not be returned.
+ */
+static TimestampTz
+worker_run(void)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	TimestampTz now;
+	TimestampTz next = DT_NOEND;
+	List	   *pools = NIL;
+	bool		failed = false;
+	ListCell   *lc;
+
+	if (!worker_xact(step_overdue_pools, &pools, NULL))
+		failed = true;
+	foreach(lc, pools)
+	{
+		PoolBatch	batch = {lfirst(lc), 0};
+
+		do
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (!worker_xact(step_expire_pool, &batch, batch.pool))
+				failed = true;
+		} while (batch.returned == EXPIRY_BATCH &&
+				 !TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
+											 EXPIRY_BUDGET_MS));
+	}
+	if (!worker_xact(step_next_expiry, &next, NULL))
+		failed = true;
+	now = GetCurrentTimestamp();
+	if (failed)
+		return Min(next > now ? next : DT_NOEND,
+				   TimestampTzPlusMilliseconds(now, POOL_FAILED_RETRY_MS));
+	return next > now ? next : TimestampTzPlusMilliseconds(now, RETRY_MS);
 }
 
 void
 coupon_expiry_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
-	TimestampTz start;
 	TimestampTz next;
 	CouponDatabase *db;
 
@@ -455,15 +575,7 @@ coupon_expiry_worker_main(Datum arg)
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
 					PGC_S_OVERRIDE);
 
-	start = GetCurrentTimestamp();
-	while (worker_batch(&next) == EXPIRY_BATCH &&
-		   !TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
-									   EXPIRY_BUDGET_MS))
-		CHECK_FOR_INTERRUPTS();
-
-	/* Overdue holds left are locked by others, or the budget ran out. */
-	if (next <= GetCurrentTimestamp())
-		next = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), RETRY_MS);
+	next = worker_run();
 
 	LWLockAcquire(worker_shared->lock, LW_EXCLUSIVE);
 	db = database_entry(dboid, next != DT_NOEND);

@@ -27,10 +27,14 @@ END $$;
 -- Holds: counted like claims, confirmed, extended, released.
 --
 SELECT coupon_pool_create('tickets', 3);
+-- A hold expires ttl after it is granted, by the clock.
+SELECT clock_timestamp() AS before_ann \gset
 SELECT coupon_hold('tickets', 'ann', '1 hour') AS ann \gset
 SELECT pg_temp.balanced('tickets');
 SELECT claim_id = :ann AS is_ann, pool, customer, qty,
-       expires_at = claimed_at + interval '1 hour' AS in_an_hour, expired
+       expires_at BETWEEN :'before_ann'::timestamptz + interval '1 hour'
+                      AND clock_timestamp() + interval '1 hour' AS in_an_hour,
+       expired
   FROM coupon_holds;
 -- The hold counts against ann's limit of one: a claim answers with it.
 SELECT claim_id = :ann AS the_hold, status FROM coupon_claim_detailed('tickets', 'ann');
@@ -43,8 +47,11 @@ SELECT coupon_hold_extend(:ann, '1 hour');
 \set VERBOSITY default
 
 SELECT coupon_hold('tickets', 'bob', '10 minutes') AS bob \gset
-SELECT coupon_hold_extend(:bob, '2 hours') AS bob_until, now() AS extended_at \gset
-SELECT :'bob_until'::timestamptz - :'extended_at'::timestamptz AS extended_by;
+SELECT clock_timestamp() AS before_extend \gset
+SELECT coupon_hold_extend(:bob, '2 hours') AS bob_until \gset
+SELECT :'bob_until'::timestamptz BETWEEN :'before_extend'::timestamptz + interval '2 hours'
+                                     AND clock_timestamp() + interval '2 hours'
+       AS two_hours_from_the_extend;
 SELECT expires_at = :'bob_until' AS stored FROM coupon_holds WHERE claim_id = :bob;
 SELECT coupon_release(:bob);
 \set VERBOSITY sqlstate
@@ -89,6 +96,48 @@ SELECT pg_temp.balanced('flash');
 \set VERBOSITY sqlstate
 SELECT coupon_confirm(:slow);
 \set VERBOSITY default
+
+--
+-- A hold whose time is up is no longer held: its customer claims again,
+-- alone or in a bulk call, before anyone has returned the old hold.
+--
+SELECT coupon_pool_create('again', 5);
+SELECT coupon_hold('again', 'xan', '20 milliseconds') AS xan \gset
+SELECT pg_temp.wait_until_expired(:xan);
+SELECT claim_id <> :xan AS new_claim, status FROM coupon_claim_detailed('again', 'xan');
+SELECT coupon_hold('again', 'yul', '20 milliseconds') AS yul \gset
+SELECT pg_temp.wait_until_expired(:yul);
+SELECT customer, claim_id <> :yul AS new_claim, status
+  FROM coupon_claim_many('again', '{yul}');
+SELECT pg_temp.balanced('again');
+
+-- A transaction that returned an overdue hold and rolled back leaves the
+-- hold overdue and the pool still looking for it.
+SELECT coupon_pool_create('undone', 3, 3);
+SELECT coupon_hold('undone', 'x', '20 milliseconds') AS undone_x \gset
+SELECT coupon_claim('undone', 'z') IS NOT NULL AS granted;
+SELECT pg_temp.wait_until_expired(:undone_x);
+BEGIN;
+SELECT status FROM coupon_claim_detailed('undone', 'y', 3);
+ROLLBACK;
+SELECT status FROM coupon_claim_detailed('undone', 'w', 2);
+SELECT pg_temp.balanced('undone');
+
+-- A bulk call grants the coupons of the overdue holds it returned.
+SELECT coupon_pool_create('refilled', 3);
+SELECT count(coupon_hold('refilled', 'h' || i, '20 milliseconds')) AS holds
+  FROM generate_series(1, 3) i;
+SELECT bool_and(pg_temp.wait_until_expired(id)) AS expired
+  FROM coupon_claims WHERE pool = 'refilled';
+SELECT customer, status FROM coupon_claim_many('refilled', '{a,b,c,d,e}');
+SELECT pg_temp.balanced('refilled');
+
+-- A claim that may wait waits for a hold to expire, if it expires in time.
+SELECT coupon_pool_create('soon', 1);
+SELECT coupon_hold('soon', 'holder', '2 seconds') IS NOT NULL AS held;
+SELECT status FROM coupon_claim_detailed('soon', 'hasty');
+SELECT status FROM coupon_claim_detailed('soon', 'patient', 1, '60 seconds');
+SELECT pg_temp.balanced('soon');
 
 --
 -- Request ids.
