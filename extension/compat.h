@@ -3,27 +3,62 @@
  * compat.h
  *		Differences between the PostgreSQL majors coupon builds against.
  *
- * The rest of the code is written for the newest API; each difference is
- * hidden here behind one small definition or static inline wrapper, as
- * pg_wait_sampling's compat.h and pgvector do, so that no other file needs
- * a PG_VERSION_NUM test.  Supported: PostgreSQL 15 to 18.
+ * Each difference is hidden here behind one small definition or static
+ * inline wrapper, as pg_wait_sampling's compat.h and pgvector do, so that
+ * no other file needs a PG_VERSION_NUM test.  Supported: PostgreSQL 15 to
+ * 18.  CI builds and tests 15, 17 and 18 (the majors Debian ships); 16
+ * takes the same branches as 17 here.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef COUPON_COMPAT_H
 #define COUPON_COMPAT_H
 
+#include "executor/executor.h"
+#include "nodes/pg_list.h"
+
 /* PostgreSQL 16 moved the varlena macros out of postgres.h. */
 #if PG_VERSION_NUM >= 160000
 #include "varatt.h"
 #endif
 
+/* 16 moved permission checks out of the range table, see below. */
+#if PG_VERSION_NUM >= 160000
+#include "parser/parse_relation.h"
+#endif
+
 /*
  * PostgreSQL 18 replaced pg_attribute_noreturn(), written after the
- * declarator, with pg_noreturn, written before it.
+ * declarator, with pg_noreturn, written before it.  Before 18 the old
+ * attribute works in front as well.
  */
 #ifndef pg_noreturn
-#define pg_noreturn _Noreturn
+#define pg_noreturn pg_attribute_noreturn()
 #endif
+
+/*
+ * Give an executor state a range table of the one relation rte describes,
+ * as logical replication's apply worker does before it inserts a row.
+ * PostgreSQL 16 keeps the relation's permissions in a separate list of
+ * RTEPermissionInfo; 18 also wants the set of range table entries that
+ * partition pruning left in (here: entry 1).
+ */
+static inline void
+coupon_exec_init_range_table(EState *estate, RangeTblEntry *rte)
+{
+#if PG_VERSION_NUM >= 160000
+	List	   *perminfos = NIL;
+
+	addRTEPermissionInfo(&perminfos, rte);
+#endif
+#if PG_VERSION_NUM >= 180000
+	ExecInitRangeTable(estate, list_make1(rte), perminfos,
+					   bms_make_singleton(1));
+#elif PG_VERSION_NUM >= 160000
+	ExecInitRangeTable(estate, list_make1(rte), perminfos);
+#else
+	ExecInitRangeTable(estate, list_make1(rte));
+#endif
+}
 
 #endif							/* COUPON_COMPAT_H */

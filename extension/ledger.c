@@ -483,7 +483,7 @@ coupon_ledger_insert_claim(const char *pool, const char *customer, int32 qty)
 	rte->relid = catalog.claims_relid;
 	rte->relkind = RELKIND_RELATION;
 	rte->rellockmode = RowExclusiveLock;
-	ExecInitRangeTable(estate, list_make1(rte));
+	coupon_exec_init_range_table(estate, rte);
 	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, claims, 1, NULL, 0);
 	estate->es_output_cid = GetCurrentCommandId(true);
