@@ -17,14 +17,13 @@
 #include "executor/executor.h"
 #include "nodes/pg_list.h"
 
-/* PostgreSQL 16 moved the varlena macros out of postgres.h. */
-#if PG_VERSION_NUM >= 160000
-#include "varatt.h"
-#endif
-
-/* 16 moved permission checks out of the range table, see below. */
+/*
+ * PostgreSQL 16 moved the varlena macros out of postgres.h, and the
+ * permissions of a range table entry into a list of their own (below).
+ */
 #if PG_VERSION_NUM >= 160000
 #include "parser/parse_relation.h"
+#include "varatt.h"
 #endif
 
 /*
