@@ -1,13 +1,20 @@
-# coupon: build with PGXS.
+# coupon: build and test with PGXS, on PostgreSQL 15 to 18.
 #
-#   make && sudo make install     the extension and the coupon-stress client
-#   make installcheck             pg_regress, isolation and TAP tests against
-#                                 a running server that preloads coupon
+#   make                  the extension and the coupon-stress client
+#   make install          (as root) both; coupon-stress into /usr/local/bin
+#   make installcheck     (not as root, after make install) regress and
+#                         isolation tests, each against a temporary instance
+#                         that preloads coupon (sql/preload.conf), then the
+#                         TAP tests in t/, which start servers of their own
 #
-# The README's test command (.ci/test) runs everything, servers included.
+# PG_CONFIG=/usr/lib/postgresql/17/bin/pg_config picks a major.  The
+# README's test command (.ci/test) installs the packages, builds, installs
+# and runs installcheck as the postgres user, one suite at a time.
 
 EXTENSION = coupon
-EXTVERSION = 1.1
+# The version lives in coupon.control; META.json and debian/changelog
+# repeat it (.ci/package checks that they agree).
+EXTVERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 
 MODULE_big = coupon
 OBJS = $(patsubst %.c,%.o,$(wildcard extension/*.c))
@@ -17,15 +24,27 @@ DATA = extension/coupon--1.0.sql extension/coupon--1.0--1.1.sql
 DATA_built = extension/coupon--$(EXTVERSION).sql
 PGFILEDESC = "coupon - exact, crash-safe coupon claims"
 
+# Add a test by adding its name here (sql/NAME.sql and expected/NAME.out,
+# or specs/NAME.spec and expected/NAME.out); TAP tests are every t/*.pl.
 REGRESS = coupon_pools coupon_claims coupon_errors coupon_occ coupon_resize \
 	coupon_parallel coupon_eviction coupon_triggers coupon_lifecycle
-REGRESS_OPTS = --load-extension=coupon
 ISOLATION = claim_last_coupon claim_abort_wakes_waiter claim_savepoint \
 	claim_same_customer release_races_claim occ_stale_write \
 	claim_prepare_refused claim_limit_recreated admin_not_blocked \
 	hold_races_expiry hold_expiry_hint request_id_sessions cart_opposite_order
-ISOLATION_OPTS = --load-extension=coupon
 TAP_TESTS = 1
+
+# pg_regress and pg_isolation_regress start a temporary instance of the
+# installed server, with the settings of sql/preload.conf, as pg_cron and
+# pg_wait_sampling do; the directories are the ones "make clean" removes.
+TEST_CONF = --temp-config=$(srcdir)/sql/preload.conf
+# UTF-8 and the C locale whatever the caller's environment, so that psql
+# aligns the expected output's non-ASCII names the same way everywhere.
+ENCODING = UTF8
+NO_LOCALE = 1
+REGRESS_OPTS = --load-extension=coupon --temp-instance=./tmp_check $(TEST_CONF)
+ISOLATION_OPTS = --load-extension=coupon --temp-instance=./tmp_check_iso \
+	$(TEST_CONF)
 
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers
@@ -38,14 +57,23 @@ extension/coupon--$(EXTVERSION).sql: extension/coupon--1.0.sql extension/coupon-
 	cat $^ > $@
 
 # The stress client has its own Makefile (PGXS builds one library here).
+# CLIENT=no leaves it out (debian/rules packages it on its own).
+CLIENT ?= yes
+ifeq ($(CLIENT),yes)
 all: client
+install: install-client
+clean: clean-client
+endif
 client:
 	$(MAKE) -C client
-install: install-client
 install-client: client
 	$(MAKE) -C client install
-clean: clean-client
 clean-client:
 	$(MAKE) -C client clean
 
-.PHONY: client install-client clean-client
+# A source archive for PGXN, named after the version in coupon.control.
+dist:
+	git archive --format zip --prefix=$(EXTENSION)-$(EXTVERSION)/ \
+		-o $(EXTENSION)-$(EXTVERSION).zip HEAD
+
+.PHONY: client install-client clean-client dist

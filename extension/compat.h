@@ -3,49 +3,65 @@
  * compat.h
  *		Differences between the PostgreSQL majors coupon builds against.
  *
- * The rest of the code is written for the newest API; each difference is
- * hidden here behind one small definition or static inline wrapper, as
- * pg_wait_sampling's compat.h and pgvector do, so that no other file needs
- * a PG_VERSION_NUM test.  Supported: PostgreSQL 15 to 18.
+ * Each difference is hidden here behind one small definition or static
+ * inline wrapper, as pg_wait_sampling's compat.h and pgvector do, so that
+ * no other file needs a PG_VERSION_NUM test.  Supported: PostgreSQL 15 to
+ * 18.  CI builds and tests 15, 17 and 18 (the majors Debian ships); 16
+ * takes the same branches as 17 here.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef COUPON_COMPAT_H
 #define COUPON_COMPAT_H
 
+#include "access/genam.h"
 #include "executor/executor.h"
+#include "nodes/pg_list.h"
 
-/* PostgreSQL 16 moved the varlena macros out of postgres.h. */
+/*
+ * PostgreSQL 16 moved the varlena macros out of postgres.h, and the
+ * permissions of a range table entry into a list of their own (below).
+ */
 #if PG_VERSION_NUM >= 160000
+#include "parser/parse_relation.h"
 #include "varatt.h"
 #endif
 
 /*
  * PostgreSQL 18 replaced pg_attribute_noreturn(), written after the
- * declarator, with pg_noreturn, written before it.
+ * declarator, with pg_noreturn, written before it.  Before 18 the old
+ * attribute works in front as well.
  */
 #ifndef pg_noreturn
-#define pg_noreturn _Noreturn
+#define pg_noreturn pg_attribute_noreturn()
 #endif
 
 /*
- * ExecInitRangeTable() took permission infos in 16 and the unpruned
- * relations in 18; EvalPlanQualInit() took the result relations in 16.
- * The range table here is one relation, written without permission checks
- * (see ledger.c).
+ * Give an executor state a range table of the one relation rte describes,
+ * as logical replication's apply worker does before it inserts a row.
+ * PostgreSQL 16 keeps the relation's permissions in a separate list of
+ * RTEPermissionInfo; 18 also wants the set of range table entries that
+ * partition pruning left in (here: entry 1).
  */
 static inline void
-coupon_init_range_table(EState *estate, List *rtable)
+coupon_exec_init_range_table(EState *estate, RangeTblEntry *rte)
 {
+#if PG_VERSION_NUM >= 160000
+	List	   *perminfos = NIL;
+
+	addRTEPermissionInfo(&perminfos, rte);
+#endif
 #if PG_VERSION_NUM >= 180000
-	ExecInitRangeTable(estate, rtable, NIL, bms_make_singleton(1));
+	ExecInitRangeTable(estate, list_make1(rte), perminfos,
+					   bms_make_singleton(1));
 #elif PG_VERSION_NUM >= 160000
-	ExecInitRangeTable(estate, rtable, NIL);
+	ExecInitRangeTable(estate, list_make1(rte), perminfos);
 #else
-	ExecInitRangeTable(estate, rtable);
+	ExecInitRangeTable(estate, list_make1(rte));
 #endif
 }
 
+/* EvalPlanQualInit() took the result relations in 16. */
 static inline void
 coupon_epq_init(EPQState *epq, EState *estate)
 {
@@ -66,6 +82,18 @@ coupon_insert_index_tuples(ResultRelInfo *rri, TupleTableSlot *slot,
 								 false);
 #else
 	return ExecInsertIndexTuples(rri, slot, estate, false, false, NULL, NIL);
+#endif
+}
+
+/* index_beginscan() took instrumentation in 18. */
+static inline IndexScanDesc
+coupon_index_beginscan(Relation heap, Relation index, Snapshot snapshot,
+					   int nkeys)
+{
+#if PG_VERSION_NUM >= 180000
+	return index_beginscan(heap, index, snapshot, NULL, nkeys, 0);
+#else
+	return index_beginscan(heap, index, snapshot, nkeys, 0);
 #endif
 }
 

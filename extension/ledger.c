@@ -124,7 +124,7 @@ write_begin(LedgerWrite *w, Oid relid, ItemPointer old_tid)
 	rte->relid = relid;
 	rte->relkind = RELKIND_RELATION;
 	rte->rellockmode = RowExclusiveLock;
-	coupon_init_range_table(w->estate, list_make1(rte));
+	coupon_exec_init_range_table(w->estate, rte);
 	w->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
 	/* So that AFTER triggers find it, instead of opening the table again. */
@@ -459,7 +459,7 @@ coupon_ledger_holdings_many(const char *pool, char *const *customers, int n,
 	claims = table_open(coupon_catalog.claims_relid, AccessShareLock);
 	holder = index_open(coupon_catalog.holder_index, AccessShareLock);
 	slot = table_slot_create(claims, NULL);
-	scan = index_beginscan(claims, holder, SnapshotSelf, 3, 0);
+	scan = coupon_index_beginscan(claims, holder, SnapshotSelf, 3);
 	scan->xs_want_itup = true;
 
 	/* The index is on (pool, customer): index columns 1 and 2. */

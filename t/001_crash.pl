@@ -155,7 +155,7 @@ for (1 .. 200)
 ok($victim, "a claiming backend was sent SIGKILL");
 note "killed backend $victim with SIGKILL at $rows_at_kill ledger rows";
 ok( $node->wait_for_log(
-		qr/server process \(PID $victim\) was terminated by signal 9/,
+		qr/(?:server process|client backend) \(PID $victim\) was terminated by signal 9/,
 		$log_offset),
 	'postmaster saw the SIGKILL');
 # Every wait starts from the offset saved before the kill: wait_for_log()
