@@ -94,6 +94,7 @@ typedef enum Arg
 	ARG_LOCK_VALUE,				/* the call's random Redlock value */
 	ARG_LEASE_MS,				/* --lease-ms */
 	ARG_TOKEN,					/* the fencing token of the lock */
+	ARG_TTL,					/* --hold, in microseconds */
 	ARG_GRANT_ID				/* the id REPLY_GRANT returned */
 } Arg;
 
@@ -144,7 +145,8 @@ struct StepDef
 								 * or only when the call failed (the
 								 * compensation a shop writes) */
 	bool		drawn;			/* run only by the calls drawn for it, a
-								 * share of them; the others skip it */
+								 * share of them (--confirm); the others
+								 * skip it */
 };
 
 /* Where a strategy keeps its stock, which is read back after a point. */
@@ -153,6 +155,8 @@ typedef enum StockKind
 	STOCK_NONE,					/* insert-only: no check at all */
 	STOCK_COUNTER,				/* a row of a counter table */
 	STOCK_POOL,					/* the extension's pool */
+	STOCK_HOLDS,				/* the pool, taken by holds (--hold): read
+								 * once every hold is confirmed or expired */
 	STOCK_REDIS					/* a key in the first Redis instance */
 } StockKind;
 
@@ -193,6 +197,8 @@ typedef struct Options
 	int			max_tries;
 	int64_t		kill_server_at; /* --kill-server: at this take, 0 = off */
 	int64_t		restart_redis_at;	/* --restart-redis: at this take */
+	int64_t		hold_us;		/* --hold: the holds' TTL, 0 = claims */
+	double		confirm;		/* --confirm: share of holds confirmed */
 	double		progress;		/* -P seconds, 0 = off */
 	bool		json;
 	const char *ack_log;
@@ -303,6 +309,13 @@ typedef struct Row
 	double		max_ms;
 	int64_t		retries;
 	int64_t		errors;
+	/* holds (--hold); available is counter */
+	bool		holds;
+	int64_t		confirms;		/* seen by the clients */
+	int64_t		confirms_late;
+	int64_t		confirmed;		/* ledger: live rows without expiry */
+	int64_t		expired;		/* ledger: holds returned (expired) */
+	int64_t		held;			/* ledger: live holds left, 0 if settled */
 } Row;
 
 /*
@@ -410,7 +423,8 @@ typedef struct StrategyCtx
 	int			max_tries;
 	int			nlock;			/* lock instances connected per client */
 	const char *pool;			/* value of the grant rows' pool column */
-	double		share;			/* calls drawn for the drawn steps */
+	int64_t		hold_us;		/* --hold */
+	double		share;			/* --confirm: calls drawn for drawn steps */
 } StrategyCtx;
 
 /* coupon-stress.c */
@@ -420,7 +434,9 @@ extern void set_first_error(Stats *st, const char *fmt,...) CS_PRINTF(2, 3);
 
 /* strategy.c */
 extern const StrategyDef *strategy_by_name(const char *name);
+extern const StrategyDef *strategy_for(const Options *opt, int s);
 extern const char *strategy_pool(const StrategyDef *s);
+extern bool strategy_in_pool(const StrategyDef *s);
 extern bool strategy_has_lock(const StrategyDef *s);
 extern int	strategies_redis(const Options *opt);
 extern bool program_build(Program *prog, const StrategyDef *s,

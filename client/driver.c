@@ -222,7 +222,7 @@ finish_call(Thread *t, Client *c, Outcome outcome)
 		stat_add(&st->lat_sum_us, us);
 		stat_add_double(&st->lat_sum2, (double) us * (double) us);
 		if (outcome == OUT_GRANTED && t->ack_fd >= 0 &&
-			t->pt->strategy->stock == STOCK_POOL)
+			strategy_in_pool(t->pt->strategy))
 			log_ack(t, c);
 	}
 	else
@@ -755,6 +755,8 @@ run_share(const Options *opt, const Point *pt, const Program *prog,
 		t->ctx.max_tries = opt->max_tries;
 		t->ctx.nlock = pt->strategy->redis;
 		t->ctx.pool = strategy_pool(pt->strategy);
+		t->ctx.hold_us = opt->hold_us;
+		t->ctx.share = opt->confirm;
 		t->clients = clients + next;
 		t->nclients = share;
 		t->stats = &slots[i];

@@ -24,6 +24,12 @@
  * steps after it do: a step after it that fails is counted as an error,
  * never retried, and no compensation runs.
  *
+ * Holds (--hold) are such an entry, hold_strategy, outside the table: it
+ * replaces claim (strategy_for()).  A hold of --hold seconds (coupon_hold),
+ * then, for the calls drawn to confirm (--confirm of them), the race
+ * window, the buyer at the checkout, and coupon_confirm; the others
+ * abandon their hold to the expiry.
+ *
  * The driver (driver.c) does the I/O; the functions here only decide.
  * After every answer they return an Action: send a step, sleep, strike the
  * fault point, wait for more Redis answers, or finish the call as granted,
@@ -252,6 +258,25 @@ const StrategyDef builtin_strategies[] = {
 const int	n_builtin_strategies =
 	sizeof(builtin_strategies) / sizeof(builtin_strategies[0]);
 
+/* claim under --hold: hold, then, for the calls drawn, think and confirm. */
+static const StrategyDef hold_strategy = {
+	.name = "claim",
+	.description = "SELECT coupon_hold(...), coupon_confirm(...)",
+	.exact = true,
+	.stock = STOCK_HOLDS,
+	.needs_extension = true,
+	.steps = {
+		{.kind = STEP_SQL,
+			.text = "SELECT @extschema@.coupon_hold($1::text, $2::text, "
+			"$3::bigint * interval '1 microsecond', $4::int)",
+			.args = {ARG_POOL, ARG_CUSTOMER, ARG_TTL, ARG_QTY},
+		.reply = REPLY_GRANT, .takes = true},
+		{.kind = STEP_PAUSE, .drawn = true},
+		{.kind = STEP_SQL, .text = "SELECT @extschema@.coupon_confirm($1::bigint)",
+			.args = {ARG_GRANT_ID}, .reply = REPLY_CONFIRM, .drawn = true}
+	}
+};
+
 _Static_assert(sizeof(builtin_strategies) / sizeof(builtin_strategies[0]) <=
 			   CS_MAX_STRATEGIES, "raise CS_MAX_STRATEGIES");
 
@@ -271,11 +296,27 @@ strategy_by_name(const char *name)
 	return NULL;
 }
 
+/* What a point of table entry s runs: claim's holds under --hold. */
+const StrategyDef *
+strategy_for(const Options *opt, int s)
+{
+	if (opt->hold_us > 0 && builtin_strategies[s].stock == STOCK_POOL)
+		return &hold_strategy;
+	return &builtin_strategies[s];
+}
+
+/* Does s take from the extension's pool and write its ledger? */
+bool
+strategy_in_pool(const StrategyDef *s)
+{
+	return s->stock == STOCK_POOL || s->stock == STOCK_HOLDS;
+}
+
 /* The pool column of the grant rows; the name of claim's pool. */
 const char *
 strategy_pool(const StrategyDef *s)
 {
-	return s->stock == STOCK_POOL ? "stress_claim" : s->name;
+	return strategy_in_pool(s) ? "stress_claim" : s->name;
 }
 
 /* The Redis instances the chosen strategies use. */
@@ -432,6 +473,8 @@ arg_integer(const StrategyCtx *ctx, const Client *c, Arg arg)
 			return ctx->lease_ms;
 		case ARG_TOKEN:
 			return c->token;
+		case ARG_TTL:
+			return ctx->hold_us;
 		case ARG_GRANT_ID:
 			return c->grant_id;
 		default:
