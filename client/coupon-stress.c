@@ -53,6 +53,25 @@
  *					a server was killed; in throughput mode also at least one
  *					grant when there was stock
  *
+ * With --hold the claim strategy holds (coupon_hold) and confirms a share
+ * of its holds; the point's row is read once every hold has settled.  Its
+ * grants are holds, its ledger rows every hold, confirmed or expired, and
+ * the columns above count the live rows (confirmed, and held while not
+ * settled) where they count ledger rows against the stock.  It adds:
+ *
+ *	confirms		confirms the clients saw succeed
+ *	confirmed		ledger rows confirmed: live, without an expiry
+ *	expired			ledger rows returned while holds: by the expiry, since
+ *					the client releases nothing
+ *	held			live holds left (0 once settled)
+ *	too late		confirms refused because the hold had expired (UC001)
+ *					or been returned (UC002): a legal race, not an error
+ *
+ * and correct also needs held = 0, confirmed + available = coupons,
+ * confirmed + expired = ledger_rows and confirms <= confirmed <= confirms
+ * + confirms in doubt; in burst mode ledger_rows >= min(users, coupons)
+ * replaces the equality, since an expired hold's coupon sells again.
+ *
  * Exit status: 0 when every strategy that claims to be correct (all but
  * naive and insert-only) was correct at every point, 1 when one was not,
  * 2 for bad arguments, an unreachable server, or a run aborted by a lost
@@ -64,6 +83,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -82,6 +102,7 @@
 #define DEFAULT_MAX_TRIES	64
 #define DEFAULT_LEASE_MS	10000
 #define DEFAULT_LOCK_WAIT_MS	60000
+#define DEFAULT_CONFIRM		0.5
 
 const char *progname = "coupon-stress";
 
@@ -142,9 +163,21 @@ usage(FILE *f)
 		fprintf(f, "                           %-16s%s\n",
 				builtin_strategies[i].name, builtin_strategies[i].description);
 	fprintf(f,
-			"  --race-window=USEC       pause between read and write (default 0)\n"
+			"  --race-window=USEC       pause between read and write; with --hold,\n"
+			"                           between a hold and its confirm (default 0)\n"
 			"  --max-tries=NUM          tries per call after conflicts and stale\n"
 			"                           tokens (default %d)\n\n"
+			"Holds:\n"
+			"  --hold=TTL               claim holds instead, for TTL seconds (may be\n"
+			"                           fractional: 0.5), and only claim runs; a point\n"
+			"                           ends once every hold is confirmed or expired\n"
+			"                           (at most TTL + 30 s); needs the server's expiry\n"
+			"                           workers: coupon preloaded and\n"
+			"                           coupon.expiry_workers = on (the default)\n"
+			"  --confirm=FRACTION       share of the holds granted that are confirmed\n"
+			"                           (coupon_confirm) after --race-window, drawn per\n"
+			"                           call; the others are abandoned to the expiry\n"
+			"                           (default %g)\n\n"
 			"Redis:\n"
 			"  --redis=HOST:PORT[,...]  Redis instances: the first holds redis's stock,\n"
 			"                           the first three are redlock's instances\n"
@@ -191,10 +224,20 @@ usage(FILE *f)
 			"percentiles over the calls that were answered (granted or sold out),\n"
 			"retries and backoff included; retries = conflicts, stale tokens and busy\n"
 			"locks retried; errors = calls that failed.\n\n"
+			"With --hold: granted and ledger count holds, counter is headed available\n"
+			"(read once every hold has settled) and oversold, lost and leaked count\n"
+			"the confirmed rows; confirms = confirms the clients saw succeed;\n"
+			"confirmed = ledger rows confirmed; expired = holds returned at their\n"
+			"expiry; too late = confirms refused because the hold had expired or been\n"
+			"returned (UC001, UC002), not errors; correct also needs no hold left,\n"
+			"confirmed + available = coupons, confirmed + expired = ledger and\n"
+			"confirms <= confirmed <= confirms + confirms in doubt, and in burst mode\n"
+			"ledger >= min(users, coupons) instead of equal.\n\n"
 			"Exit status: 0 when every strategy but naive and insert-only was correct,\n"
 			"1 when one was not, 2 for bad arguments, an unreachable server or an\n"
 			"aborted run.\n",
-			DEFAULT_MAX_TRIES, DEFAULT_LEASE_MS, DEFAULT_LOCK_WAIT_MS);
+			DEFAULT_MAX_TRIES, DEFAULT_CONFIRM, DEFAULT_LEASE_MS,
+			DEFAULT_LOCK_WAIT_MS);
 }
 
 /* As pgbench: one line saying what is wrong, then where to look. */
@@ -228,16 +271,35 @@ parse_int(const char *opt, const char *s, int64_t min, int64_t max)
 	return v;
 }
 
+/* A number into *v; false if s is not one. */
+static bool
+parse_double(const char *s, double *v)
+{
+	char	   *end;
+
+	errno = 0;
+	*v = strtod(s, &end);
+	return errno == 0 && end != s && *end == '\0';
+}
+
 static double
 parse_seconds(const char *opt, const char *s)
 {
-	char	   *end;
 	double		v;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !(v > 0) || v > 1e7)
+	if (!parse_double(s, &v) || !(v >= 1e-6) || v > 1e7)
 		bad_argument("invalid value \"%s\" for %s: expected a positive number of seconds",
+					 s, opt);
+	return v;
+}
+
+static double
+parse_fraction(const char *opt, const char *s)
+{
+	double		v;
+
+	if (!parse_double(s, &v) || !(v >= 0 && v <= 1))
+		bad_argument("invalid value \"%s\" for %s: expected a fraction from 0 to 1",
 					 s, opt);
 	return v;
 }
@@ -303,6 +365,7 @@ add_redis(Options *opt, const char *address, int position)
 /*
  * The strategies to run: those asked for, which must find the Redis
  * instances they need, or by default every one whose instances were given.
+ * With --hold, claim alone, the one that can hold.
  */
 static void
 choose_strategies(Options *opt)
@@ -312,8 +375,14 @@ choose_strategies(Options *opt)
 	for (s = 0; s < n_builtin_strategies; s++)
 	{
 		const StrategyDef *def = &builtin_strategies[s];
+		bool		can_hold = def->stock == STOCK_POOL;
 
-		if (!opt->strategies_given)
+		if (opt->hold_us > 0 && opt->strategies[s] && !can_hold)
+			bad_argument("--hold applies to the claim strategy only, not to %s",
+						 def->name);
+		if (opt->hold_us > 0 && !opt->strategies_given)
+			opt->strategies[s] = can_hold;
+		else if (!opt->strategies_given)
 			opt->strategies[s] = def->redis <= opt->nredis;
 		else if (opt->strategies[s] && def->redis > opt->nredis)
 			bad_argument("strategy %s needs %d Redis instance%s: give --redis=HOST:PORT%s",
@@ -330,7 +399,7 @@ parse_options(int argc, char **argv, Options *opt)
 		O_STRATEGY = 1, O_USERS, O_COUPONS, O_SERVERS, O_RACE_WINDOW,
 		O_MAX_TRIES, O_JSON, O_ACK_LOG, O_RECONNECT, O_DSN, O_REDIS,
 		O_PAUSE_MS, O_PAUSE_EVERY, O_LEASE_MS, O_LOCK_WAIT_MS, O_KILL_SERVER,
-		O_RESTART_REDIS
+		O_RESTART_REDIS, O_HOLD, O_CONFIRM
 	};
 	static const struct option long_options[] = {
 		{"strategy", required_argument, NULL, O_STRATEGY},
@@ -350,6 +419,8 @@ parse_options(int argc, char **argv, Options *opt)
 		{"lock-wait-ms", required_argument, NULL, O_LOCK_WAIT_MS},
 		{"kill-server", required_argument, NULL, O_KILL_SERVER},
 		{"restart-redis", required_argument, NULL, O_RESTART_REDIS},
+		{"hold", required_argument, NULL, O_HOLD},
+		{"confirm", required_argument, NULL, O_CONFIRM},
 		{"time", required_argument, NULL, 'T'},
 		{"client", required_argument, NULL, 'c'},
 		{"jobs", required_argument, NULL, 'j'},
@@ -364,6 +435,7 @@ parse_options(int argc, char **argv, Options *opt)
 	};
 	bool		users_set = false;
 	bool		clients_set = false;
+	bool		confirm_set = false;
 	int			c;
 
 	memset(opt, 0, sizeof(*opt));
@@ -374,6 +446,7 @@ parse_options(int argc, char **argv, Options *opt)
 	opt->lease_ms = DEFAULT_LEASE_MS;
 	opt->pause_every = 1;
 	opt->lock_wait_ms = DEFAULT_LOCK_WAIT_MS;
+	opt->confirm = DEFAULT_CONFIRM;
 	opt->clients[0] = 1;
 	opt->nclients = 1;
 
@@ -456,6 +529,13 @@ parse_options(int argc, char **argv, Options *opt)
 				opt->restart_redis_at = parse_int("--restart-redis", optarg, 1, INT64_MAX);
 				opt->reconnect = true;
 				break;
+			case O_HOLD:
+				opt->hold_us = llround(parse_seconds("--hold", optarg) * 1e6);
+				break;
+			case O_CONFIRM:
+				opt->confirm = parse_fraction("--confirm", optarg);
+				confirm_set = true;
+				break;
 			case 'T':
 				opt->duration = parse_seconds("-T", optarg);
 				opt->throughput = true;
@@ -494,6 +574,8 @@ parse_options(int argc, char **argv, Options *opt)
 	if (optind < argc)
 		bad_argument("unexpected argument \"%s\"", argv[optind]);
 
+	if (confirm_set && opt->hold_us == 0)
+		bad_argument("--confirm applies to holds: give --hold=TTL");
 	choose_strategies(opt);
 	if (opt->throughput && users_set)
 		bad_argument("--users applies to burst mode; use -c with -T");
@@ -712,8 +794,12 @@ compute_row(const Options *opt, const Point *pt, const Stats *st,
 			const PointRun *run, Row *r)
 {
 	double		elapsed = (st->end_ns - st->start_ns) / 1e9;
-	int64_t		in_doubt = st->in_doubt + (run->killed ? run->killed_clients : 0);
+	int64_t		killed = run->killed ? run->killed_clients : 0;
+	int64_t		in_doubt = st->in_doubt + killed;
 	int64_t		unaccounted = 0;
+
+	/* the rows that keep coupons from the stock */
+	int64_t		live = r->holds ? r->confirmed + r->held : r->ledger_rows;
 
 	if (elapsed <= 0)
 		elapsed = 1e-9;
@@ -729,12 +815,14 @@ compute_row(const Options *opt, const Point *pt, const Stats *st,
 	r->max_ms = st->hist.max_us / 1000.0;
 	r->retries = st->retries;
 	r->errors = st->errors;
+	r->confirms = st->confirms;
+	r->confirms_late = st->confirms_late;
 
-	r->oversold = r->ledger_rows > pt->initial ? r->ledger_rows - pt->initial : 0;
+	r->oversold = live > pt->initial ? live - pt->initial : 0;
 	if (r->has_counter)
 	{
 		/* > 0: taken without a ledger row; < 0: rows the stock missed */
-		unaccounted = (pt->initial - r->counter) - r->ledger_rows;
+		unaccounted = (pt->initial - r->counter) - live;
 		r->leaked = unaccounted > 0 ? unaccounted : 0;
 		r->lost_updates = unaccounted < 0 ? -unaccounted : 0;
 	}
@@ -742,12 +830,19 @@ compute_row(const Options *opt, const Point *pt, const Stats *st,
 		r->granted <= r->ledger_rows &&
 		r->ledger_rows <= r->granted + in_doubt &&
 		unaccounted == 0 &&
-		r->ledger_rows <= pt->initial;
+		live <= pt->initial;
+	if (r->holds)
+		r->correct = r->correct &&
+			r->held == 0 &&
+			r->confirmed + r->expired == r->ledger_rows &&
+			r->confirms <= r->confirmed &&
+			r->confirmed <= r->confirms + st->confirms_in_doubt + killed;
 	if (!opt->throughput && !run->killed)
 	{
 		int64_t		expected = pt->clients < pt->initial ? pt->clients : pt->initial;
 
-		r->correct = r->correct && r->ledger_rows == expected;
+		r->correct = r->correct && (r->holds ? r->ledger_rows >= expected :
+									r->ledger_rows == expected);
 	}
 	else if (opt->throughput && pt->initial > 0)
 		r->correct = r->correct && r->granted > 0;
@@ -842,7 +937,7 @@ main(int argc, char **argv)
 		{
 			if (!opt.strategies[s])
 				continue;
-			points[npoints].strategy = &builtin_strategies[s];
+			points[npoints].strategy = strategy_for(&opt, s);
 			points[npoints].clients = clients;
 			points[npoints].initial = opt.coupons;
 			npoints++;

@@ -93,7 +93,9 @@ typedef enum Arg
 	ARG_VERSION,				/* the version read by REPLY_STOCK */
 	ARG_LOCK_VALUE,				/* the call's random Redlock value */
 	ARG_LEASE_MS,				/* --lease-ms */
-	ARG_TOKEN					/* the fencing token of the lock */
+	ARG_TOKEN,					/* the fencing token of the lock */
+	ARG_TTL,					/* --hold, in microseconds */
+	ARG_GRANT_ID				/* the id REPLY_GRANT returned */
 } Arg;
 
 /* What a step's answer means. */
@@ -106,8 +108,11 @@ typedef enum Reply
 	REPLY_GRANT,				/* a non-null id is the grant, NULL sold out */
 	REPLY_TAKEN,				/* Redis: an integer >= 0 is taken, < 0 sold
 								 * out */
-	REPLY_QUORUM				/* STEP_REDIS_ALL: a majority answered >= 1
+	REPLY_QUORUM,				/* STEP_REDIS_ALL: a majority answered >= 1
 								 * within the lease, else busy (retry) */
+	REPLY_CONFIRM				/* true: the hold is confirmed; the error of
+								 * a hold that expired or was returned
+								 * (UC001, UC002) is "too late", no error */
 } Reply;
 
 /* What a call concludes. */
@@ -139,6 +144,9 @@ struct StepDef
 	bool		cleanup_always; /* ...whatever the outcome (a lock's release),
 								 * or only when the call failed (the
 								 * compensation a shop writes) */
+	bool		drawn;			/* run only by the calls drawn for it, a
+								 * share of them (--confirm); the others
+								 * skip it */
 };
 
 /* Where a strategy keeps its stock, which is read back after a point. */
@@ -147,6 +155,8 @@ typedef enum StockKind
 	STOCK_NONE,					/* insert-only: no check at all */
 	STOCK_COUNTER,				/* a row of a counter table */
 	STOCK_POOL,					/* the extension's pool */
+	STOCK_HOLDS,				/* the pool, taken by holds (--hold): read
+								 * once every hold is confirmed or expired */
 	STOCK_REDIS					/* a key in the first Redis instance */
 } StockKind;
 
@@ -187,6 +197,8 @@ typedef struct Options
 	int			max_tries;
 	int64_t		kill_server_at; /* --kill-server: at this take, 0 = off */
 	int64_t		restart_redis_at;	/* --restart-redis: at this take */
+	int64_t		hold_us;		/* --hold: the holds' TTL, 0 = claims */
+	double		confirm;		/* --confirm: share of holds confirmed */
 	double		progress;		/* -P seconds, 0 = off */
 	bool		json;
 	const char *ack_log;
@@ -240,10 +252,15 @@ typedef struct Stats
 	int64_t		calls;			/* calls finished: granted, refused, failed */
 	int64_t		granted;		/* calls the client saw succeed */
 	int64_t		refused;		/* sold out */
-	int64_t		errors;			/* failed calls */
+	int64_t		errors;			/* failed calls, and steps that failed
+								 * after a grant */
 	int64_t		in_doubt;		/* failed while a commit of a grant may have
 								 * been in flight (broken connection) */
 	int64_t		retries;		/* conflicts, stale tokens, busy locks */
+	int64_t		confirms;		/* confirms the client saw succeed */
+	int64_t		confirms_late;	/* refused: the hold expired, or was
+								 * returned */
+	int64_t		confirms_in_doubt;	/* in flight on a broken connection */
 	int64_t		lat_sum_us;		/* over granted and refused calls */
 	double		lat_sum2;		/* sum of squares, us^2 */
 	int64_t		start_ns;		/* release time of this thread */
@@ -292,6 +309,13 @@ typedef struct Row
 	double		max_ms;
 	int64_t		retries;
 	int64_t		errors;
+	/* holds (--hold); available is counter */
+	bool		holds;
+	int64_t		confirms;		/* seen by the clients */
+	int64_t		confirms_late;
+	int64_t		confirmed;		/* ledger: live rows without expiry */
+	int64_t		expired;		/* ledger: holds returned (expired) */
+	int64_t		held;			/* ledger: live holds left, 0 if settled */
 } Row;
 
 /*
@@ -306,6 +330,7 @@ typedef struct Program
 	const StepDef *steps[CS_MAX_PROGRAM];
 	bool		in_tx[CS_MAX_PROGRAM];	/* sent inside BEGIN ... COMMIT */
 	bool		commits_grant[CS_MAX_PROGRAM];
+	bool		commits_confirm[CS_MAX_PROGRAM];
 	char		sql[CS_MAX_PROGRAM + 1][CS_SQL_LEN];	/* last: ROLLBACK */
 	int			rollback;		/* index of the ROLLBACK statement */
 	int64_t		race_window_us;
@@ -346,6 +371,9 @@ typedef struct Client
 	bool		lock_busy;		/* this try found the lock taken */
 	int64_t		token;			/* fencing token: the largest of theirs */
 	bool		gc_pause;		/* this call stops --pause-ms at its pause */
+	bool		drawn;			/* this call runs the drawn steps */
+	bool		granted;		/* the grant committed: the call is granted,
+								 * whatever the steps after it do */
 	int64_t		lock_start_ns;
 	Outcome		ending;			/* what the call concludes, once known */
 	uint32_t	armed;			/* steps whose cleanup is due, bit = pc */
@@ -395,6 +423,8 @@ typedef struct StrategyCtx
 	int			max_tries;
 	int			nlock;			/* lock instances connected per client */
 	const char *pool;			/* value of the grant rows' pool column */
+	int64_t		hold_us;		/* --hold */
+	double		share;			/* --confirm: calls drawn for drawn steps */
 } StrategyCtx;
 
 /* coupon-stress.c */
@@ -404,7 +434,9 @@ extern void set_first_error(Stats *st, const char *fmt,...) CS_PRINTF(2, 3);
 
 /* strategy.c */
 extern const StrategyDef *strategy_by_name(const char *name);
+extern const StrategyDef *strategy_for(const Options *opt, int s);
 extern const char *strategy_pool(const StrategyDef *s);
+extern bool strategy_in_pool(const StrategyDef *s);
 extern bool strategy_has_lock(const StrategyDef *s);
 extern int	strategies_redis(const Options *opt);
 extern bool program_build(Program *prog, const StrategyDef *s,
@@ -418,7 +450,7 @@ extern Action strategy_next(const StrategyCtx *ctx, Client *c);
 extern Action strategy_result(const StrategyCtx *ctx, Client *c,
 							  PGresult *res);
 extern Action strategy_error(const StrategyCtx *ctx, Client *c,
-							 const char *sqlstate);
+							 const char *sqlstate, const char *message);
 extern Action strategy_redis_reply(const StrategyCtx *ctx, Client *c,
 								   int instance, bool ok, int64_t value,
 								   const char *error);

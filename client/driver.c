@@ -222,7 +222,7 @@ finish_call(Thread *t, Client *c, Outcome outcome)
 		stat_add(&st->lat_sum_us, us);
 		stat_add_double(&st->lat_sum2, (double) us * (double) us);
 		if (outcome == OUT_GRANTED && t->ack_fd >= 0 &&
-			t->pt->strategy->stock == STOCK_POOL)
+			strategy_in_pool(t->pt->strategy))
 			log_ack(t, c);
 	}
 	else
@@ -252,8 +252,9 @@ abort_run(Thread *t, Client *c, const char *what, const char *line)
 static void
 postgres_lost(Thread *t, Client *c, const char *msg)
 {
-	bool		may_commit = c->phase == PH_BUSY && c->stage == STAGE_RUN &&
-		t->ctx.prog->commits_grant[c->pc];
+	bool		busy = c->phase == PH_BUSY && c->stage == STAGE_RUN;
+	bool		may_commit = busy && t->ctx.prog->commits_grant[c->pc];
+	bool		may_confirm = busy && t->ctx.prog->commits_confirm[c->pc];
 	char		line[CS_ERRMSG_LEN];
 
 	first_line(line, sizeof(line), msg);
@@ -272,6 +273,8 @@ postgres_lost(Thread *t, Client *c, const char *msg)
 	}
 	if (may_commit)
 		stat_add(&t->stats->in_doubt, 1);
+	if (may_confirm)
+		stat_add(&t->stats->confirms_in_doubt, 1);
 	c->phase = PH_IDLE;
 	apply(t, c, strategy_abandon(&t->ctx, c, OUT_FAILED));
 }
@@ -482,14 +485,10 @@ statement_done(Thread *t, Client *c, PGresult *res)
 		return;
 	}
 	else
-	{
 		a = strategy_error(&t->ctx, c,
-						   PQresultErrorField(res, PG_DIAG_SQLSTATE));
-		if (c->ending == OUT_FAILED)
-			set_first_error(t->stats, "%s",
-							first_line(line, sizeof(line),
-									   PQresultErrorMessage(res)));
-	}
+						   PQresultErrorField(res, PG_DIAG_SQLSTATE),
+						   first_line(line, sizeof(line),
+									  PQresultErrorMessage(res)));
 	if (res)
 		PQclear(res);
 	apply(t, c, a);
@@ -756,6 +755,8 @@ run_share(const Options *opt, const Point *pt, const Program *prog,
 		t->ctx.max_tries = opt->max_tries;
 		t->ctx.nlock = pt->strategy->redis;
 		t->ctx.pool = strategy_pool(pt->strategy);
+		t->ctx.hold_us = opt->hold_us;
+		t->ctx.share = opt->confirm;
 		t->clients = clients + next;
 		t->nclients = share;
 		t->stats = &slots[i];

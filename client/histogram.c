@@ -149,6 +149,9 @@ stats_merge(Stats *into, const Stats *from)
 	into->errors += from->errors;
 	into->in_doubt += from->in_doubt;
 	into->retries += from->retries;
+	into->confirms += from->confirms;
+	into->confirms_late += from->confirms_late;
+	into->confirms_in_doubt += from->confirms_in_doubt;
 	into->lat_sum_us += from->lat_sum_us;
 	into->lat_sum2 += from->lat_sum2;
 	if (from->start_ns != 0 &&

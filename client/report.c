@@ -20,9 +20,13 @@
  * correct), clients, granted, ledger_rows, counter, oversold, lost_updates,
  * leaked, correct, claims_per_s, attempts_per_s, p50_ms, p95_ms, p99_ms,
  * max_ms, retries, errors; counter, lost_updates and leaked are null for
- * insert-only, which keeps no stock.  Progress lines go to stderr in
- * pgbench's format, one every -P seconds, every figure for the last
- * interval:
+ * insert-only, which keeps no stock.  With --hold the settings have
+ * hold_s and confirm (null without), and each row has confirms,
+ * confirms_too_late, confirmed, expired, available (the counter) and held
+ * after them; the table heads the counter "available" and adds confirms,
+ * confirmed, expired and "too late" at the end.  Progress lines go to
+ * stderr in pgbench's format, one every -P seconds, every figure for the
+ * last interval:
  *
  *	progress: 5.0 s, 2051.2 tps, lat 4.873 ms stddev 1.201, 0 failed, 3 retried
  *
@@ -42,7 +46,7 @@ static bool
 skipped(const Options *opt, int s)
 {
 	return !opt->strategies[s] && !opt->strategies_given &&
-		builtin_strategies[s].redis > opt->nredis;
+		opt->hold_us == 0 && builtin_strategies[s].redis > opt->nredis;
 }
 
 void
@@ -69,6 +73,9 @@ report_header(const Options *opt, const Target *tgt, int threads)
 	if (opt->pause_ms > 0)
 		printf("pause = %lld ms between read and write, every %lld calls\n",
 			   (long long) opt->pause_ms, (long long) opt->pause_every);
+	if (opt->hold_us > 0)
+		printf("holds = %g s, %g of them confirmed after the race window, "
+			   "the rest abandoned\n", opt->hold_us / 1e6, opt->confirm);
 	printf("max tries = %d\n", opt->max_tries);
 	if (strategies_redis(opt) >= CS_LOCK_INSTANCES)
 		printf("lock lease = %lld ms, lock wait = %lld ms\n",
@@ -100,10 +107,15 @@ report_header(const Options *opt, const Target *tgt, int threads)
 	}
 	if (!first)
 		printf(" (no --redis)\n");
-	printf("\n%-14s %7s %9s %9s %10s %8s %8s %8s %7s %10s %10s %8s %8s %8s %8s %7s %6s\n",
-		   "strategy", "clients", "granted", "ledger", "counter", "oversold",
+	printf("\n%-14s %7s %9s %9s %10s %8s %8s %8s %7s %10s %10s %8s %8s %8s %8s %7s %6s",
+		   "strategy", "clients", "granted", "ledger",
+		   opt->hold_us > 0 ? "available" : "counter", "oversold",
 		   "lost", "leaked", "correct", "claims/s", "attempts/s", "p50 ms",
 		   "p95 ms", "p99 ms", "max ms", "retries", "errors");
+	if (opt->hold_us > 0)
+		printf(" %9s %9s %9s %8s", "confirms", "confirmed", "expired",
+			   "too late");
+	printf("\n");
 	fflush(stdout);
 }
 
@@ -120,12 +132,17 @@ report_row(const Row *r)
 		snprintf(lost, sizeof(lost), "%lld", (long long) r->lost_updates);
 		snprintf(leaked, sizeof(leaked), "%lld", (long long) r->leaked);
 	}
-	printf("%-14s %7d %9lld %9lld %10s %8lld %8s %8s %7s %10.1f %10.1f %8.3f %8.3f %8.3f %8.3f %7lld %6lld\n",
+	printf("%-14s %7d %9lld %9lld %10s %8lld %8s %8s %7s %10.1f %10.1f %8.3f %8.3f %8.3f %8.3f %7lld %6lld",
 		   r->strategy->name, r->clients, (long long) r->granted,
 		   (long long) r->ledger_rows, counter, (long long) r->oversold, lost,
 		   leaked, r->correct ? "yes" : "no", r->claims_per_s,
 		   r->attempts_per_s, r->p50_ms, r->p95_ms, r->p99_ms, r->max_ms,
 		   (long long) r->retries, (long long) r->errors);
+	if (r->holds)
+		printf(" %9lld %9lld %9lld %8lld", (long long) r->confirms,
+			   (long long) r->confirmed, (long long) r->expired,
+			   (long long) r->confirms_late);
+	printf("\n");
 	fflush(stdout);
 }
 
@@ -187,29 +204,48 @@ json_stock(const Row *r, int64_t v)
 	return r->has_counter ? json_integer(v) : json_null();
 }
 
+/* The keys of a row of holds. */
+static json_t *
+json_holds(const Row *r)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:o, s:I}",
+					 "confirms", (json_int_t) r->confirms,
+					 "confirms_too_late", (json_int_t) r->confirms_late,
+					 "confirmed", (json_int_t) r->confirmed,
+					 "expired", (json_int_t) r->expired,
+					 "available", json_stock(r, r->counter),
+					 "held", (json_int_t) r->held);
+}
+
 static json_t *
 json_row(const Row *r)
 {
-	return json_pack("{s:s, s:b, s:i, s:I, s:I, s:o, s:I, s:o, s:o, s:b,"
-					 " s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I}",
-					 "strategy", r->strategy->name,
-					 "exact", r->strategy->exact,
-					 "clients", r->clients,
-					 "granted", (json_int_t) r->granted,
-					 "ledger_rows", (json_int_t) r->ledger_rows,
-					 "counter", json_stock(r, r->counter),
-					 "oversold", (json_int_t) r->oversold,
-					 "lost_updates", json_stock(r, r->lost_updates),
-					 "leaked", json_stock(r, r->leaked),
-					 "correct", r->correct,
-					 "claims_per_s", json_rounded(r->claims_per_s, 1),
-					 "attempts_per_s", json_rounded(r->attempts_per_s, 1),
-					 "p50_ms", json_rounded(r->p50_ms, 3),
-					 "p95_ms", json_rounded(r->p95_ms, 3),
-					 "p99_ms", json_rounded(r->p99_ms, 3),
-					 "max_ms", json_rounded(r->max_ms, 3),
-					 "retries", (json_int_t) r->retries,
-					 "errors", (json_int_t) r->errors);
+	json_t	   *o;
+
+	o = json_pack("{s:s, s:b, s:i, s:I, s:I, s:o, s:I, s:o, s:o, s:b,"
+				  " s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I}",
+				  "strategy", r->strategy->name,
+				  "exact", r->strategy->exact,
+				  "clients", r->clients,
+				  "granted", (json_int_t) r->granted,
+				  "ledger_rows", (json_int_t) r->ledger_rows,
+				  "counter", json_stock(r, r->counter),
+				  "oversold", (json_int_t) r->oversold,
+				  "lost_updates", json_stock(r, r->lost_updates),
+				  "leaked", json_stock(r, r->leaked),
+				  "correct", r->correct,
+				  "claims_per_s", json_rounded(r->claims_per_s, 1),
+				  "attempts_per_s", json_rounded(r->attempts_per_s, 1),
+				  "p50_ms", json_rounded(r->p50_ms, 3),
+				  "p95_ms", json_rounded(r->p95_ms, 3),
+				  "p99_ms", json_rounded(r->p99_ms, 3),
+				  "max_ms", json_rounded(r->max_ms, 3),
+				  "retries", (json_int_t) r->retries,
+				  "errors", (json_int_t) r->errors);
+
+	if (r->holds)
+		json_object_update_new(o, json_holds(r));
+	return o;
 }
 
 /* An option that is off (0) is null. */
@@ -252,6 +288,10 @@ json_settings(const Options *opt, const Target *tgt)
 									"max_tries", opt->max_tries,
 									"kill_server_at", json_option(opt->kill_server_at),
 									"restart_redis_at", json_option(opt->restart_redis_at)));
+	json_object_set_new(o, "hold_s", opt->hold_us > 0 ?
+						json_real(opt->hold_us / 1e6) : json_null());
+	json_object_set_new(o, "confirm", opt->hold_us > 0 ?
+						json_real(opt->confirm) : json_null());
 	json_object_set_new(o, "postgresql",
 						json_pack("{s:s, s:s, s:s, s:o}",
 								  "version", tgt->server_version,

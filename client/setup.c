@@ -27,6 +27,14 @@
  * remaining, the pool's available permits from <extschema>.coupon_pools,
  * or the Redis key, through redis.c).
  *
+ * Holds (--hold) are read back once they have settled: none is held or in
+ * flight any more, each one confirmed or returned by the expiry.  The
+ * parent polls the pool until then, for up to the TTL plus 30 s, and
+ * counts the point's ledger rows that are confirmed (live, no expiry),
+ * expired (returned while still a hold) and still held.  Expiry is
+ * the server's background workers' job (and that of claimers short of
+ * coupons), so a run with --hold requires coupon.expiry_workers = on.
+ *
  * Without the extension (not installed on the server) the grants table is
  * created with the same shape by hand, and only the strategies that do not
  * need the extension can run.  The run's header also notes PostgreSQL's
@@ -40,6 +48,9 @@
 #include <unistd.h>
 
 #include "coupon-stress.h"
+
+#define SETTLE_POLL_MS		20
+#define SETTLE_MARGIN_S		30	/* beyond the TTL, for the expiry */
 
 static bool ensure_connection(PGconn *conn, int patience_s);
 static void wait_for_backends(PGconn *conn);
@@ -141,6 +152,17 @@ admin_connect(const Options *opt, bool quiet_fail)
 	return conn;
 }
 
+/* Say that sql failed, with the connection's error message. */
+static void
+report_failure(PGconn *conn, const char *sql)
+{
+	char		msg[1024];
+
+	copy_message(msg, sizeof(msg), PQerrorMessage(conn));
+	fprintf(stderr, "%s: query failed: %s\nquery was: %s\n",
+			progname, msg, sql);
+}
+
 /* Run a command; on error report it unless quiet.  Returns success. */
 static bool
 exec_ok(PGconn *conn, const char *sql, bool quiet)
@@ -150,13 +172,7 @@ exec_ok(PGconn *conn, const char *sql, bool quiet)
 	bool		ok = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
 
 	if (!ok && !quiet)
-	{
-		char		msg[1024];
-
-		copy_message(msg, sizeof(msg), PQerrorMessage(conn));
-		fprintf(stderr, "%s: query failed: %s\nquery was: %s\n",
-				progname, msg, sql);
-	}
+		report_failure(conn, sql);
 	PQclear(res);
 	return ok;
 }
@@ -173,13 +189,7 @@ query_value(PGconn *conn, const char *sql, int nparams, const char *const *param
 	bool		ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-	{
-		char		msg[1024];
-
-		copy_message(msg, sizeof(msg), PQerrorMessage(conn));
-		fprintf(stderr, "%s: query failed: %s\nquery was: %s\n",
-				progname, msg, sql);
-	}
+		report_failure(conn, sql);
 	if (ok)
 	{
 		if (isnull)
@@ -273,6 +283,29 @@ needs_extension(const Options *opt)
 	return false;
 }
 
+/*
+ * Holds that nobody confirms are returned by the server's expiry workers:
+ * coupon preloaded (without it the setting does not exist) and
+ * coupon.expiry_workers on.
+ */
+static bool
+expiry_workers_on(PGconn *conn)
+{
+	char		val[64];
+	bool		isnull = true;
+
+	if (!query_value(conn, "SELECT current_setting('coupon.expiry_workers', true)",
+					 0, NULL, val, sizeof(val), &isnull))
+		return false;
+	if (!isnull && strcmp(val, "on") == 0)
+		return true;
+	fprintf(stderr,
+			"%s: --hold needs the server's expiry workers: coupon in "
+			"shared_preload_libraries and coupon.expiry_workers = on (it is %s)\n",
+			progname, isnull ? "not set" : val);
+	return false;
+}
+
 bool
 setup_run(PGconn *conn, const Options *opt, Target *tgt)
 {
@@ -313,6 +346,9 @@ setup_run(PGconn *conn, const Options *opt, Target *tgt)
 		if (!find_extension(conn, tgt))
 			tgt->extschema = NULL;
 	}
+
+	if (opt->hold_us > 0 && !expiry_workers_on(conn))
+		return false;
 
 	if (!exec_ok(conn, "DROP SCHEMA IF EXISTS coupon_stress CASCADE", false) ||
 		!exec_ok(conn, "CREATE SCHEMA coupon_stress", false) ||
@@ -385,7 +421,7 @@ setup_point(PGconn *conn, const Target *tgt, const Point *pt, int64_t *watermark
 	if (!exec_ok(conn, sql, false))
 		return false;
 
-	if (pt->strategy->stock == STOCK_POOL)
+	if (strategy_in_pool(pt->strategy))
 	{
 		const char *params[2] = {strategy_pool(pt->strategy), val};
 
@@ -460,6 +496,140 @@ wait_for_backends(PGconn *conn)
 	}
 }
 
+/*
+ * The n integers of a one-row query with text parameters, into out (NULL
+ * is 0).  Returns false, reported, on an error or when no row came back.
+ */
+static bool
+query_integers(PGconn *conn, const char *sql, int nparams,
+			   const char *const *params, int64_t *out, int n)
+{
+	PGresult   *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	bool		ok = PQresultStatus(res) == PGRES_TUPLES_OK &&
+		PQntuples(res) == 1 && PQnfields(res) == n;
+	int			i;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		report_failure(conn, sql);
+	else if (!ok)
+		fprintf(stderr, "%s: query returned %d rows, expected one\nquery was: %s\n",
+				progname, PQntuples(res), sql);
+	for (i = 0; ok && i < n; i++)
+		out[i] = strtoll(PQgetvalue(res, 0, i), NULL, 10);
+	PQclear(res);
+	return ok;
+}
+
+/*
+ * Have the holds of the pool settled?  None may be held or in flight, and
+ * no expiry worker of this database may be running: a worker's commit
+ * shows in the ledger a moment before the permits it returned show in
+ * "available" (they are published right after the commit), and it exits
+ * only after that.  Without pg_read_all_stats the workers are not seen,
+ * and only the pool is looked at.
+ */
+static bool
+holds_settled(PGconn *conn, const Target *tgt, const char *pool, bool *error)
+{
+	char		sql[512];
+	int64_t		n;
+
+	snprintf(sql, sizeof(sql),
+			 "SELECT held + in_flight FROM %s.coupon_pools WHERE pool = $1",
+			 tgt->extschema);
+	*error = !query_integers(conn, sql, 1, &pool, &n, 1);
+	if (*error || n != 0)
+		return false;
+	*error = !query_integers(conn,
+							 "SELECT count(*) FROM pg_catalog.pg_stat_activity "
+							 "WHERE backend_type = 'coupon expiry worker' "
+							 "AND datname = pg_catalog.current_database()",
+							 0, NULL, &n, 1);
+	return !*error && n == 0;
+}
+
+/*
+ * Wait until the holds of the pool have settled, for up to the TTL plus
+ * SETTLE_MARGIN_S.  False on an error; a wait that runs out is reported
+ * and leaves holds to read back.
+ */
+static bool
+wait_for_holds(PGconn *conn, const Options *opt, const Target *tgt,
+			   const Point *pt)
+{
+	int64_t		start = now_ns();
+	int64_t		deadline = start + opt->hold_us * 1000 +
+		SETTLE_MARGIN_S * INT64_C(1000000000);
+	bool		error = false;
+
+	while (!holds_settled(conn, tgt, strategy_pool(pt->strategy), &error))
+	{
+		if (error)
+			return false;
+		if (now_ns() >= deadline)
+		{
+			fprintf(stderr, "%s: %s, %d clients: holds still live or in flight "
+					"%.1f s after the point ended (are the expiry workers running?)\n",
+					progname, pt->strategy->name, pt->clients,
+					(now_ns() - start) / 1e9);
+			return true;
+		}
+		usleep(SETTLE_POLL_MS * 1000);
+	}
+	return true;
+}
+
+/*
+ * A point of holds: the ledger rows, confirmed, expired and held, once
+ * the holds settled.  The client releases nothing, so a hold released is
+ * one that expired.  (released_at cannot tell: an expiry records the
+ * start of the transaction that returned the hold, which may be before
+ * the hold's expiry, or even before the hold was made.)
+ */
+static bool
+read_holds(PGconn *conn, const Options *opt, const Target *tgt,
+		   const Point *pt, const char *const *params, Row *row)
+{
+	char		sql[1024];
+	int64_t		v[4];
+
+	if (!wait_for_holds(conn, opt, tgt, pt))
+		return false;
+	snprintf(sql, sizeof(sql),
+			 "SELECT count(*), "
+			 "count(*) FILTER (WHERE released_at IS NULL AND expires_at IS NULL), "
+			 "count(*) FILTER (WHERE released_at IS NOT NULL AND expires_at IS NOT NULL), "
+			 "count(*) FILTER (WHERE released_at IS NULL AND expires_at IS NOT NULL) "
+			 "FROM %s.coupon_claims WHERE pool = $1 AND id > $2::bigint",
+			 tgt->extschema);
+	if (!query_integers(conn, sql, 2, params, v, 4))
+		return false;
+	row->holds = true;
+	row->ledger_rows = v[0];
+	row->confirmed = v[1];
+	row->expired = v[2];
+	row->held = v[3];
+	return true;
+}
+
+/* The grant rows of a point: the extension's ledger, or the grants table. */
+static bool
+read_ledger(PGconn *conn, const Target *tgt, const StrategyDef *s,
+			const char *const *params, Row *row)
+{
+	char		sql[512];
+
+	if (s->stock == STOCK_POOL)
+		snprintf(sql, sizeof(sql),
+				 "SELECT count(*) FROM %s.coupon_claims "
+				 "WHERE pool = $1 AND id > $2::bigint", tgt->extschema);
+	else
+		snprintf(sql, sizeof(sql),
+				 "SELECT count(*) FROM coupon_stress.grants WHERE pool = $1");
+	return query_integers(conn, sql, s->stock == STOCK_POOL ? 2 : 1, params,
+						  &row->ledger_rows, 1);
+}
+
 /* Read the ledger rows and the stock of a point back into row. */
 bool
 read_back(PGconn *conn, const Options *opt, const Target *tgt,
@@ -482,17 +652,9 @@ read_back(PGconn *conn, const Options *opt, const Target *tgt,
 	params[0] = strategy_pool(s);
 	snprintf(wm, sizeof(wm), "%lld", (long long) watermark);
 	params[1] = wm;
-	if (s->stock == STOCK_POOL)
-		snprintf(sql, sizeof(sql),
-				 "SELECT count(*) FROM %s.coupon_claims "
-				 "WHERE pool = $1 AND id > $2::bigint", tgt->extschema);
-	else
-		snprintf(sql, sizeof(sql),
-				 "SELECT count(*) FROM coupon_stress.grants WHERE pool = $1");
-	if (!query_value(conn, sql, s->stock == STOCK_POOL ? 2 : 1, params, val,
-					 sizeof(val), NULL))
+	if (s->stock == STOCK_HOLDS ? !read_holds(conn, opt, tgt, pt, params, row) :
+		!read_ledger(conn, tgt, s, params, row))
 		return false;
-	row->ledger_rows = strtoll(val, NULL, 10);
 
 	row->has_counter = s->stock != STOCK_NONE;
 	switch (s->stock)
@@ -502,6 +664,7 @@ read_back(PGconn *conn, const Options *opt, const Target *tgt,
 		case STOCK_REDIS:
 			return redis_read_stock(opt, &row->counter);
 		case STOCK_POOL:
+		case STOCK_HOLDS:
 			snprintf(sql, sizeof(sql),
 					 "SELECT available FROM %s.coupon_pools WHERE pool = $1",
 					 tgt->extschema);

@@ -16,6 +16,20 @@
  * failed.  Adding a strategy, or a workload such as a hold that is claimed
  * and confirmed later, is one more entry.
  *
+ * Steps may follow the grant.  A step can be "drawn": only a share of the
+ * calls, drawn when the call begins, run it, and the others skip it.  A
+ * confirm (REPLY_CONFIRM) that comes too late (the hold expired: UC001,
+ * or was returned: UC002) is a legal end, counted apart, not an error.
+ * Once a call's grant has committed, the call is granted whatever the
+ * steps after it do: a step after it that fails is counted as an error,
+ * never retried, and no compensation runs.
+ *
+ * Holds (--hold) are such an entry, hold_strategy, outside the table: it
+ * replaces claim (strategy_for()).  A hold of --hold seconds (coupon_hold),
+ * then, for the calls drawn to confirm (--confirm of them), the race
+ * window, the buyer at the checkout, and coupon_confirm; the others
+ * abandon their hold to the expiry.
+ *
  * The driver (driver.c) does the I/O; the functions here only decide.
  * After every answer they return an Action: send a step, sleep, strike the
  * fault point, wait for more Redis answers, or finish the call as granted,
@@ -69,6 +83,8 @@
 #include "coupon-stress.h"
 
 #define QTY					1
+#define SQLSTATE_HOLD_EXPIRED	"UC001"
+#define SQLSTATE_CLAIM_RELEASED "UC002"
 #define BACKOFF_BASE_US		1000
 #define BACKOFF_CAP_US		100000
 #define LOCK_QUORUM			(CS_LOCK_INSTANCES / 2 + 1)
@@ -242,6 +258,25 @@ const StrategyDef builtin_strategies[] = {
 const int	n_builtin_strategies =
 	sizeof(builtin_strategies) / sizeof(builtin_strategies[0]);
 
+/* claim under --hold: hold, then, for the calls drawn, think and confirm. */
+static const StrategyDef hold_strategy = {
+	.name = "claim",
+	.description = "SELECT coupon_hold(...), coupon_confirm(...)",
+	.exact = true,
+	.stock = STOCK_HOLDS,
+	.needs_extension = true,
+	.steps = {
+		{.kind = STEP_SQL,
+			.text = "SELECT @extschema@.coupon_hold($1::text, $2::text, "
+			"$3::bigint * interval '1 microsecond', $4::int)",
+			.args = {ARG_POOL, ARG_CUSTOMER, ARG_TTL, ARG_QTY},
+		.reply = REPLY_GRANT, .takes = true},
+		{.kind = STEP_PAUSE, .drawn = true},
+		{.kind = STEP_SQL, .text = "SELECT @extschema@.coupon_confirm($1::bigint)",
+			.args = {ARG_GRANT_ID}, .reply = REPLY_CONFIRM, .drawn = true}
+	}
+};
+
 _Static_assert(sizeof(builtin_strategies) / sizeof(builtin_strategies[0]) <=
 			   CS_MAX_STRATEGIES, "raise CS_MAX_STRATEGIES");
 
@@ -261,11 +296,27 @@ strategy_by_name(const char *name)
 	return NULL;
 }
 
+/* What a point of table entry s runs: claim's holds under --hold. */
+const StrategyDef *
+strategy_for(const Options *opt, int s)
+{
+	if (opt->hold_us > 0 && builtin_strategies[s].stock == STOCK_POOL)
+		return &hold_strategy;
+	return &builtin_strategies[s];
+}
+
+/* Does s take from the extension's pool and write its ledger? */
+bool
+strategy_in_pool(const StrategyDef *s)
+{
+	return s->stock == STOCK_POOL || s->stock == STOCK_HOLDS;
+}
+
 /* The pool column of the grant rows; the name of claim's pool. */
 const char *
 strategy_pool(const StrategyDef *s)
 {
-	return s->stock == STOCK_POOL ? "stress_claim" : s->name;
+	return strategy_in_pool(s) ? "stress_claim" : s->name;
 }
 
 /* The Redis instances the chosen strategies use. */
@@ -386,6 +437,7 @@ program_build(Program *prog, const StrategyDef *s, const char *extschema,
 			grant_in_tx = in_tx;
 			prog->commits_grant[i] = !in_tx;
 		}
+		prog->commits_confirm[i] = step->reply == REPLY_CONFIRM && !in_tx;
 		if (is_sql(step, "COMMIT"))
 		{
 			prog->commits_grant[i] = grant_in_tx;
@@ -405,6 +457,31 @@ program_build(Program *prog, const StrategyDef *s, const char *extschema,
 	return true;
 }
 
+/* The value of an integer argument. */
+static int64_t
+arg_integer(const StrategyCtx *ctx, const Client *c, Arg arg)
+{
+	switch (arg)
+	{
+		case ARG_QTY:
+			return QTY;
+		case ARG_READ_LESS_QTY:
+			return c->remaining - QTY;
+		case ARG_VERSION:
+			return c->version;
+		case ARG_LEASE_MS:
+			return ctx->lease_ms;
+		case ARG_TOKEN:
+			return c->token;
+		case ARG_TTL:
+			return ctx->hold_us;
+		case ARG_GRANT_ID:
+			return c->grant_id;
+		default:
+			return 0;
+	}
+}
+
 /* The values of a step, formatted into the client's buffers. */
 void
 strategy_args(const StrategyCtx *ctx, Client *c, const StepDef *step,
@@ -415,9 +492,6 @@ strategy_args(const StrategyCtx *ctx, Client *c, const StepDef *step,
 	*nvalues = 0;
 	for (i = 0; i < CS_MAX_ARGS && step->args[i] != ARG_NONE; i++)
 	{
-		char	   *buf = c->argbuf[i];
-		size_t		len = sizeof(c->argbuf[i]);
-
 		switch (step->args[i])
 		{
 			case ARG_POOL:
@@ -429,27 +503,10 @@ strategy_args(const StrategyCtx *ctx, Client *c, const StepDef *step,
 			case ARG_LOCK_VALUE:
 				values[i] = c->lock_value;
 				break;
-			case ARG_QTY:
-				snprintf(buf, len, "%d", QTY);
-				values[i] = buf;
-				break;
-			case ARG_READ_LESS_QTY:
-				snprintf(buf, len, "%lld", (long long) (c->remaining - QTY));
-				values[i] = buf;
-				break;
-			case ARG_VERSION:
-				snprintf(buf, len, "%lld", (long long) c->version);
-				values[i] = buf;
-				break;
-			case ARG_LEASE_MS:
-				snprintf(buf, len, "%lld", (long long) ctx->lease_ms);
-				values[i] = buf;
-				break;
-			case ARG_TOKEN:
-				snprintf(buf, len, "%lld", (long long) c->token);
-				values[i] = buf;
-				break;
-			case ARG_NONE:
+			default:
+				snprintf(c->argbuf[i], sizeof(c->argbuf[i]), "%lld",
+						 (long long) arg_integer(ctx, c, step->args[i]));
+				values[i] = c->argbuf[i];
 				break;
 		}
 		(*nvalues)++;
@@ -528,6 +585,7 @@ start_try(Client *c)
 	c->ending = OUT_NONE;
 	c->armed = 0;
 	c->lock_busy = false;
+	c->granted = false;
 	c->grant_id = 0;
 	c->token = 0;
 	c->lock_acquired = 0;
@@ -548,6 +606,11 @@ step_action(const StrategyCtx *ctx, Client *c)
 		if (c->pc >= prog->nsteps)
 			return end_call(ctx, c, OUT_GRANTED);
 		step = prog->steps[c->pc];
+		if (step->drawn && !c->drawn)
+		{
+			c->pc++;
+			continue;
+		}
 		switch (step->kind)
 		{
 			case STEP_SQL:
@@ -584,6 +647,7 @@ strategy_begin(const StrategyCtx *ctx, Client *c)
 {
 	c->tries = 1;
 	c->busy_tries = 0;
+	c->drawn = erand48(c->rng) < ctx->share;
 	start_try(c);
 	return step_action(ctx, c);
 }
@@ -661,12 +725,21 @@ next_cleanup(const StrategyCtx *ctx, Client *c)
 	return sleep_for(backoff_us(c, c->tries + c->busy_tries));
 }
 
-/* End the call (or the try) early: roll back, then clean up. */
+/*
+ * End the call (or the try) early: roll back, then clean up.  After its
+ * grant committed, a call that fails is granted all the same, with an
+ * error counted for the step that failed.
+ */
 static Action
 end_call(const StrategyCtx *ctx, Client *c, Outcome outcome)
 {
 	PGTransactionStatusType ts;
 
+	if (c->granted && outcome != OUT_GRANTED)
+	{
+		stat_add(&c->stats->errors, 1);
+		outcome = OUT_GRANTED;
+	}
 	c->ending = outcome;
 	ts = c->conn ? PQtransactionStatus(c->conn) : PQTRANS_UNKNOWN;
 	if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
@@ -683,6 +756,8 @@ step_done(const StrategyCtx *ctx, Client *c)
 {
 	if (ctx->prog->steps[c->pc]->cleanup)
 		c->armed |= 1u << c->pc;
+	if (ctx->prog->commits_grant[c->pc])
+		c->granted = true;
 	c->pc++;
 	return step_action(ctx, c);
 }
@@ -742,28 +817,56 @@ strategy_result(const StrategyCtx *ctx, Client *c, PGresult *res)
 				return end_call(ctx, c, OUT_REFUSED);
 			c->grant_id = int_value(res, 0);
 			break;
+		case REPLY_CONFIRM:
+			if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+			{
+				set_first_error(c->stats, "hold %lld was confirmed already",
+								(long long) c->grant_id);
+				return end_call(ctx, c, OUT_FAILED);
+			}
+			stat_add(&c->stats->confirms, 1);
+			break;
 		default:
 			break;
 	}
 	return step_done(ctx, c);
 }
 
+static bool
+sqlstate_is(const char *sqlstate, const char *code)
+{
+	return sqlstate != NULL && strcmp(sqlstate, code) == 0;
+}
+
 /*
  * A statement failed with an error (the connection is still good):
- * serialization failures and deadlocks are retried, the rest fails.
+ * serialization failures and deadlocks are retried, a confirm too late
+ * ends the call, the rest fails, and the first message is kept.
  */
 Action
-strategy_error(const StrategyCtx *ctx, Client *c, const char *sqlstate)
+strategy_error(const StrategyCtx *ctx, Client *c, const char *sqlstate,
+			   const char *message)
 {
-	bool		retry = sqlstate != NULL &&
-		(strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "40P01") == 0);
+	bool		retry = sqlstate_is(sqlstate, "40001") ||
+		sqlstate_is(sqlstate, "40P01");
 
+	if (c->stage == STAGE_RUN &&
+		ctx->prog->steps[c->pc]->reply == REPLY_CONFIRM &&
+		(sqlstate_is(sqlstate, SQLSTATE_HOLD_EXPIRED) ||
+		 sqlstate_is(sqlstate, SQLSTATE_CLAIM_RELEASED)))
+	{
+		stat_add(&c->stats->confirms_late, 1);
+		return end_call(ctx, c, OUT_GRANTED);
+	}
+	if (retry && !c->granted && c->stage == STAGE_RUN)
+		return end_call(ctx, c, OUT_RETRY);
+	set_first_error(c->stats, "%s", message);
 	if (c->stage == STAGE_ROLLBACK)
 	{
 		c->ending = OUT_FAILED;
 		return next_cleanup(ctx, c);
 	}
-	return end_call(ctx, c, retry ? OUT_RETRY : OUT_FAILED);
+	return end_call(ctx, c, OUT_FAILED);
 }
 
 /* The lock step heard from every instance: held, or busy. */

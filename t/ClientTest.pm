@@ -26,7 +26,7 @@ use Test::More;
 our @EXPORT = qw(
   stress_binary strategy_names client_node client_env redis_servers
   redis_cli run_stress rows_of
-  check_burst ledger_count
+  check_burst ledger_count check_holds
 );
 
 my $REDISSERVER =
@@ -220,6 +220,50 @@ sub check_burst
 		  && !$io->{correct},
 		"$label: insert-only writes one row per user, with no stock");
 	return;
+}
+
+# The checks of a run of --hold, against the database, right after the
+# client exited: every hold settled (none held or in flight), the pool
+# balanced (confirmed + available = coupons, and claimed = confirmed), no
+# customer over the limit, and the client's row is what the database holds.
+# Returns the row.
+sub check_holds
+{
+	my ($node, $run, $coupons, $label) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $r = $run->{json}{results}[0] // {};
+	my $pool = "pool = 'stress_claim'";
+	my ($claimed, $held, $in_flight, $available) = split /\|/,
+	  $node->safe_psql('postgres',
+		"SELECT claimed, held, in_flight, available FROM coupon_pools WHERE $pool");
+	my ($rows, $confirmed, $expired) = split /\|/, $node->safe_psql(
+		'postgres', "SELECT count(*),
+		   count(*) FILTER (WHERE released_at IS NULL AND expires_at IS NULL),
+		   count(*) FILTER (WHERE released_at IS NOT NULL AND expires_at IS NOT NULL)
+		   FROM coupon_claims WHERE $pool");
+	my $over = $node->safe_psql(
+		'postgres', "SELECT count(*) FROM (SELECT customer FROM coupon_claims
+		   WHERE $pool AND released_at IS NULL GROUP BY customer
+		   HAVING sum(qty) > (SELECT per_customer FROM coupon_pools WHERE $pool)) o");
+
+	is($run->{rc}, 0, "$label: exit status 0");
+	is("$held $in_flight", '0 0', "$label: no hold left, none in flight");
+	is($confirmed + $available, $coupons,
+		"$label: confirmed ($confirmed) + available ($available) = coupons");
+	is($claimed, $confirmed, "$label: what the pool counts claimed is confirmed");
+	is($over, '0', "$label: no customer over the limit");
+	is_deeply(
+		[ @$r{qw(ledger_rows confirmed expired available held)} ],
+		[ $rows, $confirmed, $expired, $available, 0 ],
+		"$label: the client's ledger, confirmed, expired, available and held "
+		  . 'are the database\'s');
+	ok( $r->{correct}
+		  && $r->{confirms} == $confirmed
+		  && $r->{granted} == $rows
+		  && $r->{errors} == 0,
+		"$label: correct; every confirm and hold the clients saw, and no "
+		  . "other, is in the ledger ($r->{confirms} confirms, $r->{granted} holds)");
+	return $r;
 }
 
 1;
