@@ -21,7 +21,7 @@ my ($redis) = redis_servers(1, 'appendfsync everysec');
 my ($before) = redis_cli($redis, 'INFO', 'server') =~ /run_id:(\w+)/;
 
 my $run = run_stress(
-	$node, '--strategy', 'redis', '-T', '4', '-c', '16',
+	$node, '--strategy', 'redis', '-T', '8', '-c', '16',
 	'--coupons', $STOCK, '--restart-redis', '300',
 	'--redis', $redis, '--json');
 my $r = $run->{json}{results}[0];

@@ -16,7 +16,7 @@ use IPC::Run;
 use JSON::PP;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
+use Time::HiRes qw(usleep time);
 
 my $STOCK = 1000000000;
 my $node = client_node('client_compensation');
@@ -25,31 +25,47 @@ my ($redis) = redis_servers(1);
 my ($out, $err) = ('', '');
 my $client = IPC::Run::start(
 	[
-		stress_binary(), '--strategy', 'redis', '-T', '6', '-c', '8',
+		stress_binary(), '--strategy', 'redis', '-T', '20', '-c', '8',
 		'--reconnect', '--redis', $redis, '--json'
 	],
 	'>', \$out, '2>', \$err,
 	init => sub { client_env($node) });
 
 # Terminate the client's sessions three times, each time once they are
-# back (they reconnect within a second).
+# back (they reconnect within a second), while the client runs.
 my $sessions = q{SELECT count(*) FROM pg_stat_activity
   WHERE application_name = 'coupon-stress' AND backend_type = 'client backend'
     AND pid <> pg_backend_pid() AND query LIKE 'INSERT%'};
-my $terminated = 0;
-foreach my $round (1 .. 3)
+my ($terminated, $rounds) = (0, 0);
+while ($rounds < 3 && sessions_back())
 {
-	$node->poll_query_until('postgres', "SELECT ($sessions) >= 1")
-	  or die "the client's sessions did not come back";
 	$terminated += $node->safe_psql(
 		'postgres', q{SELECT count(pg_terminate_backend(pid))
 		  FROM pg_stat_activity
 		 WHERE application_name = 'coupon-stress'
 		   AND backend_type = 'client backend'
 		   AND pid <> pg_backend_pid()});
+	$rounds++;
 	usleep(300_000);
 }
 $client->finish;
+is($rounds, 3, 'three rounds of terminations while the client ran')
+  or diag("client stderr:\n$err");
+
+# Are the client's sessions back?  False once the client has ended, or
+# after the default timeout.
+sub sessions_back
+{
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	while (time < $deadline && $client->pumpable)
+	{
+		return 1
+		  if $node->safe_psql('postgres', "SELECT ($sessions) >= 1") eq 't';
+		$client->pump_nb;
+		usleep(100_000);
+	}
+	return 0;
+}
 my $row = decode_json($out)->{results}[0];
 note("terminated $terminated sessions; stderr:\n$err");
 
