@@ -35,8 +35,10 @@ ALTER FUNCTION @extschema@.coupon_occ_version() RESET search_path;
 
 --
 -- The claim functions gain request_id, and coupon_pools the column held.
--- The old ones are renamed, the new ones made, the grants of the old ones
--- copied to the new ones, and the old ones dropped.
+-- The old ones are renamed, the new ones made (not executable by PUBLIC,
+-- as in 1.0), the grants of the old ones copied to the new ones, and the
+-- old ones dropped.  Only grants the old ones carry in their ACL are
+-- copied: PUBLIC gets EXECUTE only if it was granted it explicitly.
 --
 ALTER FUNCTION @extschema@.coupon_claim(text, text, integer, interval)
     RENAME TO coupon_claim_1_0;
@@ -66,6 +68,9 @@ AS 'MODULE_PATHNAME', 'coupon_claim_detailed'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.coupon_claim_detailed(text, text, integer, interval, text) IS
     'coupon_claim with a status (granted, repeat, sold_out, timed_out, limit_reached) and the permits available after it';
+
+REVOKE ALL ON FUNCTION @extschema@.coupon_claim(text, text, integer, interval, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.coupon_claim_detailed(text, text, integer, interval, text) FROM PUBLIC;
 
 CREATE VIEW @extschema@.coupon_pools AS
 SELECT p.name AS pool,

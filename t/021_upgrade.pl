@@ -7,9 +7,11 @@
 # sequence are what they were plus the claim that was in flight; the
 # semaphores are exact (available = capacity - claimed) and every pool
 # fills to exactly its capacity; the application role keeps its grants on
-# the new signatures of the claim functions and the view; holds, carts and
-# bulk claims work on the old pools; and the database has exactly the
-# objects a fresh CREATE EXTENSION coupon (which installs 1.1) makes.
+# the new signatures of the claim functions and the view, and PUBLIC gets
+# none (a role without grants can execute no function but the trigger
+# function); holds, carts and bulk claims work on the old pools; and the
+# database has exactly the objects a fresh CREATE EXTENSION coupon (which
+# installs 1.1) makes.
 use strict;
 use warnings FATAL => 'all';
 
@@ -88,6 +90,13 @@ SELECT has_function_privilege('app', 'coupon_claim(text,text,integer,interval,te
    AND has_table_privilege('app', 'coupon_pools', 'SELECT')
    AND NOT has_function_privilege('app', 'coupon_hold(text,text,interval,integer,interval,text)', 'EXECUTE')}),
 	't', 'app keeps exactly its grants, on the new signatures');
+$node->safe_psql('postgres', 'CREATE ROLE nobody LOGIN');
+cmp_ok(
+	check_no_public_execute(
+		$node, 'postgres', $node->connstr('postgres') . ' user=nobody',
+		'after the update'),
+	'>=', 13,
+	'every function of the extension but the trigger function was called');
 expect_state($node, 'postgres',
 	"SELECT coupon_claim('b', 'app_customer', 1, '0', 'req-1')", '00000',
 	'app claims with a request id', connstr => $node->connstr('postgres') . ' user=app');

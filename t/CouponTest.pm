@@ -27,6 +27,7 @@ our @EXPORT = qw(
   coupon_node check_pools fingerprint sql_state expect_state
   bg_open bg_send bg_collect bg_run bg_pid bg_close wait_until_event
   query_value ledger_count memory_of check_log start_claimers stop_claimers
+  check_no_public_execute
 );
 
 # The field separator of every psql call made here: pool names in the
@@ -223,6 +224,49 @@ SELECT 'pools: ' || COALESCE((SELECT string_agg(format('%s|%s|%s|%s|%s|%s',
  || E'\\nsemaphores: ' || COALESCE((SELECT string_agg(format('%s|%s|%s',
           md5(pool), available, in_flight), ', ' ORDER BY pool)
           FROM coupon_pool_memory()), '')});
+}
+
+# The functions the README documents as executable by PUBLIC: the trigger
+# function, which runs only as a trigger and which CREATE TRIGGER needs.
+my %public_functions = ('coupon_occ_version()' => 1);
+
+# No other function of extension coupon in database db is executable by
+# PUBLIC: its ACL (the default one, if it has none) has no entry for
+# PUBLIC, and a role without grants (connstr) calling it gets 42501 and
+# changes nothing.  Returns the number of functions checked.
+sub check_no_public_execute
+{
+	my ($node, $db, $connstr, $label) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $out = $node->safe_psql(
+		$db, q{
+SELECT p.oid::regprocedure,
+       format('SELECT %I.%I(%s)', n.nspname, p.proname,
+              (SELECT string_agg('NULL::' || format_type(t, NULL), ', ' ORDER BY i)
+                 FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i))),
+       EXISTS (SELECT FROM aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) a
+                WHERE a.grantee = 0)
+  FROM pg_depend d
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'coupon'
+  JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
+  JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE d.deptype = 'e'
+ ORDER BY 1},
+		extra_params => [ '-F', $FS ]);
+	my $checked = 0;
+	for my $line (split /\n/, $out)
+	{
+		my ($function, $call, $public) = split /$FS/, $line;
+		next if $public_functions{$function};
+		is($public, 'f', "$label: $function has no grant to PUBLIC");
+		my $before = fingerprint($node, $db);
+		expect_state($node, $db, $call, '42501',
+			"$label: a role without grants cannot execute $function",
+			connstr => $connstr);
+		is(fingerprint($node, $db), $before, "$label: $function changed nothing");
+		$checked++;
+	}
+	return $checked;
 }
 
 # Run SQL in a new session; returns (sqlstate or '00000', stdout, stderr).
