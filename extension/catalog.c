@@ -56,6 +56,14 @@
 
 #include "coupon.h"
 
+/* The columns of the ledger. */
+typedef enum LedgerLayout
+{
+	LEDGER_1_0,					/* six, up to released_at */
+	LEDGER_1_1,					/* and expires_at, request_id */
+	LEDGER_UNKNOWN
+} LedgerLayout;
+
 /* Which data a statement sees. */
 typedef enum CouponSees
 {
@@ -245,6 +253,19 @@ claims_column_is(const char *name, AttrNumber attnum)
 	return get_attnum(coupon_catalog.claims_relid, name) == attnum;
 }
 
+/* The ledger's layout, by its columns: that of 1.1, of 1.0, or neither. */
+static LedgerLayout
+claims_layout(void)
+{
+	if (!claims_column_is("released_at", 6))
+		return LEDGER_UNKNOWN;
+	if (claims_column_is("expires_at", 7) && claims_column_is("request_id", 8))
+		return LEDGER_1_1;
+	if (get_attnum(coupon_catalog.claims_relid, "expires_at") == InvalidAttrNumber)
+		return LEDGER_1_0;
+	return LEDGER_UNKNOWN;
+}
+
 /*
  * Find the extension's tables in its schema (that of the SQL function
  * being called: the extension is not relocatable).
@@ -269,21 +290,20 @@ coupon_catalog_bind(Oid schema)
 	coupon_catalog.id_seq = catalog_relation("coupon_claims_id_seq", RELKIND_SEQUENCE, false);
 	coupon_catalog.owner = relation_owner(coupon_catalog.claims_relid);
 
-	if (claims_column_is("released_at", 6) &&
-		claims_column_is("expires_at", 7) && claims_column_is("request_id", 8))
+	switch (claims_layout())
 	{
-		coupon_catalog.lifecycle = true;
-		coupon_catalog.request_index =
-			catalog_relation("coupon_claims_request", RELKIND_INDEX, false);
+		case LEDGER_1_1:
+			coupon_catalog.lifecycle = true;
+			coupon_catalog.request_index =
+				catalog_relation("coupon_claims_request", RELKIND_INDEX, false);
+			break;
+		case LEDGER_1_0:
+			coupon_catalog.lifecycle = false;
+			coupon_catalog.request_index = InvalidOid;
+			break;
+		case LEDGER_UNKNOWN:
+			catalog_damaged("the columns of table \"coupon_claims\"");
 	}
-	else if (claims_column_is("released_at", 6) &&
-			 get_attnum(coupon_catalog.claims_relid, "expires_at") == InvalidAttrNumber)
-	{
-		coupon_catalog.lifecycle = false;
-		coupon_catalog.request_index = InvalidOid;
-	}
-	else
-		catalog_damaged("the columns of table \"coupon_claims\"");
 
 	if (prepared.schema != schema || prepared.lifecycle != coupon_catalog.lifecycle)
 	{
@@ -297,6 +317,33 @@ coupon_catalog_bind(Oid schema)
 		prepared.lifecycle = coupon_catalog.lifecycle;
 	}
 	catalog_valid = true;
+}
+
+/*
+ * The ledger, locked by the caller, has natts columns, not the expected
+ * number of the layout bound at the start of the call.  If its columns are
+ * those of the other version, ALTER EXTENSION coupon UPDATE committed while
+ * the call waited for the ledger's lock: a retry is bound to the new
+ * layout.  Anything else was done to the table by hand.
+ */
+void
+coupon_catalog_ledger_changed(int natts, int expected)
+{
+	LedgerLayout layout = claims_layout();
+
+	if (layout != LEDGER_UNKNOWN &&
+		(layout == LEDGER_1_1) != coupon_catalog.lifecycle)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("extension coupon was updated while this call ran"),
+				 errdetail("The ledger has the columns of another version of the extension than when the call started."),
+				 errhint("Retry the call.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("table \"coupon_claims\" has been altered"),
+			 errdetail("It has %d columns; the extension writes %d.",
+					   natts, expected),
+			 errhint("Recreate the extension with DROP EXTENSION coupon and CREATE EXTENSION coupon.")));
 }
 
 /* The functions of the hold lifecycle need the ledger of version 1.1. */

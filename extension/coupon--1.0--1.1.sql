@@ -6,9 +6,12 @@
 --
 -- 1.1 adds the lifecycle of a claim: holds that expire, confirm, extend,
 -- request ids, carts and bulk claims.  The ledger gains two columns,
--- appended (the extension writes rows by column number); a claim, a
--- release or a resize in flight while this runs waits for the lock
--- ALTER TABLE takes, and nothing of the semaphore changes.
+-- appended (the extension writes rows by column number), and nothing of
+-- the semaphore changes.  A transaction that has claimed or released
+-- already holds a lock on the ledger, and this waits for it to end.  A
+-- claim that starts while this runs waits for the lock ALTER TABLE takes;
+-- when this commits, that claim finds the ledger's new columns and fails
+-- with 40001 (serialization_failure): retried, it is a claim of 1.1.
 --
 
 ALTER TABLE @extschema@.coupon_claims

@@ -247,6 +247,7 @@ extern CouponCatalog coupon_catalog;
 extern void coupon_catalog_invalidate(Datum arg, Oid relid);
 extern Oid	coupon_extension_schema(void);
 extern void coupon_catalog_bind(Oid schema);
+pg_noreturn extern void coupon_catalog_ledger_changed(int natts, int expected);
 extern void coupon_require_lifecycle(const char *function);
 extern void coupon_sql_begin(void);
 extern void coupon_sql_end(void);

@@ -242,12 +242,7 @@ coupon_ledger_insert_claims(const char *pool, CouponNewClaim *rows, int n)
 
 	write_begin(&w, coupon_catalog.claims_relid, NULL);
 	if (RelationGetDescr(w.rel)->natts != natts)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"coupon_claims\" has been altered"),
-				 errdetail("It has %d columns; the extension writes %d.",
-						   RelationGetDescr(w.rel)->natts, natts),
-				 errhint("Recreate the extension with DROP EXTENSION coupon and CREATE EXTENSION coupon.")));
+		coupon_catalog_ledger_changed(RelationGetDescr(w.rel)->natts, natts);
 	if (n == 1)
 	{
 		claim_row(w.slot, natts, pool_datum, claimed_at, &rows[0]);
