@@ -245,6 +245,10 @@ typedef struct CouponCatalog
 extern CouponCatalog coupon_catalog;
 
 extern void coupon_catalog_invalidate(Datum arg, Oid relid);
+extern void coupon_catalog_schema_invalidate(Datum arg, int cacheid,
+											 uint32 hashvalue);
+extern void coupon_catalog_check_analyzed(struct ParseState *pstate,
+										  struct Query *query);
 extern Oid	coupon_extension_schema(void);
 extern void coupon_catalog_bind(Oid schema);
 pg_noreturn extern void coupon_catalog_ledger_changed(int natts, int expected);

@@ -27,7 +27,7 @@ our @EXPORT = qw(
   coupon_node check_pools fingerprint sql_state expect_state
   bg_open bg_send bg_collect bg_run bg_pid bg_close wait_until_event
   query_value ledger_count memory_of check_log start_claimers stop_claimers
-  check_no_public_execute
+  check_no_public_execute gdb_break gdb_wait_hit gdb_continue
 );
 
 # The field separator of every psql call made here: pool names in the
@@ -394,6 +394,63 @@ sub wait_until_event
 	return $node->poll_query_until('postgres',
 		"SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND $cond",
 		'1');
+}
+
+# Stop backend pid with gdb at a breakpoint (a gdb location, conditions
+# allowed) until gdb_continue: the backend's state can then be changed
+# under it, at exactly that point.  Returns once gdb is attached.
+sub gdb_break
+{
+	my ($pid, $location) = @_;
+	my $g = { dir => PostgreSQL::Test::Utils::tempdir, out => '', err => '' };
+	append_to_file("$g->{dir}/cmds", qq{
+set pagination off
+set confirm off
+break $location
+commands
+  shell touch $g->{dir}/hit
+  shell while [ ! -e $g->{dir}/go ]; do sleep 0.05; done
+  delete
+  detach
+  quit
+end
+shell touch $g->{dir}/attached
+continue
+});
+	$g->{run} = IPC::Run::start(
+		[ 'gdb', '-q', '-batch', '-p', $pid, '-x', "$g->{dir}/cmds" ],
+		'>', \$g->{out}, '2>', \$g->{err});
+	gdb_wait_file($g, 'attached')
+	  or die "gdb did not attach to $pid: $g->{out} $g->{err}";
+	return $g;
+}
+
+sub gdb_wait_file
+{
+	my ($g, $file) = @_;
+	my $until = time + $PostgreSQL::Test::Utils::timeout_default;
+	while (!-e "$g->{dir}/$file" && time < $until)
+	{
+		$g->{run}->pump_nb;
+		usleep(50_000);
+	}
+	return -e "$g->{dir}/$file";
+}
+
+# Has the backend reached the breakpoint (within the timeout)?
+sub gdb_wait_hit
+{
+	my ($g) = @_;
+	return gdb_wait_file($g, 'hit');
+}
+
+# Let the backend go on from the breakpoint; gdb detaches.
+sub gdb_continue
+{
+	my ($g) = @_;
+	append_to_file("$g->{dir}/go", "go\n");
+	$g->{run}->finish;
+	return;
 }
 
 # Claim clients, for the crash and failover tests.  Each claims for
