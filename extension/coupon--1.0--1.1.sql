@@ -22,7 +22,9 @@ COMMENT ON TABLE @extschema@.coupon_claims IS
 
 CREATE INDEX coupon_claims_expiry ON @extschema@.coupon_claims (expires_at)
     WHERE released_at IS NULL AND expires_at IS NOT NULL;
-CREATE UNIQUE INDEX coupon_claims_request ON @extschema@.coupon_claims (pool, request_id)
+-- request_id first: a cart's claims are found by their request ids alone,
+-- in whatever pool (a single claim's by request id and pool).
+CREATE UNIQUE INDEX coupon_claims_request ON @extschema@.coupon_claims (request_id, pool)
     WHERE request_id IS NOT NULL;
 
 --
@@ -175,7 +177,7 @@ RETURNS bigint[]
 AS 'MODULE_PATHNAME', 'coupon_claim_cart'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.coupon_claim_cart(text[], integer[], text, interval, interval, text) IS
-    'claim every line of a cart (holds if ttl is given) or none: one claim id per line, or NULL';
+    'claim every line of a cart (holds if ttl is given) or none: one claim per pool, of the sum of its lines, whose id each of its lines gets; or NULL.  A request id names the cart whatever the order of its lines';
 
 CREATE FUNCTION @extschema@.coupon_claim_cart_detailed(pools text[], qtys integer[],
                                                        customer text,

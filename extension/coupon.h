@@ -271,6 +271,7 @@ typedef struct CouponNewClaim
 typedef struct CouponClaimRow
 {
 	int64		id;
+	char	   *pool;
 	char	   *customer;
 	int32		qty;
 } CouponClaimRow;
@@ -296,6 +297,8 @@ extern int64 coupon_ledger_holdings(const char *pool, const char *customer,
 									int64 *first_claim);
 extern bool coupon_ledger_find_request(const char *pool, const char *request_id,
 									   CouponClaimRow *row);
+extern int	coupon_ledger_find_requests(const char *request_id,
+										CouponClaimRow *rows, int max);
 extern void coupon_ledger_insert_claims(const char *pool, CouponNewClaim *rows,
 										int n);
 extern void coupon_ledger_change_claim(ItemPointer tid, CouponClaimChange change,
