@@ -28,7 +28,8 @@
  * same sum of each.  Anything else is an error.  The claims of R are
  * found by their request ids alone, in whatever pool, so that a cart with
  * other pools is not taken for a new one; a single claim's request id of
- * the form "R/n" is thus taken for part of cart R.
+ * the form "R/n" is thus taken for part of cart R.  R may be as long as
+ * leaves room for "/n".
  *
  * Note about locking: the request lock (one per cart request id, whatever
  * its pools) is taken before the subtransaction and kept; the customer
@@ -56,6 +57,10 @@ PG_FUNCTION_INFO_V1(coupon_claim_cart_detailed);
 /* Lines a cart may have. */
 #define COUPON_CART_MAX_LINES	1000
 
+/* A cart's request id, with "/n" appended, fits a request id. */
+#define COUPON_CART_REQUEST_ID_MAX \
+	(COUPON_REQUEST_ID_MAX - (int) sizeof("/" CppAsString2(COUPON_CART_MAX_LINES)) + 1)
+
 typedef struct CartLine
 {
 	char	   *pool;
@@ -68,6 +73,7 @@ typedef struct CartPool
 {
 	const char *pool;
 	int64		qty;
+	int			nlines;
 	int			first_line;		/* from 0 */
 	int64		claim_id;
 } CartPool;
@@ -150,7 +156,9 @@ cart_args(FunctionCallInfo fcinfo, const char *function, Cart *cart)
 	cart->customer = coupon_arg_text(fcinfo, 2, "customer", COUPON_CUSTOMER_MAX);
 	cart->ttl = PG_ARGISNULL(3) ? 0 : coupon_arg_ttl(fcinfo, 3);
 	cart->wait = coupon_arg_duration(fcinfo, 4, "wait");
-	cart->request_id = coupon_arg_request_id(fcinfo, 5);
+	cart->request_id = PG_ARGISNULL(5) ? NULL :
+		coupon_arg_text(fcinfo, 5, "request_id of a cart",
+						COUPON_CART_REQUEST_ID_MAX);
 
 	cart->lines = palloc0(sizeof(CartLine) * cart->nlines);
 	cart->pools = palloc0(sizeof(CartPool) * cart->nlines);
@@ -185,6 +193,7 @@ cart_args(FunctionCallInfo fcinfo, const char *function, Cart *cart)
 			cart->npools++;
 		}
 		cart->pools[p].qty += line->qty;
+		cart->pools[p].nlines++;
 	}
 	qsort(cart->pools, cart->npools, sizeof(CartPool), pool_name_cmp);
 	for (int i = 0; i < cart->nlines; i++)
@@ -246,6 +255,28 @@ cart_repeated(Cart *cart)
 }
 
 /*
+ * The lines of one pool are claimed as one claim of their sum, a quantity
+ * the caller never passed: check it against the pool's limits here, where
+ * the error can say so.  (coupon_claim_take() checks the rest.)
+ */
+static void
+cart_check_sum(const CartPool *pool, const CouponPoolKey *key)
+{
+	CouponSlotRef ref;
+
+	if (pool->nlines == 1 || !coupon_pool_find(key, 0, &ref))
+		return;
+	if (pool->qty > ref.per_customer ||
+		(pool->qty > ref.capacity && ref.capacity > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the lines of pool \"%s\" add up to %lld, more than a customer may claim of it",
+						pool->pool, (long long) pool->qty),
+				 errdetail("The lines of one pool are claimed as one claim of their sum.  The pool's capacity is %lld and a customer may hold at most %d.",
+						   (long long) ref.capacity, ref.per_customer)));
+}
+
+/*
  * Inside the subtransaction: take the permits of every pool, then write
  * the claim of each.  Returns CLAIM_GRANTED, or why the pool of
  * cart->failed_line could not be granted.
@@ -266,6 +297,7 @@ cart_claim_all(Cart *cart)
 		ClaimStatus status;
 
 		coupon_make_key(&keys[p], pool->pool);
+		cart_check_sum(pool, &keys[p]);
 		lock_is_new = coupon_lock_customer(&keys[p], cart->customer);
 		status = coupon_claim_take(&keys[p], cart->customer, pool->qty,
 								   coupon_expiry_after(cart->ttl), deadline,

@@ -177,7 +177,7 @@ RETURNS bigint[]
 AS 'MODULE_PATHNAME', 'coupon_claim_cart'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.coupon_claim_cart(text[], integer[], text, interval, interval, text) IS
-    'claim every line of a cart (holds if ttl is given) or none: one claim per pool, of the sum of its lines, whose id each of its lines gets; or NULL.  A request id names the cart whatever the order of its lines';
+    'claim every line of a cart (holds if ttl is given) or none: one claim per pool, of the sum of its lines, whose id each of its lines gets; or NULL.  A request id (at most 250 bytes) names the cart whatever the order of its lines';
 
 CREATE FUNCTION @extschema@.coupon_claim_cart_detailed(pools text[], qtys integer[],
                                                        customer text,

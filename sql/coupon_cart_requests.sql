@@ -69,6 +69,18 @@ SELECT coupon_claim_cart('{cz,cz,cx}', '{1,1,1}', 'dora', NULL, '0', 'order-79')
 SELECT coupon_claim_cart('{cz,cx}', '{1,1}', 'dora', NULL, '0', 'order-79');
 \set VERBOSITY default
 
+-- A single claim's request id still names a claim per pool, and its error
+-- does not say which claim or whose.
+SELECT coupon_claim('cx', 'eve', 1, '0', 'single-1') IS NOT NULL AS granted,
+       coupon_claim('cy', 'eve', 1, '0', 'single-1') IS NOT NULL AS other_pool;
+SELECT coupon_claim('cx', 'fred', 1, '0', 'single-1');
+
+-- A cart's request id may be 250 bytes long, so that with "/n" the request
+-- ids of its claims fit the 255 bytes of a request id.
+SELECT coupon_claim_cart('{cz}', '{1}', 'gus', NULL, '0', repeat('r', 251));
+SELECT coupon_claim_cart('{cz}', '{1}', 'gus', NULL, '0', repeat('r', 250)) IS NOT NULL AS granted;
+SELECT octet_length(request_id) FROM coupon_claims WHERE customer = 'gus';
+
 -- Exactly the claims made: order-77 two, order-78 one, order-79 two (one
 -- of them of 2).
 SELECT split_part(request_id, '/', 1) AS request, count(*) AS claims, sum(qty) AS qty
