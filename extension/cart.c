@@ -19,13 +19,21 @@
  * customer locks taken in it are released, and the answer says which line
  * failed and why.  An error rolls it back too and is raised again.
  *
- * With a request id, line i is written with request id "<request_id>/i"
- * (i from 1), and a call whose request id was used already answers with
- * the lines that call made, if they are the same lines for the same
- * customer.
+ * A cart makes one claim per pool, of the sum of its lines; each line
+ * answers with the claim of its pool.  With a request id R, the claim of
+ * the cart's n-th pool by name is written with request id "R/n", so that
+ * R names the cart whatever the order of its lines.  A call whose request
+ * id was used already is a repeat, and answers with the claims that call
+ * made, if it is the same cart: the same customer, the same pools and the
+ * same sum of each.  Anything else is an error.  The claims of R are
+ * found by their request ids alone, in whatever pool, so that a cart with
+ * other pools is not taken for a new one; a single claim's request id of
+ * the form "R/n" is thus taken for part of cart R.  R may be as long as
+ * leaves room for "/n".
  *
- * Note about locking: the request lock (one per cart request id) is taken
- * before the subtransaction and kept; the customer locks as in claim.c.
+ * Note about locking: the request lock (one per cart request id, whatever
+ * its pools) is taken before the subtransaction and kept; the customer
+ * locks as in claim.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -49,20 +57,25 @@ PG_FUNCTION_INFO_V1(coupon_claim_cart_detailed);
 /* Lines a cart may have. */
 #define COUPON_CART_MAX_LINES	1000
 
+/* A cart's request id, with "/n" appended, fits a request id. */
+#define COUPON_CART_REQUEST_ID_MAX \
+	(COUPON_REQUEST_ID_MAX - (int) sizeof("/" CppAsString2(COUPON_CART_MAX_LINES)) + 1)
+
 typedef struct CartLine
 {
 	char	   *pool;
 	int32		qty;
-	int64		claim_id;
-	char	   *request_id;		/* "<request_id>/<line>", or NULL */
+	int			pool_index;		/* in Cart.pools, sorted */
 } CartLine;
 
-/* The lines of one pool, added up. */
+/* The lines of one pool, added up: one claim. */
 typedef struct CartPool
 {
 	const char *pool;
 	int64		qty;
+	int			nlines;
 	int			first_line;		/* from 0 */
+	int64		claim_id;
 } CartPool;
 
 typedef struct Cart
@@ -143,7 +156,9 @@ cart_args(FunctionCallInfo fcinfo, const char *function, Cart *cart)
 	cart->customer = coupon_arg_text(fcinfo, 2, "customer", COUPON_CUSTOMER_MAX);
 	cart->ttl = PG_ARGISNULL(3) ? 0 : coupon_arg_ttl(fcinfo, 3);
 	cart->wait = coupon_arg_duration(fcinfo, 4, "wait");
-	cart->request_id = coupon_arg_request_id(fcinfo, 5);
+	cart->request_id = PG_ARGISNULL(5) ? NULL :
+		coupon_arg_text(fcinfo, 5, "request_id of a cart",
+						COUPON_CART_REQUEST_ID_MAX);
 
 	cart->lines = palloc0(sizeof(CartLine) * cart->nlines);
 	cart->pools = palloc0(sizeof(CartPool) * cart->nlines);
@@ -166,8 +181,6 @@ cart_args(FunctionCallInfo fcinfo, const char *function, Cart *cart)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("qty of line %d must be at least 1", i + 1),
 					 errdetail("The value given was %d.", line->qty)));
-		if (cart->request_id)
-			line->request_id = psprintf("%s/%d", cart->request_id, i + 1);
 		for (p = 0; p < cart->npools; p++)
 		{
 			if (strcmp(cart->pools[p].pool, line->pool) == 0)
@@ -180,50 +193,93 @@ cart_args(FunctionCallInfo fcinfo, const char *function, Cart *cart)
 			cart->npools++;
 		}
 		cart->pools[p].qty += line->qty;
+		cart->pools[p].nlines++;
 	}
 	qsort(cart->pools, cart->npools, sizeof(CartPool), pool_name_cmp);
+	for (int i = 0; i < cart->nlines; i++)
+	{
+		CartPool	key = {.pool = cart->lines[i].pool};
+		CartPool   *pool = bsearch(&key, cart->pools, cart->npools,
+								   sizeof(CartPool), pool_name_cmp);
+
+		cart->lines[i].pool_index = pool - cart->pools;
+	}
+}
+
+/* The request id of the claim of the cart's pool p (from 0). */
+static char *
+pool_request_id(const Cart *cart, int p)
+{
+	return psprintf("%s/%d", cart->request_id, p + 1);
 }
 
 /*
- * A call with this request id was made already: answer with its lines.  The
- * same request id for another cart is an error.
+ * A call with this request id was made already: answer with its claims.
+ * The same request id for another cart is an error.
  */
 static bool
 cart_repeated(Cart *cart)
 {
-	int			found = 0;
+	bool		found = false;
+	bool		same = true;
 
 	coupon_lock_request("", cart->request_id);
-	for (int i = 0; i < cart->nlines; i++)
-	{
-		CartLine   *line = &cart->lines[i];
-		CouponClaimRow row;
 
-		if (!coupon_ledger_find_request(line->pool, line->request_id, &row))
-			continue;
-		if (strcmp(row.customer, cart->customer) == 0 && row.qty == line->qty)
-		{
-			line->claim_id = row.id;
-			found++;
-		}
+	/* The claim of each pool, and none after the last. */
+	for (int p = 0; p <= cart->npools; p++)
+	{
+		CouponClaimRow rows[2];
+		int			n = coupon_ledger_find_requests(pool_request_id(cart, p),
+													rows, lengthof(rows));
+
+		found |= n > 0;
+		if (p == cart->npools)
+			same &= n == 0;
+		else if (n == 1 && strcmp(rows[0].pool, cart->pools[p].pool) == 0 &&
+				 strcmp(rows[0].customer, cart->customer) == 0 &&
+				 rows[0].qty == cart->pools[p].qty)
+			cart->pools[p].claim_id = rows[0].id;
 		else
-			found = -cart->nlines;
+			same = false;
 	}
-	if (found == 0)
+	if (!found)
 		return false;
-	if (found != cart->nlines)
+	if (!same)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("request id \"%s\" was used for another cart",
 						cart->request_id),
+				 errdetail("A cart with the same request id has other pools, quantities or customer."),
 				 errhint("Use a new request id for a new cart.")));
 	return true;
 }
 
 /*
- * Inside the subtransaction: claim every pool, then write every line.
- * Returns CLAIM_GRANTED, or why the pool of cart->failed_line could not be
- * granted.
+ * The lines of one pool are claimed as one claim of their sum, a quantity
+ * the caller never passed: check it against the pool's limits here, where
+ * the error can say so.  (coupon_claim_take() checks the rest.)
+ */
+static void
+cart_check_sum(const CartPool *pool, const CouponPoolKey *key)
+{
+	CouponSlotRef ref;
+
+	if (pool->nlines == 1 || !coupon_pool_find(key, 0, &ref))
+		return;
+	if (pool->qty > ref.per_customer ||
+		(pool->qty > ref.capacity && ref.capacity > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the lines of pool \"%s\" add up to %lld, more than a customer may claim of it",
+						pool->pool, (long long) pool->qty),
+				 errdetail("The lines of one pool are claimed as one claim of their sum.  The pool's capacity is %lld and a customer may hold at most %d.",
+						   (long long) ref.capacity, ref.per_customer)));
+}
+
+/*
+ * Inside the subtransaction: take the permits of every pool, then write
+ * the claim of each.  Returns CLAIM_GRANTED, or why the pool of
+ * cart->failed_line could not be granted.
  */
 static ClaimStatus
 cart_claim_all(Cart *cart)
@@ -241,6 +297,7 @@ cart_claim_all(Cart *cart)
 		ClaimStatus status;
 
 		coupon_make_key(&keys[p], pool->pool);
+		cart_check_sum(pool, &keys[p]);
 		lock_is_new = coupon_lock_customer(&keys[p], cart->customer);
 		status = coupon_claim_take(&keys[p], cart->customer, pool->qty,
 								   coupon_expiry_after(cart->ttl), deadline,
@@ -255,17 +312,17 @@ cart_claim_all(Cart *cart)
 
 	/* One expiry for the whole cart, ttl from now, after any wait. */
 	expires_at = coupon_expiry_after(cart->ttl);
-	for (int i = 0; i < cart->nlines; i++)
+	for (int p = 0; p < cart->npools; p++)
 	{
-		CartLine   *line = &cart->lines[i];
+		CartPool   *pool = &cart->pools[p];
 		CouponNewClaim row;
 
 		row.customer = cart->customer;
-		row.qty = line->qty;
+		row.qty = (int32) pool->qty;	/* at most the per-customer limit */
 		row.expires_at = expires_at;
-		row.request_id = line->request_id;
-		coupon_ledger_insert_claims(line->pool, &row, 1);
-		line->claim_id = row.id;
+		row.request_id = cart->request_id ? pool_request_id(cart, p) : NULL;
+		coupon_ledger_insert_claims(pool->pool, &row, 1);
+		pool->claim_id = row.id;
 	}
 	return CLAIM_GRANTED;
 }
@@ -319,7 +376,7 @@ cart_ids(const Cart *cart)
 	Datum	   *ids = palloc(sizeof(Datum) * cart->nlines);
 
 	for (int i = 0; i < cart->nlines; i++)
-		ids[i] = Int64GetDatum(cart->lines[i].claim_id);
+		ids[i] = Int64GetDatum(cart->pools[cart->lines[i].pool_index].claim_id);
 	return PointerGetDatum(construct_array(ids, cart->nlines, INT8OID, 8,
 										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }

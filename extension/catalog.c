@@ -24,13 +24,24 @@
  * the tables (triggers, constraints) runs on a read.  Writes are not done
  * here: ledger.c does them as the caller.
  *
+ * A text names the schema, and a kept plan is analyzed again from it after
+ * any invalidation.  Once the schema is renamed, whoever may create a
+ * schema could give the old name to views of their own and have them read
+ * as the owner.  So the binding remembers the name the texts use, and
+ * prepares them anew when the schema's name has changed; and a rename
+ * while a call runs, which the binding cannot see, is caught where a
+ * statement is analyzed: a statement of ours that reads anything but the
+ * extension's tables is refused (coupon_catalog_check_analyzed).
+ *
  * Each statement says which data it sees: the latest committed data and
  * the transaction's own changes (so that a REPEATABLE READ or SERIALIZABLE
  * caller acts on a pool or a claim as it is now), or the committed data
  * only, without the transaction's own changes (to load a pool).
  *
  * Note about locking: the cache of OIDs and plans is backend-local; a
- * relcache callback discards it when the extension's tables change.
+ * relcache callback discards it when the extension's tables change, a
+ * syscache callback when a schema does.  ALTER SCHEMA RENAME takes no lock
+ * that a call could hold against it.
  *
  *-------------------------------------------------------------------------
  */
@@ -47,6 +58,8 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/parse_node.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -55,6 +68,14 @@
 #include "utils/syscache.h"
 
 #include "coupon.h"
+
+/* The columns of the ledger. */
+typedef enum LedgerLayout
+{
+	LEDGER_1_0,					/* six, up to released_at */
+	LEDGER_1_1,					/* and expires_at, request_id */
+	LEDGER_UNKNOWN
+} LedgerLayout;
 
 /* Which data a statement sees. */
 typedef enum CouponSees
@@ -162,9 +183,14 @@ static bool catalog_valid = false;
 static struct
 {
 	SPIPlanPtr	plans[COUPON_SQL_COUNT];
+	char	   *texts[COUPON_SQL_COUNT];	/* their SQL, in TopMemoryContext */
 	Oid			schema;			/* the plans are for this schema */
+	char	   *schema_name;	/* named so in their texts */
 	bool		lifecycle;		/* and this layout */
 } prepared;
+
+/* The text of the statement being prepared or run; NULL if none. */
+static const char *running_text = NULL;
 
 /* Registered from _PG_init. */
 void
@@ -173,6 +199,17 @@ coupon_catalog_invalidate(Datum arg, Oid relid)
 	if (!OidIsValid(relid) || relid == coupon_catalog.pool_relid ||
 		relid == coupon_catalog.claims_relid)
 		catalog_valid = false;
+}
+
+/*
+ * Registered from _PG_init for pg_namespace: a schema changed, perhaps the
+ * extension's was renamed.  The next binding checks the name the texts of
+ * the statements use.
+ */
+void
+coupon_catalog_schema_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	catalog_valid = false;
 }
 
 pg_noreturn static void catalog_damaged(const char *what);
@@ -245,6 +282,19 @@ claims_column_is(const char *name, AttrNumber attnum)
 	return get_attnum(coupon_catalog.claims_relid, name) == attnum;
 }
 
+/* The ledger's layout, by its columns: that of 1.1, of 1.0, or neither. */
+static LedgerLayout
+claims_layout(void)
+{
+	if (!claims_column_is("released_at", 6))
+		return LEDGER_UNKNOWN;
+	if (claims_column_is("expires_at", 7) && claims_column_is("request_id", 8))
+		return LEDGER_1_1;
+	if (get_attnum(coupon_catalog.claims_relid, "expires_at") == InvalidAttrNumber)
+		return LEDGER_1_0;
+	return LEDGER_UNKNOWN;
+}
+
 /*
  * Find the extension's tables in its schema (that of the SQL function
  * being called: the extension is not relocatable).
@@ -252,6 +302,8 @@ claims_column_is(const char *name, AttrNumber attnum)
 void
 coupon_catalog_bind(Oid schema)
 {
+	char	   *schema_name;
+
 	/*
 	 * A transaction that has not locked the tables yet may not have heard
 	 * of their being dropped and made anew; listen first.
@@ -269,34 +321,73 @@ coupon_catalog_bind(Oid schema)
 	coupon_catalog.id_seq = catalog_relation("coupon_claims_id_seq", RELKIND_SEQUENCE, false);
 	coupon_catalog.owner = relation_owner(coupon_catalog.claims_relid);
 
-	if (claims_column_is("released_at", 6) &&
-		claims_column_is("expires_at", 7) && claims_column_is("request_id", 8))
+	switch (claims_layout())
 	{
-		coupon_catalog.lifecycle = true;
-		coupon_catalog.request_index =
-			catalog_relation("coupon_claims_request", RELKIND_INDEX, false);
+		case LEDGER_1_1:
+			coupon_catalog.lifecycle = true;
+			coupon_catalog.request_index =
+				catalog_relation("coupon_claims_request", RELKIND_INDEX, false);
+			break;
+		case LEDGER_1_0:
+			coupon_catalog.lifecycle = false;
+			coupon_catalog.request_index = InvalidOid;
+			break;
+		case LEDGER_UNKNOWN:
+			catalog_damaged("the columns of table \"coupon_claims\"");
 	}
-	else if (claims_column_is("released_at", 6) &&
-			 get_attnum(coupon_catalog.claims_relid, "expires_at") == InvalidAttrNumber)
-	{
-		coupon_catalog.lifecycle = false;
-		coupon_catalog.request_index = InvalidOid;
-	}
-	else
-		catalog_damaged("the columns of table \"coupon_claims\"");
 
-	if (prepared.schema != schema || prepared.lifecycle != coupon_catalog.lifecycle)
+	/*
+	 * The texts name the schema: once it is renamed, the statements must be
+	 * prepared anew, or the next invalidation of a plan would look up the
+	 * old name and find whatever has it now.
+	 */
+	schema_name = get_namespace_name(schema);
+	if (prepared.schema != schema || prepared.lifecycle != coupon_catalog.lifecycle ||
+		prepared.schema_name == NULL || strcmp(prepared.schema_name, schema_name) != 0)
 	{
 		for (int i = 0; i < COUPON_SQL_COUNT; i++)
 		{
 			if (prepared.plans[i])
 				SPI_freeplan(prepared.plans[i]);
 			prepared.plans[i] = NULL;
+			if (prepared.texts[i])
+				pfree(prepared.texts[i]);
+			prepared.texts[i] = NULL;
 		}
 		prepared.schema = schema;
+		if (prepared.schema_name)
+			pfree(prepared.schema_name);
+		prepared.schema_name = MemoryContextStrdup(TopMemoryContext, schema_name);
 		prepared.lifecycle = coupon_catalog.lifecycle;
 	}
 	catalog_valid = true;
+}
+
+/*
+ * The ledger, locked by the caller, has natts columns, not the expected
+ * number of the layout bound at the start of the call.  If its columns are
+ * those of the other version, ALTER EXTENSION coupon UPDATE committed while
+ * the call waited for the ledger's lock: a retry is bound to the new
+ * layout.  Anything else was done to the table by hand.
+ */
+void
+coupon_catalog_ledger_changed(int natts, int expected)
+{
+	LedgerLayout layout = claims_layout();
+
+	if (layout != LEDGER_UNKNOWN &&
+		(layout == LEDGER_1_1) != coupon_catalog.lifecycle)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("extension coupon was updated while this call ran"),
+				 errdetail("The ledger has the columns of another version of the extension than when the call started."),
+				 errhint("Retry the call.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("table \"coupon_claims\" has been altered"),
+			 errdetail("It has %d columns; the extension writes %d.",
+					   natts, expected),
+			 errhint("Recreate the extension with DROP EXTENSION coupon and CREATE EXTENSION coupon.")));
 }
 
 /* The functions of the hold lifecycle need the ledger of version 1.1. */
@@ -328,6 +419,24 @@ coupon_sql_end(void)
 		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
 }
 
+/* The text of a statement, for the schema and layout bound. */
+static const char *
+statement_text(CouponStatement id)
+{
+	const CouponStatementDef *def = &statements[id];
+
+	if (prepared.texts[id] == NULL)
+	{
+		const char *text = coupon_catalog.lifecycle || def->sql_1_0 == NULL ?
+			def->sql : def->sql_1_0;
+
+		prepared.texts[id] =
+			MemoryContextStrdup(TopMemoryContext,
+								psprintf(text, quote_identifier(prepared.schema_name)));
+	}
+	return prepared.texts[id];
+}
+
 static SPIPlanPtr
 statement_plan(CouponStatement id)
 {
@@ -335,13 +444,9 @@ statement_plan(CouponStatement id)
 
 	if (prepared.plans[id] == NULL)
 	{
-		const char *text = coupon_catalog.lifecycle || def->sql_1_0 == NULL ?
-			def->sql : def->sql_1_0;
-		char	   *sql;
+		const char *sql = statement_text(id);
 		SPIPlanPtr	plan;
 
-		sql = psprintf(text,
-					   quote_identifier(get_namespace_name(coupon_catalog.schema)));
 		plan = SPI_prepare_cursor(sql, def->nargs, (Oid *) def->argtypes,
 								  def->custom_plan ? CURSOR_OPT_CUSTOM_PLAN : 0);
 		if (plan == NULL)
@@ -352,6 +457,54 @@ statement_plan(CouponStatement id)
 		prepared.plans[id] = plan;
 	}
 	return prepared.plans[id];
+}
+
+/* Is node, or a query in it, reading a relation other than the tables? */
+static bool
+reads_other_relation(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, RangeTblEntry))
+	{
+		RangeTblEntry *rte = (RangeTblEntry *) node;
+
+		*(Oid *) context = rte->relid;
+		return rte->rtekind == RTE_RELATION &&
+			rte->relid != coupon_catalog.pool_relid &&
+			rte->relid != coupon_catalog.claims_relid;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, reads_other_relation, context,
+								 QTW_EXAMINE_RTES_BEFORE);
+	return expression_tree_walker(node, reads_other_relation, context);
+}
+
+/*
+ * From the post_parse_analyze_hook: a statement of ours, analyzed when it
+ * is prepared or again after an invalidation, must read the extension's
+ * tables and nothing else.  The binding of the call checked the schema's
+ * name, but the schema can be renamed while the call runs (ALTER SCHEMA
+ * RENAME takes no lock that the call could hold), and the next lock the
+ * statement takes can bring the invalidation: its text would then find
+ * whatever has the old name now, and run it as the ledger's owner.
+ */
+void
+coupon_catalog_check_analyzed(struct ParseState *pstate, struct Query *query)
+{
+	Oid			relid;
+
+	if (running_text == NULL || pstate->p_sourcetext == NULL ||
+		strcmp(pstate->p_sourcetext, running_text) != 0)
+		return;
+	if (reads_other_relation((Node *) query, &relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("the schema of extension coupon changed while this call ran"),
+				 errdetail("A statement of the extension would have read relation \"%s.%s\" instead of the extension's tables.",
+						   get_namespace_name(get_rel_namespace(relid)),
+						   get_rel_name(relid)),
+				 errhint("Retry the call.")));
 }
 
 /*
@@ -368,30 +521,40 @@ coupon_sql_run(CouponStatement id, Datum *values)
 	Oid			save_userid;
 	int			save_sec_context;
 	int			rc;
+	const char *outer_text = running_text;
 
-	plan = statement_plan(id);
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(coupon_catalog.owner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	if (def->sees == SEES_COMMITTED)
+	running_text = statement_text(id);
+	PG_TRY();
 	{
-		/*
-		 * Our own changes are visible from the command that made them on;
-		 * seen from the first command, there are none.  Read-only, so SPI
-		 * uses the snapshot as it is.
-		 */
-		snapshot->curcid = FirstCommandId;
-		rc = SPI_execute_snapshot(plan, values, NULL, snapshot,
-								  InvalidSnapshot, true, false, 0);
+		plan = statement_plan(id);
+
+		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		SetUserIdAndSecContext(coupon_catalog.owner,
+							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
+		snapshot = RegisterSnapshot(GetLatestSnapshot());
+		if (def->sees == SEES_COMMITTED)
+		{
+			/*
+			 * Our own changes are visible from the command that made them
+			 * on; seen from the first command, there are none.  Read-only,
+			 * so SPI uses the snapshot as it is.
+			 */
+			snapshot->curcid = FirstCommandId;
+			rc = SPI_execute_snapshot(plan, values, NULL, snapshot,
+									  InvalidSnapshot, true, false, 0);
+		}
+		else
+			rc = SPI_execute_snapshot(plan, values, NULL, snapshot,
+									  InvalidSnapshot, false, true, 0);
+		UnregisterSnapshot(snapshot);
+		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
-	else
-		rc = SPI_execute_snapshot(plan, values, NULL, snapshot,
-								  InvalidSnapshot, false, true, 0);
-	UnregisterSnapshot(snapshot);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	PG_FINALLY();
+	{
+		running_text = outer_text;
+	}
+	PG_END_TRY();
 
 	if (rc != def->expect)
 		elog(ERROR, "SPI_execute_snapshot failed executing \"%s\": %s",

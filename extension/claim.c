@@ -155,8 +155,7 @@ request_repeated(const CouponPoolKey *key, const ClaimRequest *req,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("request id \"%s\" of pool \"%s\" was used for another claim",
 						req->request_id, key->name),
-				 errdetail("Claim %lld was made with it for another customer or quantity.",
-						   (long long) row.id),
+				 errdetail("A claim was made with it for another customer or quantity."),
 				 errhint("Use a new request id for a new claim.")));
 	*claim_id = row.id;
 	return true;

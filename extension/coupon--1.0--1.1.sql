@@ -6,9 +6,12 @@
 --
 -- 1.1 adds the lifecycle of a claim: holds that expire, confirm, extend,
 -- request ids, carts and bulk claims.  The ledger gains two columns,
--- appended (the extension writes rows by column number); a claim, a
--- release or a resize in flight while this runs waits for the lock
--- ALTER TABLE takes, and nothing of the semaphore changes.
+-- appended (the extension writes rows by column number), and nothing of
+-- the semaphore changes.  A transaction that has claimed or released
+-- already holds a lock on the ledger, and this waits for it to end.  A
+-- claim that starts while this runs waits for the lock ALTER TABLE takes;
+-- when this commits, that claim finds the ledger's new columns and fails
+-- with 40001 (serialization_failure): retried, it is a claim of 1.1.
 --
 
 ALTER TABLE @extschema@.coupon_claims
@@ -19,7 +22,9 @@ COMMENT ON TABLE @extschema@.coupon_claims IS
 
 CREATE INDEX coupon_claims_expiry ON @extschema@.coupon_claims (expires_at)
     WHERE released_at IS NULL AND expires_at IS NOT NULL;
-CREATE UNIQUE INDEX coupon_claims_request ON @extschema@.coupon_claims (pool, request_id)
+-- request_id first: a cart's claims are found by their request ids alone,
+-- in whatever pool (a single claim's by request id and pool).
+CREATE UNIQUE INDEX coupon_claims_request ON @extschema@.coupon_claims (request_id, pool)
     WHERE request_id IS NOT NULL;
 
 --
@@ -35,8 +40,10 @@ ALTER FUNCTION @extschema@.coupon_occ_version() RESET search_path;
 
 --
 -- The claim functions gain request_id, and coupon_pools the column held.
--- The old ones are renamed, the new ones made, the grants of the old ones
--- copied to the new ones, and the old ones dropped.
+-- The old ones are renamed, the new ones made (not executable by PUBLIC,
+-- as in 1.0), the grants of the old ones copied to the new ones, and the
+-- old ones dropped.  Only grants the old ones carry in their ACL are
+-- copied: PUBLIC gets EXECUTE only if it was granted it explicitly.
 --
 ALTER FUNCTION @extschema@.coupon_claim(text, text, integer, interval)
     RENAME TO coupon_claim_1_0;
@@ -66,6 +73,9 @@ AS 'MODULE_PATHNAME', 'coupon_claim_detailed'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.coupon_claim_detailed(text, text, integer, interval, text) IS
     'coupon_claim with a status (granted, repeat, sold_out, timed_out, limit_reached) and the permits available after it';
+
+REVOKE ALL ON FUNCTION @extschema@.coupon_claim(text, text, integer, interval, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.coupon_claim_detailed(text, text, integer, interval, text) FROM PUBLIC;
 
 CREATE VIEW @extschema@.coupon_pools AS
 SELECT p.name AS pool,
@@ -167,7 +177,7 @@ RETURNS bigint[]
 AS 'MODULE_PATHNAME', 'coupon_claim_cart'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.coupon_claim_cart(text[], integer[], text, interval, interval, text) IS
-    'claim every line of a cart (holds if ttl is given) or none: one claim id per line, or NULL';
+    'claim every line of a cart (holds if ttl is given) or none: one claim per pool, of the sum of its lines, whose id each of its lines gets; or NULL.  A request id (at most 250 bytes) names the cart whatever the order of its lines';
 
 CREATE FUNCTION @extschema@.coupon_claim_cart_detailed(pools text[], qtys integer[],
                                                        customer text,

@@ -10,6 +10,9 @@
  * restart (shmem_startup_hook), registers the transaction callbacks of the
  * escrow and the object-access hook that notices dropped pool tables and
  * databases (escrow.c), and registers the expiry launcher (worker.c).
+ * Whether preloaded or not, it registers the cache callbacks of the
+ * extension's catalog and the post-parse-analysis hook that checks what
+ * the extension's statements read (catalog.c).
  * Loaded any other way (by CREATE EXTENSION or a function call), the
  * library still serves the optimistic-concurrency trigger and pool
  * creation; everything that needs the semaphore fails with a hint.
@@ -23,9 +26,11 @@
 #include "access/xact.h"
 #include "catalog/objectaccess.h"
 #include "miscadmin.h"
+#include "parser/analyze.h"
 #include "storage/ipc.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
+#include "utils/syscache.h"
 
 #include "coupon.h"
 
@@ -40,6 +45,7 @@ bool		coupon_expiry_workers = true;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static object_access_hook_type prev_object_access_hook = NULL;
+static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
 
 void		_PG_init(void);
 
@@ -68,10 +74,23 @@ coupon_object_access_hook(ObjectAccessType access, Oid classId, Oid objectId,
 	coupon_escrow_object_access(access, classId, objectId, subId, arg);
 }
 
+static void
+coupon_post_parse_analyze_hook(ParseState *pstate, Query *query,
+							   JumbleState *jstate)
+{
+	if (prev_post_parse_analyze_hook)
+		prev_post_parse_analyze_hook(pstate, query, jstate);
+	coupon_catalog_check_analyzed(pstate, query);
+}
+
 void
 _PG_init(void)
 {
 	CacheRegisterRelcacheCallback(coupon_catalog_invalidate, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, coupon_catalog_schema_invalidate,
+								  (Datum) 0);
+	prev_post_parse_analyze_hook = post_parse_analyze_hook;
+	post_parse_analyze_hook = coupon_post_parse_analyze_hook;
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

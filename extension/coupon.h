@@ -245,8 +245,13 @@ typedef struct CouponCatalog
 extern CouponCatalog coupon_catalog;
 
 extern void coupon_catalog_invalidate(Datum arg, Oid relid);
+extern void coupon_catalog_schema_invalidate(Datum arg, int cacheid,
+											 uint32 hashvalue);
+extern void coupon_catalog_check_analyzed(struct ParseState *pstate,
+										  struct Query *query);
 extern Oid	coupon_extension_schema(void);
 extern void coupon_catalog_bind(Oid schema);
+pg_noreturn extern void coupon_catalog_ledger_changed(int natts, int expected);
 extern void coupon_require_lifecycle(const char *function);
 extern void coupon_sql_begin(void);
 extern void coupon_sql_end(void);
@@ -266,6 +271,7 @@ typedef struct CouponNewClaim
 typedef struct CouponClaimRow
 {
 	int64		id;
+	char	   *pool;
 	char	   *customer;
 	int32		qty;
 } CouponClaimRow;
@@ -291,6 +297,8 @@ extern int64 coupon_ledger_holdings(const char *pool, const char *customer,
 									int64 *first_claim);
 extern bool coupon_ledger_find_request(const char *pool, const char *request_id,
 									   CouponClaimRow *row);
+extern int	coupon_ledger_find_requests(const char *request_id,
+										CouponClaimRow *rows, int max);
 extern void coupon_ledger_insert_claims(const char *pool, CouponNewClaim *rows,
 										int n);
 extern void coupon_ledger_change_claim(ItemPointer tid, CouponClaimChange change,

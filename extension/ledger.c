@@ -242,12 +242,7 @@ coupon_ledger_insert_claims(const char *pool, CouponNewClaim *rows, int n)
 
 	write_begin(&w, coupon_catalog.claims_relid, NULL);
 	if (RelationGetDescr(w.rel)->natts != natts)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"coupon_claims\" has been altered"),
-				 errdetail("It has %d columns; the extension writes %d.",
-						   RelationGetDescr(w.rel)->natts, natts),
-				 errhint("Recreate the extension with DROP EXTENSION coupon and CREATE EXTENSION coupon.")));
+		coupon_catalog_ledger_changed(RelationGetDescr(w.rel)->natts, natts);
 	if (n == 1)
 	{
 		claim_row(w.slot, natts, pool_datum, claimed_at, &rows[0]);
@@ -510,6 +505,54 @@ coupon_ledger_holdings(const char *pool, const char *customer,
 }
 
 /*
+ * The claims made with this request id, released or not: that of pool, or
+ * those of every pool if pool is NULL, in the order of their pools.  Fills
+ * in at most max rows; returns how many it filled in.
+ */
+static int
+find_requests(const char *pool, const char *request_id, CouponClaimRow *rows,
+			  int max)
+{
+	Relation	claims;
+	TupleDesc	desc;
+	SysScanDesc scan;
+	ScanKeyData keys[2];
+	HeapTuple	tuple;
+	int			n = 0;
+
+	claims = table_open(coupon_catalog.claims_relid, AccessShareLock);
+	desc = RelationGetDescr(claims);
+	/* The index is on (request_id, pool). */
+	text_key(&keys[0], claims, Anum_claims_request_id, Anum_claims_request_id,
+			 BTEqualStrategyNumber, F_TEXTEQ, request_id);
+	text_key(&keys[1], claims, Anum_claims_pool, Anum_claims_pool,
+			 BTEqualStrategyNumber, F_TEXTEQ, pool);
+	scan = systable_beginscan(claims, coupon_catalog.request_index, true,
+							  SnapshotSelf, pool ? 2 : 1, keys);
+	while (n < max && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(heap_getattr(tuple, Anum_claims_id, desc,
+													&isnull));
+
+		/* SnapshotSelf may show two versions of a row changed meanwhile. */
+		if (n > 0 && rows[n - 1].id == id)
+			continue;
+		rows[n].id = id;
+		rows[n].pool = TextDatumGetCString(heap_getattr(tuple, Anum_claims_pool,
+														desc, &isnull));
+		rows[n].customer = TextDatumGetCString(heap_getattr(tuple, Anum_claims_customer,
+															desc, &isnull));
+		rows[n].qty = DatumGetInt32(heap_getattr(tuple, Anum_claims_qty, desc,
+												 &isnull));
+		n++;
+	}
+	systable_endscan(scan);
+	table_close(claims, NoLock);
+	return n;
+}
+
+/*
  * The claim made with this request id for the pool, released or not; false
  * if there is none.
  */
@@ -517,32 +560,16 @@ bool
 coupon_ledger_find_request(const char *pool, const char *request_id,
 						   CouponClaimRow *row)
 {
-	Relation	claims;
-	SysScanDesc scan;
-	ScanKeyData keys[2];
-	HeapTuple	tuple;
-	bool		found;
+	return find_requests(pool, request_id, row, 1) == 1;
+}
 
-	claims = table_open(coupon_catalog.claims_relid, AccessShareLock);
-	text_key(&keys[0], claims, Anum_claims_pool, Anum_claims_pool,
-			 BTEqualStrategyNumber, F_TEXTEQ, pool);
-	text_key(&keys[1], claims, Anum_claims_request_id, Anum_claims_request_id,
-			 BTEqualStrategyNumber, F_TEXTEQ, request_id);
-	scan = systable_beginscan(claims, coupon_catalog.request_index, true,
-							  SnapshotSelf, 2, keys);
-	tuple = systable_getnext(scan);
-	found = HeapTupleIsValid(tuple);
-	if (found)
-	{
-		TupleDesc	desc = RelationGetDescr(claims);
-		bool		isnull;
-
-		row->id = DatumGetInt64(heap_getattr(tuple, Anum_claims_id, desc, &isnull));
-		row->customer = TextDatumGetCString(heap_getattr(tuple, Anum_claims_customer,
-														 desc, &isnull));
-		row->qty = DatumGetInt32(heap_getattr(tuple, Anum_claims_qty, desc, &isnull));
-	}
-	systable_endscan(scan);
-	table_close(claims, NoLock);
-	return found;
+/*
+ * The claims made with this request id in any pool, at most max of them;
+ * returns how many it found.
+ */
+int
+coupon_ledger_find_requests(const char *request_id, CouponClaimRow *rows,
+							int max)
+{
+	return find_requests(NULL, request_id, rows, max);
 }

@@ -14,7 +14,9 @@
 # ledger, the pool table or the sequence, cannot create, resize or drop a
 # pool, cannot alter, replace or drop the extension's objects, and a role
 # without the grants cannot even claim.  Each refusal is 42501 (55000 for
-# writes to the view, which is not updatable) and changes nothing.
+# writes to the view, which is not updatable) and changes nothing.  No
+# function of the extension but the trigger function is executable by
+# PUBLIC: a role without grants calling any of them gets 42501.
 #
 # Then app tries to hijack the extension through search_path: its own
 # schema early in search_path (before pg_catalog; after pg_temp, where its
@@ -171,6 +173,11 @@ for my $case (@refused)
 	is(fingerprint($node, 'postgres'), $before, "$role: nothing changed");
 	$refusals++;
 }
+
+my $functions = check_no_public_execute($node, 'postgres', $as_nobody,
+	'fresh 1.1');
+cmp_ok($functions, '>=', 13,
+	'every function of the extension but the trigger function was called');
 
 ############################################################################
 # Hijack attempts through search_path.

@@ -39,41 +39,16 @@ $node->safe_psql('postgres',
 ############################################################################
 # 1. The window, held open by gdb.
 ############################################################################
-my $gdbdir = PostgreSQL::Test::Utils::tempdir;
 my $a = bg_open($node);
 my $apid = bg_pid($a);
 bg_run($a, 'BEGIN');
 bg_run($a, "SELECT coupon_pool_drop('race')");
 bg_run($a, "SELECT coupon_pool_create('race', 1)");
-append_to_file("$gdbdir/cmds", qq{
-set pagination off
-set confirm off
-break coupon_escrow_xact_callback if event == XACT_EVENT_COMMIT
-commands
-  shell touch $gdbdir/hit
-  shell while [ ! -e $gdbdir/go ]; do sleep 0.05; done
-  delete
-  detach
-  quit
-end
-shell touch $gdbdir/attached
-continue
-});
-my ($gdbout, $gdberr) = ('', '');
-my $gdb = IPC::Run::start([ 'gdb', '-q', '-batch', '-p', $apid, '-x', "$gdbdir/cmds" ],
-	'>', \$gdbout, '2>', \$gdberr);
-my $until = time + $PostgreSQL::Test::Utils::timeout_default;
-while (!-e "$gdbdir/attached" && time < $until)
-{
-	$gdb->pump_nb;
-	usleep(50_000);
-}
-ok(-e "$gdbdir/attached", 'gdb waits for the dropping backend at its commit callback')
-  or diag("gdb: $gdbout $gdberr");
+my $gdb = gdb_break($apid,
+	'coupon_escrow_xact_callback if event == XACT_EVENT_COMMIT');
 bg_send($a, 'COMMIT');
-$until = time + $PostgreSQL::Test::Utils::timeout_default;
-usleep(50_000) until -e "$gdbdir/hit" || time > $until;
-ok(-e "$gdbdir/hit", 'the drop and re-creation committed, its callback not run yet');
+ok(gdb_wait_hit($gdb),
+	'the drop and re-creation committed, its callback not run yet');
 is( $node->safe_psql('postgres', "SELECT capacity FROM coupon_pool WHERE name = 'race'"),
 	'1', 'others see the new pool of one coupon');
 # The second drop marks the slot it finds, then waits for the first one's
@@ -85,8 +60,7 @@ expect_state($node, 'postgres',
 is( $node->safe_psql('postgres',
 		"SELECT coupon_claim('race', 'w1') IS NOT NULL, coupon_claim('race', 'w2') IS NOT NULL"),
 	't|f', 'in the window: of two claims, the new pool grants one');
-append_to_file("$gdbdir/go", "go\n");
-$gdb->finish;
+gdb_continue($gdb);
 bg_collect($a);
 bg_close($a);
 is( $node->safe_psql('postgres',

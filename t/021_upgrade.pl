@@ -1,15 +1,19 @@
 # ALTER EXTENSION coupon UPDATE from 1.0 to 1.1.
 #
 # A database on 1.0 with pools (one resized, one sold out), claims (some
-# released), an application role with the documented grants of 1.0, and a
+# released), an application role with the documented grants of 1.0, a
 # claim in flight while the update runs (the update waits for it; it
-# commits).  After the update: the version is 1.1; pools, ledger and
-# sequence are what they were plus the claim that was in flight; the
+# commits), and a claim started while the update has not committed (it
+# waits for the update, then goes through or fails with 40001 and goes
+# through when retried).  After the update: the version is 1.1; pools,
+# ledger and sequence are what they were plus those claims; the
 # semaphores are exact (available = capacity - claimed) and every pool
 # fills to exactly its capacity; the application role keeps its grants on
-# the new signatures of the claim functions and the view; holds, carts and
-# bulk claims work on the old pools; and the database has exactly the
-# objects a fresh CREATE EXTENSION coupon (which installs 1.1) makes.
+# the new signatures of the claim functions and the view, and PUBLIC gets
+# none (a role without grants can execute no function but the trigger
+# function); holds, carts and bulk claims work on the old pools; and the
+# database has exactly the objects a fresh CREATE EXTENSION coupon (which
+# installs 1.1) makes.
 use strict;
 use warnings FATAL => 'all';
 
@@ -50,16 +54,41 @@ my $ledger_before = $node->safe_psql('postgres', $ledger_sql);
 
 # A claim in flight, by the application role; the update waits for it.
 my $inflight = bg_open($node, 'postgres', extra_params => [ '-U', 'app' ]);
+my $inflight_pid = bg_pid($inflight);
 bg_run($inflight, 'BEGIN');
 my $inflight_id = bg_run($inflight, "SELECT coupon_claim('a', 'in_flight')");
 my $updater = bg_open($node);
 my $upid = bg_pid($updater);
+bg_run($updater, 'BEGIN');
 bg_send($updater, 'ALTER EXTENSION coupon UPDATE');
 ok(wait_until_event($node, $upid, 'Lock'),
 	'the update waits for the claim in flight');
 bg_run($inflight, 'COMMIT');
 my (undef, $state, $err) = bg_collect($updater);
 is($state, '00000', 'ALTER EXTENSION coupon UPDATE') or diag($err);
+
+# A claim that starts while the update has not committed (in the same
+# session, bound to the ledger of 1.0) waits for the ledger's lock.  Once
+# the update commits, it either goes through or fails with 40001 and
+# succeeds when retried: never the error that asks to drop the extension.
+bg_send($inflight, "SELECT coupon_claim('a', 'late')");
+ok(wait_until_event($node, $inflight_pid, 'Lock'),
+	'a claim started during the update waits for it');
+bg_run($updater, 'COMMIT');
+my ($late_id, $late_state, $late_err) = bg_collect($inflight);
+ok($late_state eq '00000' || $late_state eq '40001',
+	'the claim during the update succeeded or failed with 40001')
+  or diag($late_err);
+unlike($late_err, qr/DROP EXTENSION/, 'no hint to drop the extension');
+if ($late_state eq '40001')
+{
+	like($late_err, qr/HINT:  Retry the call\./, 'the hint says to retry');
+	$late_id = bg_run($inflight, "SELECT coupon_claim('a', 'late')");
+}
+like($late_id, qr/^\d+$/, 'the claim during the update, or its retry, has an id');
+is( $node->safe_psql('postgres',
+		"SELECT string_agg(id || '', ',') FROM coupon_claims WHERE released_at IS NULL AND customer = 'late'"),
+	$late_id, 'exactly that claim is in the ledger');
 bg_close($_) for $inflight, $updater;
 
 is($node->safe_psql('postgres',
@@ -77,7 +106,7 @@ is( $node->safe_psql('postgres',
 check_pools($node, 'postgres', 'after the update');
 is( $node->safe_psql('postgres',
 		"SELECT string_agg(pool || '=' || available, ',' ORDER BY pool) FROM coupon_pool_memory()"),
-	'a=7,b=3,sold=0', 'the semaphores loaded before the update go on, exact');
+	'a=6,b=3,sold=0', 'the semaphores loaded before the update go on, exact');
 
 # The application role keeps its grants, on the new signatures.
 is( $node->safe_psql(
@@ -88,6 +117,13 @@ SELECT has_function_privilege('app', 'coupon_claim(text,text,integer,interval,te
    AND has_table_privilege('app', 'coupon_pools', 'SELECT')
    AND NOT has_function_privilege('app', 'coupon_hold(text,text,interval,integer,interval,text)', 'EXECUTE')}),
 	't', 'app keeps exactly its grants, on the new signatures');
+$node->safe_psql('postgres', 'CREATE ROLE nobody LOGIN');
+cmp_ok(
+	check_no_public_execute(
+		$node, 'postgres', $node->connstr('postgres') . ' user=nobody',
+		'after the update'),
+	'>=', 13,
+	'every function of the extension but the trigger function was called');
 expect_state($node, 'postgres',
 	"SELECT coupon_claim('b', 'app_customer', 1, '0', 'req-1')", '00000',
 	'app claims with a request id', connstr => $node->connstr('postgres') . ' user=app');

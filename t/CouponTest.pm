@@ -27,6 +27,7 @@ our @EXPORT = qw(
   coupon_node check_pools fingerprint sql_state expect_state
   bg_open bg_send bg_collect bg_run bg_pid bg_close wait_until_event
   query_value ledger_count memory_of check_log start_claimers stop_claimers
+  check_no_public_execute gdb_break gdb_wait_hit gdb_continue
 );
 
 # The field separator of every psql call made here: pool names in the
@@ -225,6 +226,49 @@ SELECT 'pools: ' || COALESCE((SELECT string_agg(format('%s|%s|%s|%s|%s|%s',
           FROM coupon_pool_memory()), '')});
 }
 
+# The functions the README documents as executable by PUBLIC: the trigger
+# function, which runs only as a trigger and which CREATE TRIGGER needs.
+my %public_functions = ('coupon_occ_version()' => 1);
+
+# No other function of extension coupon in database db is executable by
+# PUBLIC: its ACL (the default one, if it has none) has no entry for
+# PUBLIC, and a role without grants (connstr) calling it gets 42501 and
+# changes nothing.  Returns the number of functions checked.
+sub check_no_public_execute
+{
+	my ($node, $db, $connstr, $label) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $out = $node->safe_psql(
+		$db, q{
+SELECT p.oid::regprocedure,
+       format('SELECT %I.%I(%s)', n.nspname, p.proname,
+              (SELECT string_agg('NULL::' || format_type(t, NULL), ', ' ORDER BY i)
+                 FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i))),
+       EXISTS (SELECT FROM aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) a
+                WHERE a.grantee = 0)
+  FROM pg_depend d
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'coupon'
+  JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
+  JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE d.deptype = 'e'
+ ORDER BY 1},
+		extra_params => [ '-F', $FS ]);
+	my $checked = 0;
+	for my $line (split /\n/, $out)
+	{
+		my ($function, $call, $public) = split /$FS/, $line;
+		next if $public_functions{$function};
+		is($public, 'f', "$label: $function has no grant to PUBLIC");
+		my $before = fingerprint($node, $db);
+		expect_state($node, $db, $call, '42501',
+			"$label: a role without grants cannot execute $function",
+			connstr => $connstr);
+		is(fingerprint($node, $db), $before, "$label: $function changed nothing");
+		$checked++;
+	}
+	return $checked;
+}
+
 # Run SQL in a new session; returns (sqlstate or '00000', stdout, stderr).
 # The SQLSTATE is that of the first error.
 sub sql_state
@@ -350,6 +394,63 @@ sub wait_until_event
 	return $node->poll_query_until('postgres',
 		"SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND $cond",
 		'1');
+}
+
+# Stop backend pid with gdb at a breakpoint (a gdb location, conditions
+# allowed) until gdb_continue: the backend's state can then be changed
+# under it, at exactly that point.  Returns once gdb is attached.
+sub gdb_break
+{
+	my ($pid, $location) = @_;
+	my $g = { dir => PostgreSQL::Test::Utils::tempdir, out => '', err => '' };
+	append_to_file("$g->{dir}/cmds", qq{
+set pagination off
+set confirm off
+break $location
+commands
+  shell touch $g->{dir}/hit
+  shell while [ ! -e $g->{dir}/go ]; do sleep 0.05; done
+  delete
+  detach
+  quit
+end
+shell touch $g->{dir}/attached
+continue
+});
+	$g->{run} = IPC::Run::start(
+		[ 'gdb', '-q', '-batch', '-p', $pid, '-x', "$g->{dir}/cmds" ],
+		'>', \$g->{out}, '2>', \$g->{err});
+	gdb_wait_file($g, 'attached')
+	  or die "gdb did not attach to $pid: $g->{out} $g->{err}";
+	return $g;
+}
+
+sub gdb_wait_file
+{
+	my ($g, $file) = @_;
+	my $until = time + $PostgreSQL::Test::Utils::timeout_default;
+	while (!-e "$g->{dir}/$file" && time < $until)
+	{
+		$g->{run}->pump_nb;
+		usleep(50_000);
+	}
+	return -e "$g->{dir}/$file";
+}
+
+# Has the backend reached the breakpoint (within the timeout)?
+sub gdb_wait_hit
+{
+	my ($g) = @_;
+	return gdb_wait_file($g, 'hit');
+}
+
+# Let the backend go on from the breakpoint; gdb detaches.
+sub gdb_continue
+{
+	my ($g) = @_;
+	append_to_file("$g->{dir}/go", "go\n");
+	$g->{run}->finish;
+	return;
 }
 
 # Claim clients, for the crash and failover tests.  Each claims for

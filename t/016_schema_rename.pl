@@ -1,0 +1,221 @@
+# Renaming the extension's schema.
+#
+# The statements the extension runs as the ledger's owner name its schema
+# in their text.  The extension is in schema shop; a DBA renames it to
+# shop2; a role with nothing but CREATE on the database ("evil") then makes
+# a schema shop of its own, whose views coupon_pool and coupon_claims call
+# a function of evil's: the function counts its calls in a sequence (which
+# a rollback does not undo), notes who ran it, and tries ALTER ROLE evil
+# SUPERUSER.  (Before the fix, a claim of the application made evil a
+# superuser.)
+#
+# 1. Between calls.  An application session and a DBA session that used
+#    every kind of call before the rename go on after it, through the
+#    renamed schema: claims (one from a pool made after the rename, which
+#    is loaded from the ledger), releases, holds, confirm, extend, a cart,
+#    a bulk claim, a request id, resize and drop; the expiry worker returns
+#    a hold.  Every call works, with exact results, and evil's function
+#    never runs.
+#
+# 2. Inside a call.  gdb stops the application's backend inside a release,
+#    after the call has checked the schema's name and before its statement
+#    runs; the schema is renamed again (shop2 to shop3) and evil makes a
+#    look-alike shop2.  The statement's plan is invalidated when it takes
+#    its first lock and analyzed again: it is refused with 40001 instead of
+#    reading the look-alike, and the retry works.
+#
+# At the end the pools balance, evil is no superuser and its function never
+# ran, as anyone.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use CouponTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = coupon_node('rename', bare => 1);
+$node->safe_psql(
+	'postgres', q{
+CREATE SCHEMA shop;
+CREATE EXTENSION coupon SCHEMA shop;
+CREATE ROLE app LOGIN;
+GRANT USAGE ON SCHEMA shop TO app;
+GRANT EXECUTE ON FUNCTION shop.coupon_claim(text, text, integer, interval, text),
+      shop.coupon_hold(text, text, interval, integer, interval, text),
+      shop.coupon_confirm(bigint), shop.coupon_hold_extend(bigint, interval),
+      shop.coupon_claim_cart(text[], integer[], text, interval, interval, text),
+      shop.coupon_claim_many(text, text[], integer),
+      shop.coupon_release(bigint) TO app;
+CREATE ROLE evil LOGIN;
+GRANT CREATE ON DATABASE postgres TO evil;
+SELECT shop.coupon_pool_create('p', 10, 3);
+SELECT shop.coupon_pool_create('r', 2);
+});
+my $as_evil = $node->connstr('postgres') . ' user=evil';
+
+# evil's function, and the rows its look-alikes show: pools of 1000
+# coupons, 100 overdue holds.
+$node->safe_psql(
+	'postgres', q{
+CREATE SCHEMA evil;
+GRANT USAGE ON SCHEMA evil TO PUBLIC;
+CREATE SEQUENCE evil.ran;
+GRANT USAGE ON SEQUENCE evil.ran TO PUBLIC;
+CREATE TABLE evil.hits (who name);
+GRANT INSERT ON evil.hits TO PUBLIC;
+CREATE FUNCTION evil.pwn() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM nextval('evil.ran');
+  INSERT INTO evil.hits VALUES (current_user);
+  BEGIN
+    ALTER ROLE evil SUPERUSER;
+  EXCEPTION WHEN OTHERS THEN NULL;
+  END;
+  RETURN true;
+END $$;
+CREATE TABLE evil.pools (name text, capacity bigint, per_customer int,
+                         created_at timestamptz);
+INSERT INTO evil.pools SELECT n, 1000, 1000, now() FROM unnest('{p,q,r}'::text[]) n;
+CREATE TABLE evil.claims (id bigint, pool text, customer text, qty int,
+                          claimed_at timestamptz, released_at timestamptz,
+                          expires_at timestamptz, request_id text);
+INSERT INTO evil.claims
+SELECT g, 'p', 'x', 1, now(), NULL, now() - interval '1 hour', NULL
+  FROM generate_series(1, 100) g;
+GRANT SELECT, UPDATE ON evil.pools, evil.claims TO PUBLIC;
+}, connstr => $as_evil);
+
+# evil's look-alike of the extension's tables, in schema $schema.
+sub make_lookalike
+{
+	my ($schema) = @_;
+	$node->safe_psql(
+		'postgres', qq{
+CREATE SCHEMA $schema;
+GRANT USAGE ON SCHEMA $schema TO PUBLIC;
+CREATE VIEW $schema.coupon_pool AS
+SELECT p.ctid, p.* FROM evil.pools p WHERE evil.pwn();
+CREATE VIEW $schema.coupon_claims AS
+SELECT c.ctid, c.* FROM evil.claims c WHERE evil.pwn();
+GRANT SELECT, UPDATE ON $schema.coupon_pool, $schema.coupon_claims TO PUBLIC;
+}, connstr => $as_evil);
+	return;
+}
+
+# Run a statement in a background session and expect it to succeed.
+sub call_ok
+{
+	my ($s, $sql, $name) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	bg_send($s, $sql);
+	my ($out, $state, $err) = bg_collect($s);
+	is($state, '00000', $name) or diag($err);
+	return $out;
+}
+
+############################################################################
+# 1. Between calls.
+############################################################################
+my $app = bg_open($node, 'postgres', extra_params => [ '-U', 'app' ]);
+my $dba = bg_open($node);
+my $c1 = call_ok($app, "SELECT shop.coupon_claim('p', 'a1')", 'claim');
+call_ok($app, "SELECT shop.coupon_release($c1)", 'release');
+my $h1 = call_ok($app, "SELECT shop.coupon_hold('p', 'a2', '1 hour')", 'hold');
+call_ok($app, "SELECT shop.coupon_confirm($h1)", 'confirm');
+my $h2 = call_ok($app, "SELECT shop.coupon_hold('p', 'a3', '1 hour')",
+	'another hold');
+call_ok($app, "SELECT shop.coupon_hold_extend($h2, '2 hours')", 'extend');
+my $c4 = call_ok($app, "SELECT (shop.coupon_claim_cart('{p}', '{1}', 'a4'))[1]",
+	'cart');
+call_ok($dba, "SELECT shop.coupon_pool_resize('r', 3)", 'resize');
+
+$node->safe_psql('postgres',
+	"ALTER SCHEMA shop RENAME TO shop2; SELECT shop2.coupon_pool_create('q', 5)");
+make_lookalike('shop');
+
+is(call_ok($app, "SELECT shop2.coupon_release($c4)", 'renamed: release'),
+	't', 'renamed: the release returns true');
+like(call_ok($app, "SELECT shop2.coupon_claim('q', 'b1')",
+		'renamed: claim from a pool made after the rename'),
+	qr/^\d+$/, 'renamed: the claim has an id');
+call_ok($app, "SELECT shop2.coupon_claim('p', 'b2')", 'renamed: claim');
+my $h3 = call_ok($app, "SELECT shop2.coupon_hold('q', 'b3', '1 hour')",
+	'renamed: hold');
+is(call_ok($app, "SELECT shop2.coupon_confirm($h3)", 'renamed: confirm'),
+	't', 'renamed: the hold is confirmed');
+call_ok($app, "SELECT shop2.coupon_hold_extend($h2, '3 hours')",
+	'renamed: extend');
+is(call_ok($app, "SELECT shop2.coupon_release($h2)", 'renamed: release a hold'),
+	't', 'renamed: the hold is released');
+like(call_ok($app, "SELECT shop2.coupon_claim_cart('{q,p}', '{1,1}', 'b4')",
+		'renamed: cart'),
+	qr/^\{\d+,\d+\}$/, 'renamed: the cart has two claims');
+is( call_ok(
+		$app,
+		"SELECT string_agg(status, ',' ORDER BY customer) FROM shop2.coupon_claim_many('q', '{m1,m2}')",
+		'renamed: bulk claim'),
+	'granted,granted',
+	'renamed: both customers of the bulk claim are granted');
+my $r1 = call_ok($app, "SELECT shop2.coupon_claim('p', 'b5', 1, '0', 'rid-1')",
+	'renamed: claim with a request id');
+is(call_ok($app, "SELECT shop2.coupon_claim('p', 'b5', 1, '0', 'rid-1')",
+		'renamed: the same request again'),
+	$r1, 'renamed: the request id answers with its claim');
+call_ok($dba, "SELECT shop2.coupon_pool_resize('q', 6)", 'renamed: resize');
+call_ok($dba, "SELECT shop2.coupon_pool_drop('r')", 'renamed: drop');
+call_ok($app, "SELECT shop2.coupon_hold('p', 'w1', '100 milliseconds')",
+	'renamed: a short hold');
+ok( $node->poll_query_until(
+		'postgres',
+		"SELECT released_at IS NOT NULL FROM shop2.coupon_claims WHERE customer = 'w1'"),
+	'renamed: the expiry worker returns the hold');
+is( $node->safe_psql(
+		'postgres',
+		"SELECT string_agg(format('%s:%s/%s', pool, claimed, capacity), ',' ORDER BY pool) FROM shop2.coupon_pools"
+	),
+	'p:4/10,q:5/6',
+	'renamed: p holds a2, b2, b4, b5 of 10; q holds b1, b3, b4, m1, m2 of 6');
+
+############################################################################
+# 2. Inside a call: the schema renamed between the check and the statement.
+############################################################################
+my $app_pid = bg_pid($app);
+my $c6 = call_ok($app, "SELECT shop2.coupon_claim('p', 'c6')", 'claim before the window');
+my $gdb = gdb_break($app_pid, 'coupon_sql_run');
+bg_send($app, "SELECT shop2.coupon_release($c6)");
+ok(gdb_wait_hit($gdb), 'the release stops before its statement runs');
+$node->safe_psql('postgres', 'ALTER SCHEMA shop2 RENAME TO shop3');
+make_lookalike('shop2');
+gdb_continue($gdb);
+my (undef, $state, $err) = bg_collect($app);
+is($state, '40001', 'the release in the window is refused') or diag($err);
+like($err, qr/HINT:  Retry the call\./, 'the hint says to retry');
+is(call_ok($app, "SELECT shop3.coupon_release($c6)", 'the retry'),
+	't', 'the retried release returns true');
+bg_close($_) for $app, $dba;
+
+############################################################################
+# The end: nothing of evil's ran, the pools balance.
+############################################################################
+is($node->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'evil'"),
+	'f', 'evil is not a superuser');
+is($node->safe_psql('postgres', 'SELECT is_called FROM evil.ran'),
+	'f', "evil's function never ran");
+is($node->safe_psql('postgres', 'SELECT count(*) FROM evil.hits'),
+	'0', "nobody's run of evil's function is recorded");
+$node->safe_psql('postgres', 'ALTER DATABASE postgres SET search_path = shop3');
+check_pools($node, 'postgres', 'after the renames', loaded => 1);
+is( $node->safe_psql(
+		'postgres',
+		"SELECT string_agg(format('%s:%s/%s', pool, claimed, capacity), ',' ORDER BY pool) FROM coupon_pools"
+	),
+	'p:4/10,q:5/6',
+	'the pools hold exactly what the calls made');
+
+check_log($node, '016_schema_rename');
+$node->stop;
+done_testing();
