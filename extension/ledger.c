@@ -356,7 +356,7 @@ entry_holdings(IndexScanDesc scan, char *const *customers, int n,
 {
 	bool		isnull;
 	char	   *name;
-	char	  **found;
+	char	   *const *found;
 
 	if (n == 1)
 		return &holdings[0];

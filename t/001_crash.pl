@@ -209,18 +209,7 @@ is(scalar(grep { @{ $by_id{$_} } > 1 } keys %by_id),
 
 # Invariant 4: every acknowledged id is in the ledger, for its customer,
 # unreleased.
-my $copy =
-  join('', map { "$_\t$ack{$_}\n" } grep { $ack{$_} ne '' } keys %ack);
-$node->safe_psql('postgres',
-	"CREATE TABLE acks (customer text, id bigint);\nCOPY acks FROM STDIN;\n${copy}\\.\n"
-);
-is( $node->safe_psql(
-		'postgres', q{
-SELECT count(*) FROM acks a
- WHERE NOT EXISTS (SELECT FROM coupon_claims c
-                    WHERE c.id = a.id AND c.customer = a.customer
-                      AND c.pool = 'crash' AND c.released_at IS NULL)}),
-	'0',
+check_acks($node, 'crash', \%ack,
 	'every acknowledged claim id is in the ledger for its customer');
 
 # Each client customer holds exactly one claim: the retries of claims in

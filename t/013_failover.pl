@@ -107,17 +107,8 @@ my $acked = grep { defined $_ && $_ ne '' } values %ack;
 cmp_ok($acked, '>=', 2000, "$acked claims were acknowledged before the kill");
 is(scalar(grep { @{ $r->{by_id}{$_} } > 1 } keys %{ $r->{by_id} }),
 	0, 'no claim id was acknowledged twice');
-my $copy = join('',
-	map { "$_\t$ack{$_}\n" } grep { $ack{$_} ne '' } keys %ack);
-$standby->safe_psql('postgres',
-	"CREATE TABLE acks (customer text, id bigint);\nCOPY acks FROM STDIN;\n${copy}\\.\n");
-is( $standby->safe_psql(
-		'postgres', q{
-SELECT count(*) FROM acks a
- WHERE NOT EXISTS (SELECT FROM coupon_claims c
-                    WHERE c.id = a.id AND c.customer = a.customer
-                      AND c.pool = 'fo' AND c.released_at IS NULL)}),
-	'0', 'every acknowledged claim is on the promoted standby');
+check_acks($standby, 'fo', \%ack,
+	'every acknowledged claim is on the promoted standby');
 is( $standby->safe_psql(
 		'postgres',
 		"SELECT count(*) = count(DISTINCT customer) FROM coupon_claims WHERE pool = 'fo'"),

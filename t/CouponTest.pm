@@ -27,6 +27,7 @@ our @EXPORT = qw(
   coupon_node check_pools fingerprint sql_state expect_state
   bg_open bg_send bg_collect bg_run bg_pid bg_close wait_until_event
   query_value ledger_count memory_of check_log start_claimers stop_claimers
+  check_acks
   check_no_public_execute gdb_break gdb_wait_hit gdb_continue
 );
 
@@ -173,6 +174,28 @@ SELECT encode(convert_to(v.pool, 'UTF8'), 'hex'), v.capacity, v.claimed, v.in_fl
 		"$label: invariants hold for " . scalar(@names) . " pools")
 	  or diag(join("\n", @bad));
 	return \%pools;
+}
+
+# Invariant 4: every claim id acknowledged to a client (%$ack: customer =>
+# id, '' for no answer) is in the ledger of the pool, for its customer,
+# unreleased.  Leaves the table acks (customer, id) for further checks.
+sub check_acks
+{
+	my ($node, $pool, $ack, $label) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $copy = join('',
+		map { "$_\t$ack->{$_}\n" }
+		  grep { defined $ack->{$_} && $ack->{$_} ne '' } keys %$ack);
+	$node->safe_psql('postgres',
+		"CREATE TABLE acks (customer text, id bigint);\nCOPY acks FROM STDIN;\n${copy}\\.\n");
+	is( $node->safe_psql(
+			'postgres', qq{
+SELECT count(*) FROM acks a
+ WHERE NOT EXISTS (SELECT FROM coupon_claims c
+                    WHERE c.id = a.id AND c.customer = a.customer
+                      AND c.pool = '$pool' AND c.released_at IS NULL)}),
+		'0', $label);
+	return;
 }
 
 # The server log shows no PANIC, failed assertion or crash other than the
