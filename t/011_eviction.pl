@@ -56,22 +56,16 @@ my @runs;
 for my $db (qw(postgres other))
 {
 	push @runs,
-	  IPC::Run::start(
-		[
-			'pgbench', '-n', '-c', 4, '-j', 2, '-T', 6, '-D', 'n=0',
-			'-h', $node->host, '-p', $node->port,
-			'-f', "$dir/claim.sql\@6", '-f', "$dir/rollback.sql\@2",
-			'-f', "$dir/release.sql\@2", $db
-		],
-		'>', "$dir/$db.out", '2>', "$dir/$db.err");
+	  pgbench_start($node, $db, $dir, $db,
+		'-c', 4, '-j', 2, '-T', 6, '-D', 'n=0',
+		'-f', "$dir/claim.sql\@6", '-f', "$dir/rollback.sql\@2",
+		'-f', "$dir/release.sql\@2");
 }
 $_->finish for @runs;
 for my $db (qw(postgres other))
 {
-	my $out = slurp_file("$dir/$db.out");
-	my $err = slurp_file("$dir/$db.err");
-	my ($done) = $out =~ /number of transactions actually processed: (\d+)/;
-	cmp_ok($done // 0, '>', 100, "$db: pgbench ran ($done transactions)");
+	my ($done, $out, $err) = pgbench_result($dir, $db);
+	cmp_ok($done, '>', 100, "$db: pgbench ran ($done transactions)");
 	unlike($out . $err, qr/ERROR|aborted|too many coupon pools/,
 		"$db: no call failed, none found every slot busy")
 	  or diag($err);

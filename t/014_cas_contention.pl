@@ -47,13 +47,8 @@ END \$\$;
 
 my $dir = PostgreSQL::Test::Utils::tempdir;
 append_to_file("$dir/churn.sql", "SELECT churn(200);\n");
-my $run = IPC::Run::start(
-	[
-		'pgbench', '-n', '-c', 8, '-j', 2, '-T', 8,
-		'-h', $node->host, '-p', $node->port,
-		'-f', "$dir/churn.sql", 'postgres'
-	],
-	'>', "$dir/churn.out", '2>', "$dir/churn.err");
+my $run = pgbench_start($node, 'postgres', $dir, 'churn',
+	'-c', 8, '-j', 2, '-T', 8, '-f', "$dir/churn.sql");
 
 # Sample the semaphore while the sessions churn.
 my ($samples, @bad) = (0);
@@ -69,11 +64,9 @@ while ($run->pumpable && $samples < 100_000)
 	usleep(20_000);
 }
 $run->finish;
-my $out = slurp_file("$dir/churn.out");
-my ($done) = $out =~ /number of transactions actually processed: (\d+)/;
-$done //= 0;
+my ($done, $out, $err) = pgbench_result($dir, 'churn');
 cmp_ok($done, '>=', 16, "the sessions churned ($done loops of 200 takes)");
-unlike($out . slurp_file("$dir/churn.err"), qr/ERROR|aborted/,
+unlike($out . $err, qr/ERROR|aborted/,
 	'no take failed');
 cmp_ok($samples, '>', 10, "the semaphore was sampled $samples times");
 is_deeply(\@bad, [],

@@ -96,14 +96,10 @@ DO \$\$ BEGIN
 $quiet END \$\$;
 });
 
-my $run = IPC::Run::start(
-	[
-		'pgbench', '-n', '-c', 6, '-j', 2, '-T', 8,
-		'-h', $node->host, '-p', $node->port,
-		'-f', "$dir/recreate.sql\@2", '-f', "$dir/drop_abort.sql\@3",
-		'-f', "$dir/claim.sql\@5", 'postgres'
-	],
-	'>', "$dir/race.out", '2>', "$dir/race.err");
+my $run = pgbench_start($node, 'postgres', $dir, 'race',
+	'-c', 6, '-j', 2, '-T', 8,
+	'-f', "$dir/recreate.sql\@2", '-f', "$dir/drop_abort.sql\@3",
+	'-f', "$dir/claim.sql\@5");
 
 # Invariant 2, sampled: never more live claims than the one coupon.
 my ($samples, $worst) = (0, 0);
@@ -117,11 +113,9 @@ while ($run->pumpable)
 	usleep(10_000);
 }
 $run->finish;
-my $out = slurp_file("$dir/race.out");
-my ($done) = $out =~ /number of transactions actually processed: (\d+)/;
-$done //= 0;
+my ($done, $out, $err) = pgbench_result($dir, 'race');
 cmp_ok($done, '>', 100, "drops, re-creations and claims ran ($done)");
-unlike($out . slurp_file("$dir/race.err"), qr/ERROR|aborted/,
+unlike($out . $err, qr/ERROR|aborted/,
 	'no unexpected error');
 cmp_ok($samples, '>', 10, "the ledger was sampled $samples times");
 cmp_ok($worst, '<=', 1, 'never more than one live claim for the one coupon');

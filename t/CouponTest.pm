@@ -27,7 +27,7 @@ our @EXPORT = qw(
   coupon_node check_pools fingerprint sql_state expect_state
   bg_open bg_send bg_collect bg_run bg_pid bg_close wait_until_event
   query_value ledger_count memory_of check_log start_claimers stop_claimers
-  check_acks
+  check_acks pgbench_start pgbench_result
   check_no_public_execute gdb_break gdb_wait_hit gdb_continue
 );
 
@@ -174,6 +174,28 @@ SELECT encode(convert_to(v.pool, 'UTF8'), 'hex'), v.capacity, v.claimed, v.in_fl
 		"$label: invariants hold for " . scalar(@names) . " pools")
 	  or diag(join("\n", @bad));
 	return \%pools;
+}
+
+# pgbench -n in the background against database $db of the node, with
+# @args (clients, time, scripts); its output goes to $dir/$name.out and
+# $dir/$name.err, for pgbench_result once it has finished.
+sub pgbench_start
+{
+	my ($node, $db, $dir, $name, @args) = @_;
+	return IPC::Run::start(
+		[ 'pgbench', '-n', '-h', $node->host, '-p', $node->port, @args, $db ],
+		'>', "$dir/$name.out", '2>', "$dir/$name.err");
+}
+
+# What a finished pgbench_start run wrote: the number of transactions it
+# processed (0 if it never said), its stdout and its stderr.
+sub pgbench_result
+{
+	my ($dir, $name) = @_;
+	my $out = slurp_file("$dir/$name.out");
+	my $err = slurp_file("$dir/$name.err");
+	my ($done) = $out =~ /number of transactions actually processed: (\d+)/;
+	return ($done // 0, $out, $err);
 }
 
 # Invariant 4: every claim id acknowledged to a client (%$ack: customer =>
