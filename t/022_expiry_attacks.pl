@@ -84,7 +84,7 @@ for my $p (1 .. 5)
 		"SELECT coupon_hold('many$p', 'h', '100 milliseconds')");
 }
 $node->poll_query_until('postgres',
-	"SELECT bool_and(expired) FROM coupon_holds WHERE pool LIKE 'many%'");
+	"SELECT bool_and(expires_at <= now()) FROM coupon_claims WHERE id IN (@{[ join ',', @ids ]})");
 $node->safe_psql('postgres',
 	"ALTER SYSTEM RESET coupon.expiry_workers; SELECT pg_reload_conf()");
 returned('postgres', $_, "hold $_ of five pools over three slots is returned")
@@ -150,7 +150,7 @@ is($node->safe_psql('postgres',
 bg_run($extender, 'COMMIT');
 bg_close($extender);
 $node->poll_query_until('postgres',
-	"SELECT expired FROM coupon_holds WHERE claim_id = $moved");
+	"SELECT expires_at <= now() FROM coupon_claims WHERE id = $moved");
 is($node->safe_psql('postgres',
 		"SELECT status FROM coupon_claim_detailed('moved', 'y')"),
 	'granted', 'once the moved expiry passes, a claimer returns the hold');
