@@ -32,7 +32,8 @@ use Test::More;
 use Time::HiRes qw(usleep time);
 
 my $CLIENTS = 16;
-my $MAX_PER_CLIENT = 15000;	# customers a client may get through
+my $MAX_PER_CLIENT = 60000;	# customers a client may get through (4x what
+							# a fast machine claims before the stop)
 my $CAPACITY = 1000000;		# more than the load can claim
 my $STEP = 3000;			# ledger rows between the events below
 my $FINAL_ROOM = 2000;		# left to claim after the load
@@ -135,15 +136,16 @@ my $claimers = start_claimers($node, pool => 'crash', prefix => 'k',
 
 ok(wait_rows($STEP), "load reached $STEP ledger rows");
 
-# (a) SIGKILL one claiming backend: the postmaster then kills them all.
-# A client's backend lives for one psql run; retry if it is gone already.
+# (a) SIGKILL one claiming backend, in a claim if one is: the postmaster
+# then kills them all.  A client's backend lives for one psql run; retry if
+# it is gone already.
 my ($victim, $rows_at_kill);
 my $log_offset = -s $node->logfile;
 for (1 .. 200)
 {
 	my $pid = $node->safe_psql('postgres',
 		"SELECT pid FROM pg_stat_activity WHERE application_name = 'claim_client'"
-		  . " AND state = 'active' LIMIT 1");
+		  . " ORDER BY state = 'active' DESC LIMIT 1");
 	next unless $pid;
 	$rows_at_kill = ledger_rows();
 	if (kill('KILL', $pid))

@@ -128,7 +128,8 @@ ok( $node->poll_query_until('postgres', 'SHOW coupon.expiry_workers', 'off'),
 my $parked = $node->safe_psql('postgres',
 	"SELECT coupon_hold('p', 'parked', '1 second')");
 $node->poll_query_until('postgres',
-	"SELECT expires_at <= now() FROM coupon_claims WHERE id = $parked");
+	"SELECT expires_at <= now() FROM coupon_claims WHERE id = $parked")
+  or die 'the parked hold never fell due';
 # Give a worker ample time to act, were there one: it must not.
 my $until = time + 3;
 my $returned = 'f';

@@ -84,7 +84,8 @@ for my $p (1 .. 5)
 		"SELECT coupon_hold('many$p', 'h', '100 milliseconds')");
 }
 $node->poll_query_until('postgres',
-	"SELECT bool_and(expires_at <= now()) FROM coupon_claims WHERE id IN (@{[ join ',', @ids ]})");
+	"SELECT bool_and(expires_at <= now()) FROM coupon_claims WHERE id IN (@{[ join ',', @ids ]})")
+  or die 'the five holds never fell due';
 $node->safe_psql('postgres',
 	"ALTER SYSTEM RESET coupon.expiry_workers; SELECT pg_reload_conf()");
 returned('postgres', $_, "hold $_ of five pools over three slots is returned")
@@ -150,7 +151,8 @@ is($node->safe_psql('postgres',
 bg_run($extender, 'COMMIT');
 bg_close($extender);
 $node->poll_query_until('postgres',
-	"SELECT expires_at <= now() FROM coupon_claims WHERE id = $moved");
+	"SELECT expires_at <= now() FROM coupon_claims WHERE id = $moved")
+  or die 'the moved hold never fell due';
 is($node->safe_psql('postgres',
 		"SELECT status FROM coupon_claim_detailed('moved', 'y')"),
 	'granted', 'once the moved expiry passes, a claimer returns the hold');
@@ -169,7 +171,8 @@ my $waiter_pid = $node->safe_psql('postgres',
 ok(wait_until_event($node, $waiter_pid, 'Extension'), 'the hold waits');
 # Hold the coupon past the ttl, then give it up.
 $node->poll_query_until('postgres',
-	"SELECT clock_timestamp() > query_start + interval '1.5 seconds' FROM pg_stat_activity WHERE pid = $waiter_pid");
+	"SELECT clock_timestamp() > query_start + interval '1.5 seconds' FROM pg_stat_activity WHERE pid = $waiter_pid")
+  or die 'the waiting hold did not stay asleep for 1.5 s';
 bg_run($blocker, 'ROLLBACK');
 my ($held, $state) = bg_collect($waiter);
 is($state, '00000', 'the waiting hold is granted');
