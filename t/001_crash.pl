@@ -132,7 +132,7 @@ sub close_sessions
 my $doomed1 = open_doomed_sessions('kill', $pre{pre_1});
 
 my $claimers = start_claimers($node, pool => 'crash', prefix => 'k',
-	clients => $CLIENTS, per_client => $MAX_PER_CLIENT);
+	clients => $CLIENTS, per_client => $MAX_PER_CLIENT, seconds => 900);
 
 ok(wait_rows($STEP), "load reached $STEP ledger rows");
 

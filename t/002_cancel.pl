@@ -99,12 +99,12 @@ is(mem('q'), '0/2', 'queue: after the cancel, still 0 available, 2 in flight');
 
 # A2: statement_timeout while asleep.
 my $waits_before = memory_of($node, 'postgres', 'q')->[4];
-bg_run($w, "SET statement_timeout = '400ms'");
+bg_run($w, "SET statement_timeout = '2s'");
 bg_send($w, "SELECT coupon_claim('q', 'w2', 1, '60 s')");
 ($out, $state, $err, $took) = bg_collect($w);
 $hits{statement_timeout}++;
 is($state, '57014', 'queue: statement_timeout ends the sleeping claim');
-ok($took >= 0.35 && $took < 30, "queue: after the timeout ($took s)");
+ok($took >= 1.9 && $took < 30, "queue: after the timeout ($took s)");
 is(memory_of($node, 'postgres', 'q')->[4],
 	$waits_before + 1, 'queue: the timed-out claim had slept on the queue');
 bg_run($w, 'RESET statement_timeout');
@@ -323,9 +323,10 @@ is(mem('cl'), '5/0', 'savepoint: COMMIT kept the first claim');
 # claim.
 my $s6 = bg_open($node);
 my $s6pid = bg_pid($s6);
-bg_run($s6, "SET idle_in_transaction_session_timeout = '300ms'");
 bg_run($s6, 'BEGIN');
 bg_run($s6, "SELECT coupon_claim('cl', 'idle')");
+# Armed once the claim is in: the timer starts when the session goes idle.
+bg_run($s6, "SET idle_in_transaction_session_timeout = '300ms'");
 $hits{idle_in_transaction_session_timeout}++;
 ok( $node->poll_query_until(
 		'postgres',
@@ -363,12 +364,14 @@ for my $i (1 .. 8)
 }
 bg_send($herd[ $_ - 1 ], "SELECT coupon_claim('herd', 'h$_', 1, '60 s')")
   for 1 .. 8;
+# Claimer 4 may time out before the others are seen asleep; that it slept
+# too is counted below (8 claims waited).
 ok( $node->poll_query_until(
 		'postgres',
 		"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Extension'"
-		  . " AND pid IN (" . join(',', @hpid) . ")",
-		'8'),
-	'herd: 8 claimers sleep on the queue');
+		  . " AND pid IN (" . join(',', @hpid[ 0 .. 2, 4 .. 7 ]) . ")",
+		'7'),
+	'herd: the 7 claimers without a timeout sleep on the queue');
 cancel($hpid[$_]) for 0 .. 2;
 for my $i (0 .. 3)
 {
@@ -455,10 +458,10 @@ $node->safe_psql('postgres', "SELECT coupon_pool_create('selfwait', 1)");
 bg_run($qa, 'BEGIN');
 bg_run($qa, "SELECT coupon_claim('selfwait', 'a')");
 bg_send($qa,
-	"SELECT status FROM coupon_claim_detailed('selfwait', 'b', 1, '8 s')");
+	"SELECT status FROM coupon_claim_detailed('selfwait', 'b', 1, '30 s')");
 ($outa, $statea, $erra, $tooka) = bg_collect($qa);
 is($statea, '00000', 'self wait: answered');
-cmp_ok($tooka, '<', 4,
+cmp_ok($tooka, '<', 15,
 	'self wait: a transaction does not sleep on permits only it holds')
   or diag("it slept $tooka s and got: $outa");
 bg_run($qa, 'ROLLBACK');

@@ -262,7 +262,7 @@ while ($pgout =~
 is(scalar(keys %per_script), 10, 'all ten scripts ran')
   or diag($pgout);
 
-cmp_ok($samples, '>=', 10, "invariants were sampled during the storm ($samples samples)");
+cmp_ok($samples, '>=', 5, "invariants were sampled during the storm ($samples samples)");
 is($bad_samples, 0, 'no sample saw claims over capacity or a customer over its limit');
 
 # The psql error clients: every claim was followed by its error.

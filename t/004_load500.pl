@@ -67,7 +67,7 @@ SELECT $round, :client_id, d.claim_id, d.status, clock_timestamp()
 			'-f', "$dir/round$round.sql", 'postgres'
 		],
 		'>', "$dir/round$round.out", '2>', "$dir/round$round.err");
-	my $until = time + 120;
+	my $until = time + $PostgreSQL::Test::Utils::timeout_default;
 	my $n = 0;
 	while (time < $until)
 	{
@@ -140,7 +140,7 @@ my $holder = bg_open($node);
 bg_run($holder, 'BEGIN');
 bg_run($holder, "SELECT coupon_claim('burst2', 'holder', 25)");
 $h = start_round(2,
-	"coupon_claim_detailed('burst2', 'v' || :client_id, 1, '90 s')");
+	"coupon_claim_detailed('burst2', 'v' || :client_id, 1, '10 min')");
 bg_run($barrier, 'SELECT pg_advisory_unlock(4242)');
 ok( $node->poll_query_until(
 		'postgres',

@@ -31,8 +31,7 @@ my $node = coupon_node('expiry');
 sub returned_after
 {
 	my ($db, $id) = @_;
-	ok( $node->poll_query_until(
-			$db, "SELECT released_at IS NOT NULL FROM coupon_claims WHERE id = $id"),
+	ok(wait_returned($node, $db, $id),
 		"$db: hold $id is returned");
 	return $node->safe_psql($db,
 		"SELECT extract(epoch FROM released_at - expires_at) FROM coupon_claims WHERE id = $id");

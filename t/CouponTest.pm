@@ -27,7 +27,7 @@ our @EXPORT = qw(
   coupon_node check_pools fingerprint sql_state expect_state
   bg_open bg_send bg_collect bg_run bg_pid bg_close wait_until_event
   query_value ledger_count memory_of check_log start_claimers stop_claimers
-  check_acks pgbench_start pgbench_result
+  check_acks pgbench_start pgbench_result wait_returned
   check_no_public_execute gdb_break gdb_wait_hit gdb_continue
 );
 
@@ -196,6 +196,18 @@ sub pgbench_result
 	my $err = slurp_file("$dir/$name.err");
 	my ($done) = $out =~ /number of transactions actually processed: (\d+)/;
 	return ($done // 0, $out, $err);
+}
+
+# Wait until claim $id is returned in $db: the ledger says so, and no expiry
+# worker of the database is still between its commit (visible at once) and
+# the callback that gives the permits back.  False if it never is.
+sub wait_returned
+{
+	my ($node, $db, $id) = @_;
+	return $node->poll_query_until($db,
+		"SELECT released_at IS NOT NULL FROM coupon_claims WHERE id = $id"
+		  . " AND NOT EXISTS (SELECT FROM pg_stat_activity"
+		  . " WHERE backend_type = 'coupon expiry worker' AND datname = current_database())");
 }
 
 # Invariant 4: every claim id acknowledged to a client (%$ack: customer =>
@@ -547,6 +559,8 @@ while (time < $deadline)
 	{
 		$failed++;
 		push @doubt, $todo[$got] if $got > 0 && $got < @todo;
+		# Told to stop and the server is gone: no claim of ours can end.
+		last if -e $stopfile;
 		usleep(100_000);
 	}
 }
