@@ -105,12 +105,8 @@ $node->safe_psql('doomed',
 $node->safe_psql('doomed',
 	"SELECT coupon_hold('p', 'c' || g, '1 second') FROM generate_series(1, 100) g");
 # Drop it as soon as its holds are due, while a worker may be returning
-# them: it must not be kept from being dropped.  (Ask the ledger: a worker
-# may have returned every hold before the first look, and coupon_holds
-# lists only those not returned.)
-ok( $node->poll_query_until(
-		'doomed', 'SELECT bool_and(expires_at <= now()) FROM coupon_claims'),
-	'the holds of the doomed database are due');
+# them: it must not be kept from being dropped.
+ok(wait_due($node, 'doomed'), 'the holds of the doomed database are due');
 my ($state, $out, $err) =
   sql_state($node, 'postgres', 'DROP DATABASE doomed');
 is($state, '00000', 'a database whose holds fall due is dropped') or diag($err);
@@ -126,8 +122,7 @@ ok( $node->poll_query_until('postgres', 'SHOW coupon.expiry_workers', 'off'),
 	'coupon.expiry_workers is off');
 my $parked = $node->safe_psql('postgres',
 	"SELECT coupon_hold('p', 'parked', '1 second')");
-$node->poll_query_until('postgres',
-	"SELECT expires_at <= now() FROM coupon_claims WHERE id = $parked")
+wait_due($node, 'postgres', $parked)
   or die 'the parked hold never fell due';
 # Give a worker ample time to act, were there one: it must not.
 my $until = time + 3;

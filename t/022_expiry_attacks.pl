@@ -81,8 +81,7 @@ for my $p (1 .. 5)
 	push @ids, $node->safe_psql('postgres',
 		"SELECT coupon_hold('many$p', 'h', '100 milliseconds')");
 }
-$node->poll_query_until('postgres',
-	"SELECT bool_and(expires_at <= now()) FROM coupon_claims WHERE id IN (@{[ join ',', @ids ]})")
+wait_due($node, 'postgres', @ids)
   or die 'the five holds never fell due';
 $node->safe_psql('postgres',
 	"ALTER SYSTEM RESET coupon.expiry_workers; SELECT pg_reload_conf()");
@@ -148,8 +147,7 @@ is($node->safe_psql('postgres',
 	'sold_out', 'a claim loads the pool while the extend is open');
 bg_run($extender, 'COMMIT');
 bg_close($extender);
-$node->poll_query_until('postgres',
-	"SELECT expires_at <= now() FROM coupon_claims WHERE id = $moved")
+wait_due($node, 'postgres', $moved)
   or die 'the moved hold never fell due';
 is($node->safe_psql('postgres',
 		"SELECT status FROM coupon_claim_detailed('moved', 'y')"),

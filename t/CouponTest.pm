@@ -27,7 +27,7 @@ our @EXPORT = qw(
   coupon_node check_pools fingerprint sql_state expect_state
   bg_open bg_send bg_collect bg_run bg_pid bg_close wait_until_event
   query_value ledger_count memory_of check_log start_claimers stop_claimers
-  check_acks pgbench_start pgbench_result wait_returned
+  check_acks pgbench_start pgbench_result wait_due wait_returned
   check_no_public_execute gdb_break gdb_wait_hit gdb_continue
 );
 
@@ -196,6 +196,18 @@ sub pgbench_result
 	my $err = slurp_file("$dir/$name.err");
 	my ($done) = $out =~ /number of transactions actually processed: (\d+)/;
 	return ($done // 0, $out, $err);
+}
+
+# Wait until the holds @ids of $db (every claim of its ledger if none is
+# named) have fallen due.  Asks the ledger, not coupon_holds, which drops a
+# hold once it is returned: a worker may return them all before the first
+# look.  False if they never are.
+sub wait_due
+{
+	my ($node, $db, @ids) = @_;
+	my $which = @ids ? ' WHERE id IN (' . join(',', @ids) . ')' : '';
+	return $node->poll_query_until($db,
+		"SELECT bool_and(expires_at <= now()) FROM coupon_claims$which");
 }
 
 # Wait until claim $id is returned in $db: the ledger says so, and no expiry
