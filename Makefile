@@ -28,7 +28,7 @@ PGFILEDESC = "coupon - exact, crash-safe coupon claims"
 # or specs/NAME.spec and expected/NAME.out); TAP tests are every t/*.pl.
 REGRESS = coupon_pools coupon_claims coupon_errors coupon_occ coupon_resize \
 	coupon_parallel coupon_eviction coupon_triggers coupon_lifecycle \
-	coupon_cart_requests
+	coupon_cart_requests coupon_repeats
 ISOLATION = claim_last_coupon claim_abort_wakes_waiter claim_savepoint \
 	claim_same_customer release_races_claim occ_stale_write \
 	claim_prepare_refused claim_limit_recreated admin_not_blocked \

@@ -90,6 +90,35 @@ coupon_claim_missing(int64 claim_id)
 			 errmsg("claim %lld does not exist", (long long) claim_id)));
 }
 
+/*
+ * A claim found released, or a hold whose time is up: the error says which.
+ * A release of a hold before its expiry is a release; one at or after it
+ * is its expiry.  With a request id, the claim was found as the answer to
+ * a repeat of that request.
+ */
+void
+coupon_claim_gone(int64 claim_id, TimestampTz released_at,
+				  TimestampTz expires_at, const char *request_id)
+{
+	if (released_at != 0 && (expires_at == 0 || released_at < expires_at))
+		ereport(ERROR,
+				(errcode(ERRCODE_COUPON_CLAIM_RELEASED),
+				 errmsg("claim %lld was released", (long long) claim_id),
+				 request_id ?
+				 errdetail("It was made with request id \"%s\"; a repeat never answers with a claim that is gone.",
+						   request_id) : 0));
+	ereport(ERROR,
+			(errcode(ERRCODE_COUPON_HOLD_EXPIRED),
+			 errmsg("hold %lld has expired", (long long) claim_id),
+			 request_id ?
+			 errdetail("It was made with request id \"%s\"; a repeat never answers with a claim that is gone.",
+					   request_id) :
+			 errdetail("It expired at %s.", timestamptz_to_str(expires_at)),
+			 request_id ?
+			 errhint("Its coupons are returned to the pool; claim again with a new request id.") :
+			 errhint("Its coupons are returned to the pool; claim again.")));
+}
+
 void
 coupon_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *what)
 {
@@ -218,7 +247,7 @@ coupon_arg_ttl(FunctionCallInfo fcinfo, int argno)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ttl must be positive")));
-	if (ttl > END_TIMESTAMP - GetCurrentTimestamp())
+	if (ttl >= END_TIMESTAMP - GetCurrentTimestamp())
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("ttl is out of range"),
@@ -226,13 +255,35 @@ coupon_arg_ttl(FunctionCallInfo fcinfo, int argno)
 	return ttl;
 }
 
+/*
+ * The clock plus usecs, at most the last timestamp PostgreSQL can store:
+ * every time the extension writes to the ledger or compares with one must
+ * be a valid timestamp (END_TIMESTAMP is not, and pg_dump's output of it
+ * cannot be restored).  The clock may have moved since coupon_arg_ttl()
+ * checked the ttl, hence the cap.
+ */
+static TimestampTz
+time_after(int64 usecs)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	return usecs > COUPON_LAST_TIMESTAMP - now ? COUPON_LAST_TIMESTAMP :
+		now + usecs;
+}
+
 /* The expiry of a hold of ttl granted now; 0 (none) for a ttl of 0. */
 TimestampTz
 coupon_expiry_after(int64 ttl)
 {
-	TimestampTz now = GetCurrentTimestamp();
+	return ttl == 0 ? 0 : time_after(ttl);
+}
 
-	if (ttl == 0)
-		return 0;
-	return ttl > END_TIMESTAMP - now ? END_TIMESTAMP : now + ttl;
+/*
+ * The end of a wait of wait microseconds from now; 0 for no wait.  Never
+ * DT_NOEND, which stands for "no hold expires" (semaphore.c).
+ */
+TimestampTz
+coupon_deadline(int64 wait)
+{
+	return wait == 0 ? 0 : time_after(wait);
 }

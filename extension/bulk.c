@@ -151,7 +151,8 @@ bulk_check(const CouponPoolKey *key, BulkEntry **sorted, int n, int32 qty,
 			}
 			else if (per_customer == 1 && first_id != 0)
 			{
-				e->status = CLAIM_REPEAT;
+				e->status = coupon_limit_status(&holdings[d], per_customer,
+												false);
 				e->claim_id = first_id;
 			}
 			else if (per_customer == 1 && granted)
@@ -274,7 +275,7 @@ coupon_claim_many(PG_FUNCTION_ARGS)
 		}
 		values[0] = CStringGetTextDatum(e->customer);
 		values[1] = Int64GetDatum(e->claim_id);
-		nulls[1] = e->status != CLAIM_GRANTED && e->status != CLAIM_REPEAT;
+		nulls[1] = !coupon_status_has_claim(e->status);
 		values[2] = CStringGetTextDatum(coupon_claim_status_names[e->status]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

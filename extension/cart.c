@@ -214,14 +214,17 @@ pool_request_id(const Cart *cart, int p)
 }
 
 /*
- * A call with this request id was made already: answer with its claims.
- * The same request id for another cart is an error.
+ * A call with this request id was made already: answer with its claims, in
+ * *status (coupon_repeat_status: CLAIM_HELD if a cart of claims finds
+ * live holds).  The same request id for another cart is an error, and so
+ * is a cart one of whose claims is gone.
  */
 static bool
-cart_repeated(Cart *cart)
+cart_repeated(Cart *cart, ClaimStatus *status)
 {
 	bool		found = false;
 	bool		same = true;
+	CouponClaimRow *claims = palloc(sizeof(CouponClaimRow) * cart->npools);
 
 	coupon_lock_request("", cart->request_id);
 
@@ -238,7 +241,10 @@ cart_repeated(Cart *cart)
 		else if (n == 1 && strcmp(rows[0].pool, cart->pools[p].pool) == 0 &&
 				 strcmp(rows[0].customer, cart->customer) == 0 &&
 				 rows[0].qty == cart->pools[p].qty)
+		{
 			cart->pools[p].claim_id = rows[0].id;
+			claims[p] = rows[0];
+		}
 		else
 			same = false;
 	}
@@ -251,6 +257,13 @@ cart_repeated(Cart *cart)
 						cart->request_id),
 				 errdetail("A cart with the same request id has other pools, quantities or customer."),
 				 errhint("Use a new request id for a new cart.")));
+	*status = CLAIM_REPEAT;
+	for (int p = 0; p < cart->npools; p++)
+	{
+		if (coupon_repeat_status(&claims[p], cart->request_id,
+								 cart->ttl != 0) == CLAIM_HELD)
+			*status = CLAIM_HELD;
+	}
 	return true;
 }
 
@@ -306,7 +319,9 @@ cart_claim_all(Cart *cart)
 		if (status != CLAIM_GRANTED)
 		{
 			cart->failed_line = pool->first_line + 1;
-			return status == CLAIM_REPEAT ? CLAIM_LIMIT_REACHED : status;
+			/* The customer's claim of one pool is not the cart's. */
+			return coupon_status_has_claim(status) ? CLAIM_LIMIT_REACHED :
+				status;
 		}
 	}
 
@@ -339,8 +354,8 @@ cart_claim(Cart *cart)
 	ClaimStatus status = CLAIM_GRANTED;
 
 	cart->failed_line = 0;
-	if (cart->request_id && cart_repeated(cart))
-		return CLAIM_REPEAT;
+	if (cart->request_id && cart_repeated(cart, &status))
+		return status;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(context);
@@ -418,7 +433,7 @@ coupon_claim_cart_detailed(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
 
-	nulls[0] = status != CLAIM_GRANTED && status != CLAIM_REPEAT;
+	nulls[0] = !coupon_status_has_claim(status);
 	if (!nulls[0])
 		values[0] = cart_ids(&cart);
 	values[1] = CStringGetTextDatum(coupon_claim_status_names[status]);

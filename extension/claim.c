@@ -73,7 +73,16 @@ const char *const coupon_claim_status_names[] = {
 	[CLAIM_SOLD_OUT] = "sold_out",
 	[CLAIM_TIMED_OUT] = "timed_out",
 	[CLAIM_LIMIT_REACHED] = "limit_reached",
+	[CLAIM_HELD] = "held",
 };
+
+/* Whether an answer of this status names a claim (its claim id). */
+bool
+coupon_status_has_claim(ClaimStatus status)
+{
+	return status == CLAIM_GRANTED || status == CLAIM_REPEAT ||
+		status == CLAIM_HELD;
+}
 
 /* What a claim asks for. */
 typedef struct ClaimRequest
@@ -108,42 +117,67 @@ coupon_check_qty(const char *pool, int64 qty, int64 capacity,
 				 errdetail("A customer may hold at most %d.", per_customer)));
 }
 
-/* The end of a wait of wait microseconds from now; 0 for no wait. */
-TimestampTz
-coupon_deadline(int64 wait)
+/*
+ * The answer to a customer who holds too much of the pool for qty more:
+ * under a limit of one, the claim it holds (a repeat: a double click, a
+ * retry after a lost connection), unless that is a live hold and a
+ * permanent claim was asked for, which is not what a hold is (CLAIM_HELD:
+ * confirm the hold instead); else the limit is reached.
+ */
+ClaimStatus
+coupon_limit_status(const CouponHoldings *holdings, int32 per_customer,
+					bool hold)
 {
-	TimestampTz now;
-
-	if (wait == 0)
-		return 0;
-	now = GetCurrentTimestamp();
-	return wait > PG_INT64_MAX - now ? PG_INT64_MAX : now + wait;
+	if (per_customer != 1 || holdings->first_claim == 0)
+		return CLAIM_LIMIT_REACHED;
+	return holdings->first_is_hold && !hold ? CLAIM_HELD : CLAIM_REPEAT;
 }
 
 /*
- * Would qty more exceed the customer's limit?  If so, the answer is a repeat
- * (the claim held, under a limit of one) or "limit reached".
+ * Would qty more exceed the customer's limit?  If so, the answer is in
+ * *status and *claim_id (coupon_limit_status).
  */
 static bool
 customer_at_limit(const CouponPoolKey *key, const char *customer, int64 qty,
-				  int32 per_customer, int64 *claim_id, ClaimStatus *status)
+				  int32 per_customer, bool hold, int64 *claim_id,
+				  ClaimStatus *status)
 {
-	int64		held = coupon_ledger_holdings(key->name, customer, claim_id);
+	CouponHoldings holdings;
+	char	   *one = unconstify(char *, customer);
 
-	if (held + qty <= per_customer)
+	coupon_ledger_holdings_many(key->name, &one, 1, &holdings);
+	if (holdings.held + qty <= per_customer)
 		return false;
-	*status = (per_customer == 1 && *claim_id != 0) ?
-		CLAIM_REPEAT : CLAIM_LIMIT_REACHED;
+	*claim_id = holdings.first_claim;
+	*status = coupon_limit_status(&holdings, per_customer, hold);
 	return true;
 }
 
 /*
- * The claim made with the request id, if any: then it is the answer.  The
- * same request id for another customer or quantity is an error.
+ * The answer to a repeat of a request whose claim is row: a claim that is
+ * gone (released, or a hold whose time is up) is never handed back, and is
+ * an error (UC002, UC001); a live hold answers a request for a permanent
+ * claim with CLAIM_HELD; anything else is a repeat.
+ */
+ClaimStatus
+coupon_repeat_status(const CouponClaimRow *row, const char *request_id,
+					 bool hold)
+{
+	if (row->released_at != 0 ||
+		(row->expires_at != 0 && row->expires_at <= GetCurrentTimestamp()))
+		coupon_claim_gone(row->id, row->released_at, row->expires_at,
+						  request_id);
+	return row->expires_at != 0 && !hold ? CLAIM_HELD : CLAIM_REPEAT;
+}
+
+/*
+ * The claim made with the request id, if any: then it is the answer, in
+ * *status (coupon_repeat_status).  The same request id for another
+ * customer or quantity is an error.
  */
 static bool
 request_repeated(const CouponPoolKey *key, const ClaimRequest *req,
-				 int64 *claim_id)
+				 int64 *claim_id, ClaimStatus *status)
 {
 	CouponClaimRow row;
 
@@ -157,6 +191,7 @@ request_repeated(const CouponPoolKey *key, const ClaimRequest *req,
 						req->request_id, key->name),
 				 errdetail("A claim was made with it for another customer or quantity."),
 				 errhint("Use a new request id for a new claim.")));
+	*status = coupon_repeat_status(&row, req->request_id, req->ttl != 0);
 	*claim_id = row.id;
 	return true;
 }
@@ -180,8 +215,8 @@ coupon_claim_take(const CouponPoolKey *key, const char *customer, int64 qty,
 	for (;;)
 	{
 		*ref = coupon_pool_slot(key, qty);
-		if (customer_at_limit(key, customer, qty, ref->per_customer, claim_id,
-							  &status))
+		if (customer_at_limit(key, customer, qty, ref->per_customer,
+							  expires_at != 0, claim_id, &status))
 			return status;
 
 		take = coupon_escrow_take(ref, COUPON_PENDING_CLAIM, qty, 1,
@@ -210,7 +245,7 @@ coupon_claim_take(const CouponPoolKey *key, const char *customer, int64 qty,
 			(void) coupon_lock_customer(key, customer);
 			if (take == COUPON_TAKEN &&
 				customer_at_limit(key, customer, qty, ref->per_customer,
-								  claim_id, &status))
+								  expires_at != 0, claim_id, &status))
 			{
 				coupon_escrow_cancel_last();
 				return status;
@@ -238,10 +273,10 @@ claim(const ClaimRequest *req, int64 *claim_id, CouponSlotRef *ref)
 	CouponNewClaim row;
 
 	coupon_make_key(&key, req->pool);
-	if (req->request_id && request_repeated(&key, req, claim_id))
+	if (req->request_id && request_repeated(&key, req, claim_id, &status))
 	{
 		(void) coupon_pool_find(&key, 0, ref);
-		return CLAIM_REPEAT;
+		return status;
 	}
 
 	/* From here to the end of the transaction the customer is ours. */
@@ -328,7 +363,7 @@ coupon_claim_detailed(PG_FUNCTION_ARGS)
 	tupdesc = BlessTupleDesc(tupdesc);
 
 	values[0] = Int64GetDatum(claim_id);
-	nulls[0] = status != CLAIM_GRANTED && status != CLAIM_REPEAT;
+	nulls[0] = !coupon_status_has_claim(status);
 	values[1] = CStringGetTextDatum(coupon_claim_status_names[status]);
 	memset(&stats, 0, sizeof(stats));
 	if (ref.slot)

@@ -49,6 +49,9 @@
 #define COUPON_CUSTOMER_MAX		1024
 #define COUPON_REQUEST_ID_MAX	255
 
+/* The last timestamp PostgreSQL can store (END_TIMESTAMP is past it). */
+#define COUPON_LAST_TIMESTAMP	(END_TIMESTAMP - 1)
+
 /* SQLSTATEs of the hold lifecycle, class UC ("coupon"). */
 #define ERRCODE_COUPON_HOLD_EXPIRED		MAKE_SQLSTATE('U','C','0','0','1')
 #define ERRCODE_COUPON_CLAIM_RELEASED	MAKE_SQLSTATE('U','C','0','0','2')
@@ -274,6 +277,8 @@ typedef struct CouponClaimRow
 	char	   *pool;
 	char	   *customer;
 	int32		qty;
+	TimestampTz released_at;	/* 0 if not released */
+	TimestampTz expires_at;		/* 0 if permanent */
 } CouponClaimRow;
 
 /* What a customer holds in a pool (coupon_ledger_holdings_many). */
@@ -281,6 +286,7 @@ typedef struct CouponHoldings
 {
 	int64		held;			/* sum of qty of its unreleased claims */
 	int64		first_claim;	/* the lowest id among them, 0 if none */
+	bool		first_is_hold;	/* that claim is a live hold */
 } CouponHoldings;
 
 typedef enum CouponClaimChange
@@ -293,8 +299,6 @@ extern void coupon_make_key(CouponPoolKey *key, const char *pool);
 extern void coupon_ledger_holdings_many(const char *pool,
 										char *const *customers, int n,
 										CouponHoldings *holdings);
-extern int64 coupon_ledger_holdings(const char *pool, const char *customer,
-									int64 *first_claim);
 extern bool coupon_ledger_find_request(const char *pool, const char *request_id,
 									   CouponClaimRow *row);
 extern int	coupon_ledger_find_requests(const char *request_id,
@@ -337,10 +341,12 @@ typedef enum ClaimStatus
 	CLAIM_REPEAT,				/* the customer's or the request's claim */
 	CLAIM_SOLD_OUT,				/* too few permits, none coming back */
 	CLAIM_TIMED_OUT,			/* permits in flight did not come back */
-	CLAIM_LIMIT_REACHED			/* the customer holds the pool's limit */
+	CLAIM_LIMIT_REACHED,		/* the customer holds the pool's limit */
+	CLAIM_HELD					/* a claim asked for what a live hold holds */
 } ClaimStatus;
 
 extern const char *const coupon_claim_status_names[];
+extern bool coupon_status_has_claim(ClaimStatus status);
 extern ClaimStatus coupon_claim_take(const CouponPoolKey *key,
 									 const char *customer, int64 qty,
 									 TimestampTz expires_at,
@@ -348,7 +354,10 @@ extern ClaimStatus coupon_claim_take(const CouponPoolKey *key,
 									 CouponSlotRef *ref, int64 *claim_id);
 extern void coupon_check_qty(const char *pool, int64 qty, int64 capacity,
 							 int32 per_customer);
-extern TimestampTz coupon_deadline(int64 wait);
+extern ClaimStatus coupon_limit_status(const CouponHoldings *holdings,
+									   int32 per_customer, bool hold);
+extern ClaimStatus coupon_repeat_status(const CouponClaimRow *row,
+										const char *request_id, bool hold);
 
 /* worker.c */
 extern void coupon_worker_shmem_request(Size *size);
@@ -370,6 +379,10 @@ extern void coupon_enter(FunctionCallInfo fcinfo, const char *function,
 pg_noreturn extern void coupon_pool_missing(const char *pool);
 pg_noreturn extern void coupon_pool_uncommitted(const char *pool);
 pg_noreturn extern void coupon_claim_missing(int64 claim_id);
+pg_noreturn extern void coupon_claim_gone(int64 claim_id,
+										  TimestampTz released_at,
+										  TimestampTz expires_at,
+										  const char *request_id);
 extern void coupon_arg_not_null(FunctionCallInfo fcinfo, int argno,
 								const char *what);
 extern char *coupon_arg_text(FunctionCallInfo fcinfo, int argno,
@@ -384,5 +397,6 @@ extern int64 coupon_arg_duration(FunctionCallInfo fcinfo, int argno,
 								 const char *what);
 extern int64 coupon_arg_ttl(FunctionCallInfo fcinfo, int argno);
 extern TimestampTz coupon_expiry_after(int64 ttl);
+extern TimestampTz coupon_deadline(int64 wait);
 
 #endif							/* COUPON_H */

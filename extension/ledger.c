@@ -240,6 +240,8 @@ coupon_ledger_insert_claims(const char *pool, CouponNewClaim *rows, int n)
 	Datum		claimed_at =
 		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 
+	if (n == 0)
+		return;
 	write_begin(&w, coupon_catalog.claims_relid, NULL);
 	if (RelationGetDescr(w.rel)->natts != natts)
 		coupon_catalog_ledger_changed(RelationGetDescr(w.rel)->natts, natts);
@@ -422,14 +424,19 @@ holdings_in_range(IndexScanDesc scan, ScanKey keys, TupleTableSlot *slot,
 		h->held += DatumGetInt32(slot_getattr(slot, Anum_claims_qty, &isnull));
 		id = DatumGetInt64(slot_getattr(slot, Anum_claims_id, &isnull));
 		if (h->first_claim == 0 || id < h->first_claim)
+		{
 			h->first_claim = id;
+			h->first_is_hold = coupon_catalog.lifecycle &&
+				!slot_attisnull(slot, Anum_claims_expires_at);
+		}
 	}
 }
 
 /*
  * What each customer holds in the pool now: the sum of qty of its
- * unreleased claims, and the lowest claim id among them (0 if none), in
- * holdings[i] for customers[i] (distinct, in strcmp() order).
+ * unreleased claims, and the lowest claim id among them (0 if none) and
+ * whether that claim is a live hold, in holdings[i] for customers[i] (distinct, in strcmp() order; none at
+ * all is no work).
  *
  * A bulk claim's customers are often close together in the index (new
  * customers with sequential names, campaign ranges): then one scan from
@@ -448,9 +455,12 @@ coupon_ledger_holdings_many(const char *pool, char *const *customers, int n,
 	TupleTableSlot *slot;
 	ScanKeyData keys[3];
 	Oid			collation;
-	const char *lo = customers[0];
-	const char *hi = customers[0];
+	const char *lo;
+	const char *hi;
 
+	if (n == 0)
+		return;
+	lo = hi = customers[0];
 	claims = table_open(coupon_catalog.claims_relid, AccessShareLock);
 	holder = index_open(coupon_catalog.holder_index, AccessShareLock);
 	slot = table_slot_create(claims, NULL);
@@ -491,17 +501,14 @@ coupon_ledger_holdings_many(const char *pool, char *const *customers, int n,
 	table_close(claims, NoLock);
 }
 
-/* coupon_ledger_holdings_many() for one customer. */
-int64
-coupon_ledger_holdings(const char *pool, const char *customer,
-					   int64 *first_claim)
+/* A timestamptz column of a ledger row; 0 if it is null. */
+static TimestampTz
+timestamp_column(HeapTuple tuple, AttrNumber attnum, TupleDesc desc)
 {
-	CouponHoldings h;
-	char	   *one = unconstify(char *, customer);
+	bool		isnull;
+	Datum		value = heap_getattr(tuple, attnum, desc, &isnull);
 
-	coupon_ledger_holdings_many(pool, &one, 1, &h);
-	*first_claim = h.first_claim;
-	return h.held;
+	return isnull ? 0 : DatumGetTimestampTz(value);
 }
 
 /*
@@ -545,6 +552,10 @@ find_requests(const char *pool, const char *request_id, CouponClaimRow *rows,
 															desc, &isnull));
 		rows[n].qty = DatumGetInt32(heap_getattr(tuple, Anum_claims_qty, desc,
 												 &isnull));
+		rows[n].released_at = timestamp_column(tuple, Anum_claims_released_at,
+											   desc);
+		rows[n].expires_at = timestamp_column(tuple, Anum_claims_expires_at,
+											  desc);
 		n++;
 	}
 	systable_endscan(scan);

@@ -116,27 +116,6 @@ release_locked(const char *pool, ItemPointer tid, int32 qty,
 }
 
 /*
- * A confirm or an extend found the claim released or its time up: the
- * error says which.
- */
-pg_noreturn static void hold_gone(int64 claim_id, const LockedClaim *c);
-
-static void
-hold_gone(int64 claim_id, const LockedClaim *c)
-{
-	if (c->released_at != 0 &&
-		(c->expires_at == 0 || c->released_at < c->expires_at))
-		ereport(ERROR,
-				(errcode(ERRCODE_COUPON_CLAIM_RELEASED),
-				 errmsg("claim %lld was released", (long long) claim_id)));
-	ereport(ERROR,
-			(errcode(ERRCODE_COUPON_HOLD_EXPIRED),
-			 errmsg("hold %lld has expired", (long long) claim_id),
-			 errdetail("It expired at %s.", timestamptz_to_str(c->expires_at)),
-			 errhint("Its coupons are returned to the pool; claim again.")));
-}
-
-/*
  * coupon_release(claim_id) returns boolean: true if the claim was released
  * now, false if it had been released already.  Its coupons return to the
  * pool when the transaction commits.
@@ -188,7 +167,7 @@ lock_live_hold(int64 claim_id, LockedClaim *c)
 	(void) coupon_lock_customer(&key, c->customer);
 	if (c->released_at != 0 ||
 		(c->expires_at != 0 && c->expires_at <= GetCurrentTimestamp()))
-		hold_gone(claim_id, c);
+		coupon_claim_gone(claim_id, c->released_at, c->expires_at, NULL);
 }
 
 /*

@@ -857,7 +857,12 @@ coupon_slot_next_expiry(CouponSlotRef ref)
 bool
 coupon_slot_expires_by(CouponSlotRef ref, TimestampTz deadline)
 {
-	return deadline != 0 && coupon_slot_next_expiry(ref) <= deadline;
+	TimestampTz next;
+
+	if (deadline == 0)
+		return false;
+	next = coupon_slot_next_expiry(ref);
+	return next != DT_NOEND && next <= deadline;
 }
 
 /*

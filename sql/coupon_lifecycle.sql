@@ -7,21 +7,9 @@
 -- available, claimed including held.
 --
 SHOW coupon.expiry_workers;
-CREATE FUNCTION pg_temp.balanced(p text) RETURNS text LANGUAGE sql AS $$
-  SELECT format('capacity %s, claimed %s, held %s, in_flight %s, available %s, balanced %s',
-                capacity, claimed, held, in_flight, available,
-                capacity = claimed + in_flight + available)
-    FROM coupon_pools WHERE pool = p
-$$;
--- Wait until a hold's time is up (the clock, not the transaction's start).
-CREATE FUNCTION pg_temp.wait_until_expired(claim bigint) RETURNS boolean
-LANGUAGE plpgsql AS $$
-BEGIN
-  WHILE clock_timestamp() <= (SELECT expires_at FROM coupon_claims WHERE id = claim) LOOP
-    PERFORM pg_sleep(0.01);
-  END LOOP;
-  RETURN true;
-END $$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set helpers :abs_srcdir '/sql/include/lifecycle_helpers.sql'
+\i :helpers
 
 --
 -- Holds: counted like claims, confirmed, extended, released.
@@ -36,7 +24,8 @@ SELECT claim_id = :ann AS is_ann, pool, customer, qty,
                       AND clock_timestamp() + interval '1 hour' AS in_an_hour,
        expired
   FROM coupon_holds;
--- The hold counts against ann's limit of one: a claim answers with it.
+-- The hold counts against ann's limit of one: a claim answers with it,
+-- as 'held' (a claim is permanent, a hold is not: confirm it instead).
 SELECT claim_id = :ann AS the_hold, status FROM coupon_claim_detailed('tickets', 'ann');
 SELECT coupon_confirm(:ann);
 SELECT coupon_confirm(:ann);
@@ -155,10 +144,12 @@ SELECT coupon_claim('multi', 'dan', 2, '0', 'order-1');
 \set VERBOSITY default
 -- The same request id names a claim per pool.
 SELECT coupon_claim('tickets', 'dan', 1, '0', 'order-1') IS NOT NULL AS other_pool;
--- A released claim is still the answer to its request id.
+-- A released claim is never the answer to its request id: UC002.
 SELECT coupon_release(:first);
+\set VERBOSITY sqlstate
 SELECT claim_id = :first AS same_claim, status
   FROM coupon_claim_detailed('multi', 'dan', 1, '0', 'order-1');
+\set VERBOSITY default
 SELECT coupon_hold('multi', 'fay', '1 hour', 1, '0', 'hold-1') AS fay \gset
 SELECT coupon_hold('multi', 'fay', '1 hour', 1, '0', 'hold-1') = :fay AS same_hold;
 SELECT pg_temp.balanced('multi');

@@ -13,7 +13,8 @@
 # work does: unicode and quote characters in names, names at the byte
 # limits, capacities up to 9223372036854775807 with quantities up to
 # 2147483647 (no overflow of capacity plus quantity or of a customer's
-# holdings), a pool of capacity 0.  Finally a server started with
+# holdings), a pool of capacity 0.  Arrays of the 1.1 functions that can
+# be empty: an empty customer array is zero rows, an empty cart an error.  Finally a server started with
 # coupon.max_pools = 3: pools of two databases, more than 3, share the 3
 # slots of shared memory round robin; 53400 only while all 3 are held by
 # open transactions (nothing changed, and a bad qty still 22023).
@@ -151,6 +152,31 @@ my @cases = (
 	[ "BEGIN READ ONLY; SELECT coupon_pool_resize('h1', 6)", '25006' ],
 	[ "BEGIN READ ONLY; SELECT coupon_pool_create('ro', 6)", '25006' ],
 	[ "BEGIN READ ONLY; SELECT coupon_pool_drop('h1')", '25006' ],
+
+	# arrays and counts that can be empty or zero (1.1): an empty customer
+	# array is zero rows, an empty cart an error; neither changes anything
+	[ "SELECT * FROM coupon_claim_many('h1', '{}'::text[])", '00000', '' ],
+	[ "SELECT count(*) FROM coupon_claim_many('h1', ARRAY[]::text[], 1)", '00000', '0' ],
+	[ "SELECT count(*) FROM coupon_claim_many('h2', '{}', 3)", '00000', '0' ],
+	[ "SELECT * FROM coupon_claim_many('nope', '{}'::text[])", '42704' ],
+	[ "SELECT * FROM coupon_claim_many('h1', '{}'::text[], 0)", '22023' ],
+	[ "SELECT * FROM coupon_claim_many('h1', NULL::text[])", '22004' ],
+	[ "SELECT * FROM coupon_claim_many('h1', '{NULL}'::text[])", '22004' ],
+	[ "SELECT * FROM coupon_claim_many('h1', '{\"\"}'::text[])", '22023' ],
+	[ "SELECT * FROM coupon_claim_many('h1', '{{a},{b}}'::text[])", '2202E' ],
+	[ "SELECT coupon_claim_cart('{}'::text[], '{}'::integer[], 'c')", '22023' ],
+	[ "SELECT * FROM coupon_claim_cart_detailed('{}'::text[], '{}'::integer[], 'c')", '22023' ],
+	[ "SELECT coupon_claim_cart('{h1}', '{}'::integer[], 'c')", '22023' ],
+	[ "SELECT coupon_claim_cart('{}'::text[], '{1}', 'c')", '22023' ],
+	[ "SELECT coupon_claim_cart('{h1}', '{0}', 'c')", '22023' ],
+	[ "SELECT coupon_claim_cart('{h1}', '{1}', 'c', '0')", '22023' ],
+	[ "SELECT coupon_hold('h1', 'c', '0')", '22023' ],
+	[ "SELECT coupon_hold('h1', 'c', '1 hour', 0)", '22023' ],
+	[ "SELECT coupon_hold('h1', 'c', '106742200 days')", '22008' ],    # past the last timestamp
+	[ "SELECT coupon_hold_extend($id{k1}, '0')", '22023' ],
+	[ "SELECT coupon_hold_extend(0, '1 hour')", '42704' ],
+	[ "SELECT coupon_confirm(0)", '42704' ],
+	[ "SELECT coupon_confirm(NULL)", '22004' ],
 
 	# PREPARE TRANSACTION after something that holds or publishes permits
 	[ "BEGIN; SELECT coupon_claim('h1', 'prepared'); PREPARE TRANSACTION 'p1'", '0A000', undef, 'no_sequence' ],
