@@ -99,13 +99,17 @@ SELECT p.name AS pool,
 COMMENT ON VIEW @extschema@.coupon_pools IS
     'every pool: capacity = claimed + in_flight + available once transactions end (claimed includes held); counters since the pool was loaded';
 
+-- The extension's schema comes first in search_path while this runs:
+-- every operator and function is schema-qualified, DO block included, so
+-- that nothing another role created in that schema runs as the superuser
+-- who updates (t/023_install_hijack.pl).
 DO $$
 DECLARE
     grant_row record;
 BEGIN
     FOR grant_row IN
-        SELECT format('GRANT %s ON FUNCTION %s TO %s%s', a.privilege_type, n.target,
-                      CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+        SELECT pg_catalog.format('GRANT %s ON FUNCTION %s TO %s%s', a.privilege_type, n.target,
+                      CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
                            ELSE pg_catalog.quote_ident(r.rolname) END,
                       CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) AS sql
           FROM (VALUES ('@extschema@.coupon_claim_1_0(text, text, integer, interval)',
@@ -113,20 +117,21 @@ BEGIN
                        ('@extschema@.coupon_claim_detailed_1_0(text, text, integer, interval)',
                         '@extschema@.coupon_claim_detailed(text, text, integer, interval, text)'))
                AS n(source, target)
-          JOIN pg_catalog.pg_proc p ON p.oid = n.source::pg_catalog.regprocedure
+          JOIN pg_catalog.pg_proc p
+            ON p.oid OPERATOR(pg_catalog.=) n.source::pg_catalog.regprocedure::pg_catalog.oid
          CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) a
-          LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
-         WHERE a.grantee <> p.proowner
+          LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+         WHERE a.grantee OPERATOR(pg_catalog.<>) p.proowner
         UNION ALL
-        SELECT format('GRANT %s ON TABLE @extschema@.coupon_pools TO %s%s', a.privilege_type,
-                      CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+        SELECT pg_catalog.format('GRANT %s ON TABLE @extschema@.coupon_pools TO %s%s', a.privilege_type,
+                      CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid THEN 'PUBLIC'
                            ELSE pg_catalog.quote_ident(r.rolname) END,
                       CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
           FROM pg_catalog.pg_class c
          CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a
-          LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
-         WHERE c.oid = '@extschema@.coupon_pools_1_0'::pg_catalog.regclass
-           AND a.grantee <> c.relowner
+          LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+         WHERE c.oid OPERATOR(pg_catalog.=) '@extschema@.coupon_pools_1_0'::pg_catalog.regclass::pg_catalog.oid
+           AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
     LOOP
         EXECUTE grant_row.sql;
     END LOOP;

@@ -3,6 +3,11 @@
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION coupon" to load this file. \quit
 
+-- While this runs, search_path is the extension's schema, then pg_temp:
+-- every operator and function below is schema-qualified, so that nothing
+-- another role created in that schema can stand in for one
+-- (t/023_install_hijack.pl).
+
 --
 -- Tables: the durable truth.  Nobody but the extension's owner writes
 -- them; the functions below do it on the caller's behalf.  pg_dump keeps
@@ -11,9 +16,10 @@
 
 CREATE TABLE @extschema@.coupon_pool (
     name         text PRIMARY KEY
-                 CHECK (pg_catalog.octet_length(name) BETWEEN 1 AND 127),
-    capacity     bigint NOT NULL CHECK (capacity >= 0),
-    per_customer integer NOT NULL DEFAULT 1 CHECK (per_customer >= 1),
+                 CHECK (pg_catalog.octet_length(name) OPERATOR(pg_catalog.>=) 1
+                        AND pg_catalog.octet_length(name) OPERATOR(pg_catalog.<=) 127),
+    capacity     bigint NOT NULL CHECK (capacity OPERATOR(pg_catalog.>=) 0),
+    per_customer integer NOT NULL DEFAULT 1 CHECK (per_customer OPERATOR(pg_catalog.>=) 1),
     created_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE @extschema@.coupon_pool IS
