@@ -3,8 +3,38 @@
  * coupon-stress.c
  *		Race many users for a few coupons, strategy by strategy.
  *
- * This file holds the options, the run plan and the orchestration; see
- * coupon-stress.h for the other files.
+ * coupon-stress replays the seed's story: many users race for a few
+ * coupons, first with the read-check-write code that oversells, then with
+ * each fix, in the database and in Redis, and prints correctness and cost
+ * side by side.  It follows pgbench's model (src/bin/pgbench/pgbench.c in
+ * postgres/postgres): worker threads own slices of connections and drive
+ * them asynchronously, all connections are opened before a common barrier,
+ * and per-thread statistics are merged at the end.  The files are:
+ *
+ *	coupon-stress.c	options, the run plan (strategies x client counts),
+ *					forking the "application server" processes, the barrier
+ *					across them, progress and the exit status
+ *	strategy.c		the strategies as data, one table entry each (steps,
+ *					stock, exactness), and the interpreter that decides what
+ *					a client does after each answer
+ *	driver.c		one process's share of a point: threads, connections,
+ *					the asynchronous event loop over PostgreSQL and Redis,
+ *					reconnects, the faults, the ack log
+ *	redis.c			hiredis: connections, non-blocking commands, and the
+ *					parent's setup and read-back of the Redis servers
+ *	setup.c			the admin connection to PostgreSQL: schema reset, pools,
+ *					reading the truth back after a point
+ *	histogram.c		mergeable log-bucket latency histogram and statistics
+ *	report.c		the result table, the JSON output and progress lines
+ *	common.h		the types and constants every file reads
+ *
+ * Each file's declarations are in its header (driver.h, ...).
+ *
+ * A "point" is one strategy at one client count.  For every point the
+ * parent process resets the database (and Redis), forks --servers children
+ * that share the clients, releases them together and, once they have
+ * exited, merges their statistics (kept in a shared anonymous mapping) and
+ * reads back the ledger and the stock.
  *
  * The plan is a list of points: for every client count (burst mode: the
  * number of users), every selected strategy in the order of the table in
@@ -94,7 +124,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "coupon-stress.h"
+#include "driver.h"
+#include "histogram.h"
+#include "redis.h"
+#include "report.h"
+#include "setup.h"
+#include "strategy.h"
 
 #define DEFAULT_USERS		500
 #define DEFAULT_COUPONS		50
@@ -103,30 +138,6 @@
 #define DEFAULT_LEASE_MS	10000
 #define DEFAULT_LOCK_WAIT_MS	60000
 #define DEFAULT_CONFIRM		0.5
-
-const char *progname = "coupon-stress";
-
-int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Keep the first error of a thread, for the end-of-point message. */
-void
-set_first_error(Stats *st, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (st->first_error[0] != '\0')
-		return;
-	va_start(ap, fmt);
-	vsnprintf(st->first_error, sizeof(st->first_error), fmt, ap);
-	va_end(ap);
-}
 
 static void
 usage(FILE *f)

@@ -63,7 +63,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "coupon-stress.h"
+#include "driver.h"
+#include "histogram.h"
+#include "redis.h"
+#include "setup.h"
+#include "strategy.h"
 
 #define RECONNECT_FIRST_MS	50
 #define RECONNECT_MAX_MS	1000

@@ -20,9 +20,10 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <stdarg.h>
 #include <string.h>
 
-#include "coupon-stress.h"
+#include "histogram.h"
 
 static int
 bucket_of(int64_t us)
@@ -164,4 +165,17 @@ stats_merge(Stats *into, const Stats *from)
 	if (into->first_error[0] == '\0' && from->first_error[0] != '\0')
 		memcpy(into->first_error, from->first_error, sizeof(into->first_error));
 	hist_merge(&into->hist, &from->hist);
+}
+
+/* Keep the first error of a thread, for the end-of-point message. */
+void
+set_first_error(Stats *st, const char *fmt,...)
+{
+	va_list		ap;
+
+	if (st->first_error[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(st->first_error, sizeof(st->first_error), fmt, ap);
+	va_end(ap);
 }

@@ -44,7 +44,7 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/sds.h>
 
-#include "coupon-stress.h"
+#include "redis.h"
 
 #define CONNECT_TIMEOUT_MS		2000
 #define RESTART_PATIENCE_S		30

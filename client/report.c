@@ -39,7 +39,8 @@
 
 #include <jansson.h>
 
-#include "coupon-stress.h"
+#include "report.h"
+#include "strategy.h"
 
 /* Strategies left out by default because their Redis was not given. */
 static bool

@@ -47,7 +47,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "coupon-stress.h"
+#include "redis.h"
+#include "setup.h"
+#include "strategy.h"
 
 #define SETTLE_POLL_MS		20
 #define SETTLE_MARGIN_S		30	/* beyond the TTL, for the expiry */

@@ -80,7 +80,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "coupon-stress.h"
+#include "strategy.h"
 
 #define QTY					1
 #define SQLSTATE_HOLD_EXPIRED	"UC001"
@@ -305,20 +305,6 @@ strategy_for(const Options *opt, int s)
 	return &builtin_strategies[s];
 }
 
-/* Does s take from the extension's pool and write its ledger? */
-bool
-strategy_in_pool(const StrategyDef *s)
-{
-	return s->stock == STOCK_POOL || s->stock == STOCK_HOLDS;
-}
-
-/* The pool column of the grant rows; the name of claim's pool. */
-const char *
-strategy_pool(const StrategyDef *s)
-{
-	return strategy_in_pool(s) ? "stress_claim" : s->name;
-}
-
 /* The Redis instances the chosen strategies use. */
 int
 strategies_redis(const Options *opt)
@@ -330,12 +316,6 @@ strategies_redis(const Options *opt)
 		if (opt->strategies[s] && builtin_strategies[s].redis > n)
 			n = builtin_strategies[s].redis;
 	return n;
-}
-
-bool
-strategy_has_lock(const StrategyDef *s)
-{
-	return s->redis >= CS_LOCK_INSTANCES;
 }
 
 static bool
