@@ -1,0 +1,15 @@
+/*-------------------------------------------------------------------------
+ *
+ * options.h
+ *		The command line (options.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef COUPON_STRESS_OPTIONS_H
+#define COUPON_STRESS_OPTIONS_H
+
+#include "common.h"
+
+extern void parse_options(int argc, char **argv, Options *opt);
+
+#endif							/* COUPON_STRESS_OPTIONS_H */
