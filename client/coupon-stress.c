@@ -18,8 +18,9 @@
  *					"application server" processes, the barrier across them,
  *					progress, the rows
  *	strategy.c		the strategies as data, one table entry each (steps,
- *					stock, exactness), and the interpreter that decides what
- *					a client does after each answer
+ *					stock, exactness)
+ *	program.c		a strategy prepared for a point, and the interpreter
+ *					that decides what a client does after each answer
  *	driver.c		one process's share of a point: threads, connections,
  *					the asynchronous event loop over PostgreSQL and Redis,
  *					reconnects, the faults, the ack log

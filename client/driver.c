@@ -66,8 +66,8 @@
 #include "driver.h"
 #include "histogram.h"
 #include "redis.h"
+#include "program.h"
 #include "setup.h"
-#include "strategy.h"
 
 #define RECONNECT_FIRST_MS	50
 #define RECONNECT_MAX_MS	1000

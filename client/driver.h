@@ -10,7 +10,7 @@
 
 #include "common.h"
 #include "histogram.h"
-#include "strategy.h"
+#include "program.h"
 
 /* The shared anonymous mapping for one point. */
 typedef struct Shared

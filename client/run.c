@@ -95,6 +95,7 @@
 
 #include "driver.h"
 #include "histogram.h"
+#include "program.h"
 #include "redis.h"
 #include "report.h"
 #include "run.h"
