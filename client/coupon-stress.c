@@ -21,9 +21,10 @@
  *					stock, exactness)
  *	program.c		a strategy prepared for a point, and the interpreter
  *					that decides what a client does after each answer
- *	driver.c		one process's share of a point: threads, connections,
- *					the asynchronous event loop over PostgreSQL and Redis,
- *					reconnects, the faults, the ack log
+ *	driver.c		one process's share of a point: its threads and the
+ *					asynchronous event loop over PostgreSQL and Redis
+ *	client.c		one client: its connections, its calls, reconnects, the
+ *					faults, the ack log
  *	redis.c			hiredis: connections, non-blocking commands, and the
  *					parent's setup and read-back of the Redis servers
  *	setup.c			the admin connection to PostgreSQL: schema reset, pools,
