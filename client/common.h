@@ -220,6 +220,9 @@ typedef struct Options
 	int			nredis;			/* --redis addresses */
 	char		redis_host[CS_MAX_REDIS][256];
 	int			redis_port[CS_MAX_REDIS];
+	const char *skipped[CS_MAX_STRATEGIES]; /* left out by default for want
+											 * of --redis, in table order */
+	int			nskipped;
 } Options;
 
 /* What the setup found on the servers; read only during a point. */
@@ -231,6 +234,7 @@ typedef struct Target
 	char		ext_version[64];
 	char		synchronous_commit[16];
 	char		fsync[16];
+	int			nredis;			/* Redis instances the run uses */
 	char		redis_version[CS_MAX_REDIS][32];
 	char		redis_appendonly[CS_MAX_REDIS][16];
 	char		redis_appendfsync[CS_MAX_REDIS][16];

@@ -369,7 +369,11 @@ choose_strategies(Options *opt)
 		if (opt->hold_us > 0 && !opt->strategies_given)
 			opt->strategies[s] = can_hold;
 		else if (!opt->strategies_given)
+		{
 			opt->strategies[s] = def->redis <= opt->nredis;
+			if (!opt->strategies[s])
+				opt->skipped[opt->nskipped++] = def->name;
+		}
 		else if (opt->strategies[s] && def->redis > opt->nredis)
 			bad_argument("strategy %s needs %d Redis instance%s: give --redis=HOST:PORT%s",
 						 def->name, def->redis, def->redis > 1 ? "s" : "",

@@ -295,6 +295,7 @@ redis_setup_run(const Options *opt, Target *tgt, int ninstances)
 {
 	int			i;
 
+	tgt->nredis = ninstances;
 	for (i = 0; i < ninstances; i++)
 	{
 		redisContext *ctx = admin_open(opt, i, 0);

@@ -497,7 +497,7 @@ connect_servers(Run *run)
 	if (run->admin == NULL)
 		exit(2);
 	memset(&run->tgt, 0, sizeof(run->tgt));
-	if (!setup_run(run->admin, opt, &run->tgt) ||
+	if (!setup_run(run->admin, opt, strategies_need_extension(opt), &run->tgt) ||
 		!redis_setup_run(opt, &run->tgt, strategies_redis(opt)))
 	{
 		PQfinish(run->admin);

@@ -279,3 +279,15 @@ strategies_redis(const Options *opt)
 			n = builtin_strategies[s].redis;
 	return n;
 }
+
+/* Does a strategy chosen need the coupon extension? */
+bool
+strategies_need_extension(const Options *opt)
+{
+	int			s;
+
+	for (s = 0; s < n_builtin_strategies; s++)
+		if (opt->strategies[s] && builtin_strategies[s].needs_extension)
+			return true;
+	return false;
+}

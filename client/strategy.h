@@ -16,5 +16,6 @@ extern const int n_builtin_strategies;
 extern const StrategyDef *strategy_by_name(const char *name);
 extern const StrategyDef *strategy_for(const Options *opt, int s);
 extern int	strategies_redis(const Options *opt);
+extern bool strategies_need_extension(const Options *opt);
 
 #endif							/* COUPON_STRESS_STRATEGY_H */
