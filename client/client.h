@@ -3,6 +3,8 @@
  * client.h
  *		One client: its connections and its calls (client.c).
  *
+ * Floor: a client, as client.c (see the map in coupon-stress.c).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef COUPON_STRESS_CLIENT_H

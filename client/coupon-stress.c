@@ -9,31 +9,38 @@
  * side by side.  It follows pgbench's model (src/bin/pgbench/pgbench.c in
  * postgres/postgres): worker threads own slices of connections and drive
  * them asynchronously, all connections are opened before a common barrier,
- * and per-thread statistics are merged at the end.  The files are:
+ * and per-thread statistics are merged at the end.
  *
- *	coupon-stress.c	main: the command line, then the run, point by point,
- *					and the exit status
- *	options.c		the command line: option table, parsing, --help, checks
- *	run.c			the run plan (strategies x client counts), forking the
- *					"application server" processes, the barrier across them,
- *					progress, the rows
- *	strategy.c		the strategies as data, one table entry each (steps,
- *					stock, exactness)
- *	program.c		a strategy prepared for a point, and the interpreter
- *					that decides what a client does after each answer
- *	driver.c		one process's share of a point: its threads and the
- *					asynchronous event loop over PostgreSQL and Redis
- *	client.c		one client: its connections, its calls, reconnects, the
- *					faults, the ack log
- *	redis.c			hiredis: connections, non-blocking commands, and the
- *					parent's setup and read-back of the Redis servers
- *	setup.c			the admin connection to PostgreSQL: schema reset, pools,
- *					reading the truth back after a point
- *	histogram.c		mergeable log-bucket latency histogram and statistics
- *	report.c		the result table, the JSON output and progress lines
- *	common.h		the types and constants every file reads
+ * The files stand in floors, top to bottom; a file calls only files on
+ * the floors below it ("make check-floors" reads that graph from the
+ * objects and fails on a cycle):
  *
- * Each file's declarations are in its header (driver.h, ...).
+ *	entry			coupon-stress.c
+ *									main (this file): the command line, then
+ *									the run point by point, the exit status
+ *	command line	options.c		the option table, parsing, --help, checks
+ *	run				run.c			the plan (strategies x client counts), the
+ *									"application server" processes, the
+ *									barrier across them, progress, the rows
+ *	driver			driver.c		one process's share of a point: its threads
+ *									and the event loop over PostgreSQL and Redis
+ *	client			client.c		one client: its connections, its calls,
+ *									reconnects, the faults, the ack log
+ *	strategies		program.c		a strategy prepared for a point, and the
+ *									interpreter that decides what a client
+ *									does after each answer
+ *					strategy.c		the strategies as data, one table entry each
+ *	setup, output	setup.c			the admin connection to PostgreSQL: schema
+ *									reset, pools, the truth read back
+ *					report.c		the result table, JSON, progress lines
+ *	Redis			redis.c			hiredis: the clients' connections and the
+ *									parent's setup and read-back
+ *	statistics		histogram.c		latency histogram, per-thread statistics
+ *	bottom			common.h		the types and constants every floor reads
+ *
+ * Each file's declarations are in its own header (driver.h, ...), and a
+ * file includes the headers of what it uses; common.h includes nothing of
+ * the client's.
  *
  * Exit status: 0 when every strategy that claims to be correct (all but
  * naive and insert-only) was correct at every point, 1 when one was not,

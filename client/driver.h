@@ -3,6 +3,8 @@
  * driver.h
  *		One process's share of a point (driver.c).
  *
+ * Floor: the driver, as driver.c (see the map in coupon-stress.c).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef COUPON_STRESS_DRIVER_H

@@ -18,6 +18,9 @@
  * relaxed atomics so that a reader never sees a torn value.  Everything
  * else is read only after the writer has exited.
  *
+ * Floor: the statistics, just above the bottom (common.h): the run, the
+ * driver, a client and the interpreter count into it; it calls nothing.
+ *
  *-------------------------------------------------------------------------
  */
 #include <stdarg.h>

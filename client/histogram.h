@@ -3,6 +3,8 @@
  * histogram.h
  *		Latency histogram and per-thread statistics (histogram.c).
  *
+ * Floor: the statistics, as histogram.c (see the map in coupon-stress.c).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef COUPON_STRESS_HISTOGRAM_H

@@ -3,6 +3,8 @@
  * options.h
  *		The command line (options.c).
  *
+ * Floor: the command line, as options.c (see the map in coupon-stress.c).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef COUPON_STRESS_OPTIONS_H

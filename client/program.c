@@ -3,7 +3,7 @@
  * program.c
  *		A strategy prepared for a point, and the interpreter that runs it.
  *
- * The driver (driver.c) does the I/O; the functions here only decide.
+ * A client (client.c) does the I/O; the functions here only decide.
  * After every answer they return an Action: send a step, sleep, strike the
  * fault point, wait for more Redis answers, or finish the call as granted,
  * refused (sold out) or failed.  A call runs its steps in order; it is
@@ -32,7 +32,7 @@
  * itself (claim, insert-only) then runs in an explicit transaction, so
  * that "taken but not committed" exists for it too.
  *
- * Floor: the strategies, under the driver (driver.c, which calls the
+ * Floor: the strategies, under a client (client.c, which calls the
  * interpreter after every answer; run.c builds the program) and beside
  * the table (strategy.c).  It calls only the statistics (histogram.c).
  *

@@ -3,6 +3,8 @@
  * program.h
  *		A strategy prepared for a point, and its interpreter (program.c).
  *
+ * Floor: the strategies, as program.c (see the map in coupon-stress.c).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef COUPON_STRESS_PROGRAM_H

@@ -31,6 +31,10 @@
  * RESTART_PATIENCE_S seconds for an instance that --restart-redis has just
  * crashed and that is loading its data again.
  *
+ * Floor: Redis, under a client (client.c), the run (run.c) and the
+ * setup (setup.c, which reads the Redis stock back through it); it calls
+ * nothing of the client's.
+ *
  *-------------------------------------------------------------------------
  */
 #include <errno.h>

@@ -3,6 +3,8 @@
  * redis.h
  *		The Redis servers, through hiredis (redis.c).
  *
+ * Floor: Redis, as redis.c (see the map in coupon-stress.c).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef COUPON_STRESS_REDIS_H

@@ -32,6 +32,10 @@
  *
  * followed by the point in parentheses.
  *
+ * Floor: setup and output, under the run (run.c), its only
+ * caller; it calls nothing of the client's and knows the strategies only
+ * by the rows.
+ *
  *-------------------------------------------------------------------------
  */
 #include <math.h>

@@ -3,6 +3,8 @@
  * report.h
  *		The result table, the JSON output and progress lines (report.c).
  *
+ * Floor: setup and output, as report.c (see the map in coupon-stress.c).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef COUPON_STRESS_REPORT_H

@@ -17,7 +17,7 @@
  * For each point the parent process:
  *
  *	1. prepares the strategy's steps for the point (program_build() in
- *	   strategy.c), which the processes inherit, resets the database
+ *	   program.c), which the processes inherit, resets the database
  *	   through its admin connection (setup.c) and the Redis instances the
  *	   strategy uses (redis.c) and, in throughput mode, asks for a
  *	   CHECKPOINT so every point starts alike;
@@ -75,10 +75,11 @@
  * + confirms in doubt; in burst mode ledger_rows >= min(users, coupons)
  * replaces the equality, since an expired hold's coupon sells again.
  *
- * Floor: the run, under the entry (coupon-stress.c).  It calls down into
+ * Floor: the run, under the entry (coupon-stress.c) and beside the
+ * command line (options.c), which it does not call.  It calls down into
  * the driver (driver.c, in the forked processes), the strategies
- * (strategy.c), the servers (setup.c, redis.c), the report (report.c) and
- * the statistics (histogram.c); nothing calls up into it.
+ * (program.c, strategy.c), setup and output (setup.c, report.c), Redis
+ * (redis.c) and the statistics (histogram.c).
  *
  *-------------------------------------------------------------------------
  */

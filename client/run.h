@@ -3,6 +3,8 @@
  * run.h
  *		A run: its points, the server processes, the rows (run.c).
  *
+ * Floor: the run, as run.c (see the map in coupon-stress.c).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef COUPON_STRESS_RUN_H

@@ -41,6 +41,11 @@
  * durability settings (synchronous_commit, fsync), which the Redis
  * servers' are compared with.
  *
+ * Floor: setup and output, under the run (run.c, which sets up, resets
+ * and reads back) and a client (client.c, which opens its connection
+ * here), above Redis (redis.c, for the stock the redis strategy keeps
+ * there).
+ *
  *-------------------------------------------------------------------------
  */
 #include <stdlib.h>

@@ -3,6 +3,8 @@
  * setup.h
  *		The admin connection to PostgreSQL (setup.c).
  *
+ * Floor: setup and output, as setup.c (see the map in coupon-stress.c).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef COUPON_STRESS_SETUP_H

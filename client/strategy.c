@@ -46,9 +46,9 @@
  * any the row has seen) would pass, and the successor, who read the same
  * stock, would sell the same coupon again.
  *
- * Floor: the strategies, under the driver (driver.c) and beside the
- * interpreter that runs them (program.c).  The options, the run and the
- * driver read the table; it calls nothing.
+ * Floor: the strategies, beside the interpreter that runs them
+ * (program.c).  The command line (options.c) and the run (run.c) read the
+ * table; it calls nothing.
  *
  *-------------------------------------------------------------------------
  */

@@ -3,6 +3,8 @@
  * strategy.h
  *		The strategies, as a table (strategy.c).
  *
+ * Floor: the strategies, as strategy.c (see the map in coupon-stress.c).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef COUPON_STRESS_STRATEGY_H
