@@ -18,11 +18,15 @@
  * relaxed atomics so that a reader never sees a torn value.  Everything
  * else is read only after the writer has exited.
  *
+ * Floor: the statistics, just above the bottom (common.h): the run, the
+ * driver, a client and the interpreter count into it; it calls nothing.
+ *
  *-------------------------------------------------------------------------
  */
+#include <stdarg.h>
 #include <string.h>
 
-#include "coupon-stress.h"
+#include "histogram.h"
 
 static int
 bucket_of(int64_t us)
@@ -164,4 +168,17 @@ stats_merge(Stats *into, const Stats *from)
 	if (into->first_error[0] == '\0' && from->first_error[0] != '\0')
 		memcpy(into->first_error, from->first_error, sizeof(into->first_error));
 	hist_merge(&into->hist, &from->hist);
+}
+
+/* Keep the first error of a thread, for the end-of-point message. */
+void
+set_first_error(Stats *st, const char *fmt,...)
+{
+	va_list		ap;
+
+	if (st->first_error[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(st->first_error, sizeof(st->first_error), fmt, ap);
+	va_end(ap);
 }

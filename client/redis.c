@@ -31,6 +31,10 @@
  * RESTART_PATIENCE_S seconds for an instance that --restart-redis has just
  * crashed and that is loading its data again.
  *
+ * Floor: Redis, under a client (client.c), the run (run.c) and the
+ * setup (setup.c, which reads the Redis stock back through it); it calls
+ * nothing of the client's.
+ *
  *-------------------------------------------------------------------------
  */
 #include <errno.h>
@@ -44,7 +48,7 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/sds.h>
 
-#include "coupon-stress.h"
+#include "redis.h"
 
 #define CONNECT_TIMEOUT_MS		2000
 #define RESTART_PATIENCE_S		30
@@ -295,6 +299,7 @@ redis_setup_run(const Options *opt, Target *tgt, int ninstances)
 {
 	int			i;
 
+	tgt->nredis = ninstances;
 	for (i = 0; i < ninstances; i++)
 	{
 		redisContext *ctx = admin_open(opt, i, 0);

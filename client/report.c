@@ -32,6 +32,10 @@
  *
  * followed by the point in parentheses.
  *
+ * Floor: setup and output, under the run (run.c), its only
+ * caller; it calls nothing of the client's and knows the strategies only
+ * by the rows.
+ *
  *-------------------------------------------------------------------------
  */
 #include <math.h>
@@ -39,21 +43,12 @@
 
 #include <jansson.h>
 
-#include "coupon-stress.h"
-
-/* Strategies left out by default because their Redis was not given. */
-static bool
-skipped(const Options *opt, int s)
-{
-	return !opt->strategies[s] && !opt->strategies_given &&
-		opt->hold_us == 0 && builtin_strategies[s].redis > opt->nredis;
-}
+#include "report.h"
 
 void
 report_header(const Options *opt, const Target *tgt, int threads)
 {
 	int			i;
-	bool		first = true;
 
 	printf("mode = %s\n", opt->throughput ? "throughput" : "burst");
 	if (opt->throughput)
@@ -77,7 +72,7 @@ report_header(const Options *opt, const Target *tgt, int threads)
 		printf("holds = %g s, %g of them confirmed after the race window, "
 			   "the rest abandoned\n", opt->hold_us / 1e6, opt->confirm);
 	printf("max tries = %d\n", opt->max_tries);
-	if (strategies_redis(opt) >= CS_LOCK_INSTANCES)
+	if (tgt->nredis >= CS_LOCK_INSTANCES)
 		printf("lock lease = %lld ms, lock wait = %lld ms\n",
 			   (long long) opt->lease_ms, (long long) opt->lock_wait_ms);
 	if (opt->kill_server_at > 0)
@@ -93,19 +88,14 @@ report_header(const Options *opt, const Target *tgt, int threads)
 			   tgt->extschema_name);
 	else
 		printf("extension = not installed\n");
-	for (i = 0; i < strategies_redis(opt); i++)
+	for (i = 0; i < tgt->nredis; i++)
 		printf("redis %d = %s:%d, Redis %s, appendonly = %s, appendfsync = %s\n",
 			   i + 1, opt->redis_host[i], opt->redis_port[i],
 			   tgt->redis_version[i], tgt->redis_appendonly[i],
 			   tgt->redis_appendfsync[i]);
-	for (i = 0; i < n_builtin_strategies; i++)
-	{
-		if (!skipped(opt, i))
-			continue;
-		printf("%s%s", first ? "skipped = " : ", ", builtin_strategies[i].name);
-		first = false;
-	}
-	if (!first)
+	for (i = 0; i < opt->nskipped; i++)
+		printf("%s%s", i ? ", " : "skipped = ", opt->skipped[i]);
+	if (opt->nskipped > 0)
 		printf(" (no --redis)\n");
 	printf("\n%-14s %7s %9s %9s %10s %8s %8s %8s %7s %10s %10s %8s %8s %8s %8s %7s %6s",
 		   "strategy", "clients", "granted", "ledger",
@@ -146,7 +136,7 @@ report_row(const Row *r)
 	fflush(stdout);
 }
 
-/* Did any row run strategy s? */
+/* Did one of the first nrows rows run strategy s? */
 static bool
 ran(const Row *rows, int nrows, const StrategyDef *s)
 {
@@ -168,11 +158,12 @@ report_footer(const Row *rows, int nrows, bool aborted)
 	for (i = 0; i < nrows; i++)
 		inexact |= rows[i].strategy->exact && !rows[i].correct;
 	printf("\n");
-	for (i = 0; i < n_builtin_strategies; i++)
+	/* the rows run the plan's first client count first: table order */
+	for (i = 0; i < nrows; i++)
 	{
-		const StrategyDef *s = &builtin_strategies[i];
+		const StrategyDef *s = rows[i].strategy;
 
-		if (s->exact || !ran(rows, nrows, s))
+		if (s->exact || ran(rows, i, s))
 			continue;
 		printf("%s%s", shown++ ? " and " : "", s->name);
 	}
@@ -299,7 +290,7 @@ json_settings(const Options *opt, const Target *tgt)
 								  "fsync", tgt->fsync,
 								  "extension", tgt->extschema ?
 								  json_string(tgt->ext_version) : json_null()));
-	for (i = 0; i < strategies_redis(opt); i++)
+	for (i = 0; i < tgt->nredis; i++)
 	{
 		char		address[300];
 
@@ -313,9 +304,8 @@ json_settings(const Options *opt, const Target *tgt)
 										"appendfsync", tgt->redis_appendfsync[i]));
 	}
 	json_object_set_new(o, "redis", redis);
-	for (i = 0; i < n_builtin_strategies; i++)
-		if (skipped(opt, i))
-			json_array_append_new(skip, json_string(builtin_strategies[i].name));
+	for (i = 0; i < opt->nskipped; i++)
+		json_array_append_new(skip, json_string(opt->skipped[i]));
 	json_object_set_new(o, "skipped", skip);
 	return o;
 }

@@ -41,13 +41,19 @@
  * durability settings (synchronous_commit, fsync), which the Redis
  * servers' are compared with.
  *
+ * Floor: setup and output, under the run (run.c, which sets up, resets
+ * and reads back) and a client (client.c, which opens its connection
+ * here), above Redis (redis.c, for the stock the redis strategy keeps
+ * there).
+ *
  *-------------------------------------------------------------------------
  */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "coupon-stress.h"
+#include "redis.h"
+#include "setup.h"
 
 #define SETTLE_POLL_MS		20
 #define SETTLE_MARGIN_S		30	/* beyond the TTL, for the expiry */
@@ -272,17 +278,6 @@ own_sequence(PGconn *conn, const Target *tgt)
 				"SET DEFAULT nextval('coupon_stress.grants_id_seq')", false);
 }
 
-static bool
-needs_extension(const Options *opt)
-{
-	int			s;
-
-	for (s = 0; s < n_builtin_strategies; s++)
-		if (opt->strategies[s] && builtin_strategies[s].needs_extension)
-			return true;
-	return false;
-}
-
 /*
  * Holds that nobody confirms are returned by the server's expiry workers:
  * coupon preloaded (without it the setting does not exist) and
@@ -306,8 +301,43 @@ expiry_workers_on(PGconn *conn)
 	return false;
 }
 
+/*
+ * The extension is not in the database: create it if it is available.
+ * False (reported) when it is not and a strategy chosen needs it.
+ */
+static bool
+create_extension(PGconn *conn, bool need_extension, Target *tgt)
+{
+	PGresult   *res = PQexec(conn, "CREATE EXTENSION IF NOT EXISTS coupon");
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		char		msg[1024];
+
+		copy_message(msg, sizeof(msg), PQerrorMessage(conn));
+		if (need_extension)
+		{
+			fprintf(stderr,
+					"%s: extension coupon is not available: %s\n"
+					"Install it, or run only strategies that do without it.\n",
+					progname, msg);
+			PQclear(res);
+			return false;
+		}
+	}
+	PQclear(res);
+	if (!find_extension(conn, tgt))
+		tgt->extschema = NULL;
+	return true;
+}
+
+/*
+ * Set the database up for a run: note what the server is, make sure of
+ * the extension (need_extension: a strategy chosen cannot do without it)
+ * and create the client's schema afresh.
+ */
 bool
-setup_run(PGconn *conn, const Options *opt, Target *tgt)
+setup_run(PGconn *conn, const Options *opt, bool need_extension, Target *tgt)
 {
 	char		sql[1024];
 	bool		isnull;
@@ -323,29 +353,8 @@ setup_run(PGconn *conn, const Options *opt, Target *tgt)
 					 sizeof(tgt->fsync), &isnull))
 		return false;
 
-	if (!find_extension(conn, tgt))
-	{
-		PGresult   *res = PQexec(conn, "CREATE EXTENSION IF NOT EXISTS coupon");
-
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		{
-			char		msg[1024];
-
-			copy_message(msg, sizeof(msg), PQerrorMessage(conn));
-			if (needs_extension(opt))
-			{
-				fprintf(stderr,
-						"%s: extension coupon is not available: %s\n"
-						"Install it, or run only strategies that do without it.\n",
-						progname, msg);
-				PQclear(res);
-				return false;
-			}
-		}
-		PQclear(res);
-		if (!find_extension(conn, tgt))
-			tgt->extschema = NULL;
-	}
+	if (!find_extension(conn, tgt) && !create_extension(conn, need_extension, tgt))
+		return false;
 
 	if (opt->hold_us > 0 && !expiry_workers_on(conn))
 		return false;
