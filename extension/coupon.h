@@ -52,10 +52,11 @@
 /* The last timestamp PostgreSQL can store (END_TIMESTAMP is past it). */
 #define COUPON_LAST_TIMESTAMP	(END_TIMESTAMP - 1)
 
-/* SQLSTATEs of the hold lifecycle, class UC ("coupon"). */
+/* SQLSTATEs of a claim's lifecycle, class UC ("coupon"). */
 #define ERRCODE_COUPON_HOLD_EXPIRED		MAKE_SQLSTATE('U','C','0','0','1')
 #define ERRCODE_COUPON_CLAIM_RELEASED	MAKE_SQLSTATE('U','C','0','0','2')
 #define ERRCODE_COUPON_NOT_A_HOLD		MAKE_SQLSTATE('U','C','0','0','3')
+#define ERRCODE_COUPON_NOT_CUSTOMERS	MAKE_SQLSTATE('U','C','0','0','4')
 
 /*
  * Identifies a pool in shared memory: its database, the extension's pool
@@ -379,6 +380,8 @@ extern void coupon_enter(FunctionCallInfo fcinfo, const char *function,
 pg_noreturn extern void coupon_pool_missing(const char *pool);
 pg_noreturn extern void coupon_pool_uncommitted(const char *pool);
 pg_noreturn extern void coupon_claim_missing(int64 claim_id);
+pg_noreturn extern void coupon_claim_not_customers(int64 claim_id,
+													const char *customer);
 pg_noreturn extern void coupon_claim_gone(int64 claim_id,
 										  TimestampTz released_at,
 										  TimestampTz expires_at,
