@@ -2,6 +2,8 @@
 #
 #   make                  the extension and the coupon-stress client
 #   make install          (as root) both; coupon-stress into /usr/local/bin
+#   make check-floors     the file graphs of the extension and the client,
+#                         read from their objects: fails on a cycle
 #   make installcheck     (not as root, after make install) regress and
 #                         isolation tests, each against a temporary instance
 #                         that preloads coupon (sql/preload.conf), then the
@@ -78,4 +80,10 @@ dist:
 	git archive --format zip --prefix=$(EXTENSION)-$(EXTVERSION)/ \
 		-o $(EXTENSION)-$(EXTVERSION).zip HEAD
 
-.PHONY: client install-client clean-client dist
+# A file calls only files on the floors below it (README, "Code map"):
+# .ci/floors reads which file uses which from the objects.
+check-floors: $(OBJS)
+	sh .ci/floors $(OBJS)
+	$(MAKE) -C client check-floors
+
+.PHONY: client install-client clean-client dist check-floors
