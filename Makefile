@@ -22,7 +22,8 @@ MODULE_big = coupon
 OBJS = $(patsubst %.c,%.o,$(wildcard extension/*.c))
 # The script of the current version is that of 1.0 followed by the
 # upgrades, exactly what ALTER EXTENSION UPDATE runs.
-DATA = extension/coupon--1.0.sql extension/coupon--1.0--1.1.sql
+DATA = extension/coupon--1.0.sql extension/coupon--1.0--1.1.sql \
+	extension/coupon--1.1--1.2.sql
 DATA_built = extension/coupon--$(EXTVERSION).sql
 PGFILEDESC = "coupon - exact, crash-safe coupon claims"
 
@@ -30,7 +31,7 @@ PGFILEDESC = "coupon - exact, crash-safe coupon claims"
 # or specs/NAME.spec and expected/NAME.out); TAP tests are every t/*.pl.
 REGRESS = coupon_pools coupon_claims coupon_errors coupon_occ coupon_resize \
 	coupon_parallel coupon_eviction coupon_triggers coupon_lifecycle \
-	coupon_cart_requests coupon_repeats
+	coupon_cart_requests coupon_repeats coupon_customer_checks coupon_prune
 ISOLATION = claim_last_coupon claim_abort_wakes_waiter claim_savepoint \
 	claim_same_customer release_races_claim occ_stale_write \
 	claim_prepare_refused claim_limit_recreated admin_not_blocked \
@@ -57,7 +58,8 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-extension/coupon--$(EXTVERSION).sql: extension/coupon--1.0.sql extension/coupon--1.0--1.1.sql
+extension/coupon--$(EXTVERSION).sql: extension/coupon--1.0.sql \
+		extension/coupon--1.0--1.1.sql extension/coupon--1.1--1.2.sql
 	cat $^ > $@
 
 # The stress client has its own Makefile (PGXS builds one library here).

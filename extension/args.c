@@ -52,6 +52,19 @@ coupon_claim_missing(int64 claim_id)
 }
 
 /*
+ * A call that names the customer of claim_id found that it is no claim of
+ * that customer (or none at all): the same error either way.
+ */
+void
+coupon_claim_not_customers(int64 claim_id, const char *customer)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_COUPON_NOT_CUSTOMERS),
+			 errmsg("claim %lld is not a claim of customer \"%s\"",
+					(long long) claim_id, customer)));
+}
+
+/*
  * A claim found released, or a hold whose time is up: the error says which.
  * A release of a hold before its expiry is a release; one at or after it
  * is its expiry.  With a request id, the claim was found as the answer to

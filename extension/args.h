@@ -16,6 +16,8 @@
 pg_noreturn extern void coupon_pool_missing(const char *pool);
 pg_noreturn extern void coupon_pool_uncommitted(const char *pool);
 pg_noreturn extern void coupon_claim_missing(int64 claim_id);
+pg_noreturn extern void coupon_claim_not_customers(int64 claim_id,
+													const char *customer);
 pg_noreturn extern void coupon_claim_gone(int64 claim_id,
 										  TimestampTz released_at,
 										  TimestampTz expires_at,

@@ -34,7 +34,7 @@
  *						differences between majors; this file
  *
  * Each file's declarations are in its own header; this one holds only what
- * every floor shares (the limits on names, the SQLSTATEs of the hold
+ * every floor shares (the limits on names, the SQLSTATEs of a claim's
  * lifecycle, a pool's key) and includes nothing of the extension's.
  *
  *-------------------------------------------------------------------------
@@ -52,10 +52,11 @@
 /* The last timestamp PostgreSQL can store (END_TIMESTAMP is past it). */
 #define COUPON_LAST_TIMESTAMP	(END_TIMESTAMP - 1)
 
-/* SQLSTATEs of the hold lifecycle, class UC ("coupon"). */
+/* SQLSTATEs of a claim's lifecycle, class UC ("coupon"). */
 #define ERRCODE_COUPON_HOLD_EXPIRED		MAKE_SQLSTATE('U','C','0','0','1')
 #define ERRCODE_COUPON_CLAIM_RELEASED	MAKE_SQLSTATE('U','C','0','0','2')
 #define ERRCODE_COUPON_NOT_A_HOLD		MAKE_SQLSTATE('U','C','0','0','3')
+#define ERRCODE_COUPON_NOT_CUSTOMERS	MAKE_SQLSTATE('U','C','0','0','4')
 
 /*
  * Identifies a pool in shared memory: its database, the extension's pool

@@ -310,7 +310,8 @@ sub check_no_public_execute
 	my $out = $node->safe_psql(
 		$db, q{
 SELECT p.oid::regprocedure,
-       format('SELECT %I.%I(%s)', n.nspname, p.proname,
+       format('%s %I.%I(%s)', CASE p.prokind WHEN 'p' THEN 'CALL' ELSE 'SELECT' END,
+              n.nspname, p.proname,
               (SELECT string_agg('NULL::' || format_type(t, NULL), ', ' ORDER BY i)
                  FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i))),
        EXISTS (SELECT FROM aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) a
