@@ -2,6 +2,8 @@
 #
 #   make                  the extension and the coupon-stress client
 #   make install          (as root) both; coupon-stress into /usr/local/bin
+#   make check-floors     the file graphs of the extension and the client,
+#                         read from their objects: fails on a cycle
 #   make installcheck     (not as root, after make install) regress and
 #                         isolation tests, each against a temporary instance
 #                         that preloads coupon (sql/preload.conf), then the
@@ -29,12 +31,13 @@ PGFILEDESC = "coupon - exact, crash-safe coupon claims"
 # or specs/NAME.spec and expected/NAME.out); TAP tests are every t/*.pl.
 REGRESS = coupon_pools coupon_claims coupon_errors coupon_occ coupon_resize \
 	coupon_parallel coupon_eviction coupon_triggers coupon_lifecycle \
-	coupon_cart_requests coupon_repeats coupon_customer_checks coupon_prune
+	coupon_cart_requests coupon_repeats coupon_customer_checks coupon_prune \
+	coupon_cart_atomic
 ISOLATION = claim_last_coupon claim_abort_wakes_waiter claim_savepoint \
 	claim_same_customer release_races_claim occ_stale_write \
 	claim_prepare_refused claim_limit_recreated admin_not_blocked \
 	hold_races_expiry hold_expiry_hint request_id_sessions cart_opposite_order \
-	cart_request_sessions
+	cart_request_sessions cart_all_or_nothing request_id_pools
 TAP_TESTS = 1
 
 # pg_regress and pg_isolation_regress start a temporary instance of the
@@ -80,4 +83,10 @@ dist:
 	git archive --format zip --prefix=$(EXTENSION)-$(EXTVERSION)/ \
 		-o $(EXTENSION)-$(EXTVERSION).zip HEAD
 
-.PHONY: client install-client clean-client dist
+# A file calls only files on the floors below it (README, "Code map"):
+# .ci/floors reads which file uses which from the objects.
+check-floors: $(OBJS)
+	sh .ci/floors $(OBJS)
+	$(MAKE) -C client check-floors
+
+.PHONY: client install-client clean-client dist check-floors

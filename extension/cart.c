@@ -3,6 +3,9 @@
  * cart.c
  *		coupon_claim_cart(): several pools for one customer, all or nothing.
  *
+ * Floor: an SQL entry point.  Calls claim.c for each pool, and below it
+ * load, ledger and locks.
+ *
  * A cart is a list of lines (pool, qty) for one customer.  Every line is
  * granted, one claim id per line, or none is: nothing is taken.  The lines
  * naming the same pool are added up and checked as one claim of the sum,
@@ -49,7 +52,16 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
-#include "coupon.h"
+#include "args.h"
+#include "catalog.h"
+#include "claim.h"
+#include "common.h"
+#include "compat.h"
+#include "entry.h"
+#include "ledger.h"
+#include "load.h"
+#include "locks.h"
+#include "semaphore.h"
 
 PG_FUNCTION_INFO_V1(coupon_claim_cart);
 PG_FUNCTION_INFO_V1(coupon_claim_cart_detailed);

@@ -3,6 +3,8 @@
  * catalog.c
  *		The extension's tables, and the statements that read them.
  *
+ * Floor: the bottom; calls nothing of the extension's.
+ *
  * The extension keeps two tables, coupon_pool and the ledger
  * coupon_claims, in the schema it was created in.  This file finds them
  * (and their indexes and the claim id sequence) by name in that schema,
@@ -67,7 +69,8 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-#include "coupon.h"
+#include "catalog.h"
+#include "compat.h"
 
 /* The columns of the ledger. */
 typedef enum LedgerLayout

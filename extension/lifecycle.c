@@ -3,6 +3,10 @@
  * lifecycle.c
  *		Release, confirm and extend a claim; expire holds.
  *
+ * Floor: an SQL entry point, called also by claim.c, bulk.c (the expiry
+ * of overdue holds by a claimer) and worker.c.  Calls the escrow, the
+ * ledger, locks and the semaphore.
+ *
  * A hold is a claim whose ledger row carries an expiry.  "Held" is just
  * "claimed with expires_at set": the capacity, the per-customer limit and
  * the load from the ledger need no other state, and an expired hold that
@@ -36,7 +40,15 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "coupon.h"
+#include "args.h"
+#include "catalog.h"
+#include "common.h"
+#include "entry.h"
+#include "escrow.h"
+#include "ledger.h"
+#include "lifecycle.h"
+#include "locks.h"
+#include "semaphore.h"
 
 PG_FUNCTION_INFO_V1(coupon_release);
 PG_FUNCTION_INFO_V1(coupon_confirm);
