@@ -89,6 +89,7 @@ typedef struct Cart
 	int64		wait;
 	char	   *request_id;
 	int			failed_line;	/* from 1; 0 if none */
+	ClaimStatus status;			/* of cart_claim_all() */
 } Cart;
 
 static int
@@ -343,26 +344,23 @@ cart_claim_all(Cart *cart)
 }
 
 /*
- * The whole cart, in a subtransaction that is rolled back unless every
- * line is granted.
+ * Run body(arg) in an internal subtransaction, and keep what it did if it
+ * returns true; otherwise roll it back.  An error rolls it back too and is
+ * raised again.  Returns what body returned.
  */
-static ClaimStatus
-cart_claim(Cart *cart)
+bool
+coupon_subtransaction(bool (*body) (void *arg), void *arg)
 {
 	MemoryContext context = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	ClaimStatus status = CLAIM_GRANTED;
-
-	cart->failed_line = 0;
-	if (cart->request_id && cart_repeated(cart, &status))
-		return status;
+	volatile bool keep;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(context);
 	PG_TRY();
 	{
-		status = cart_claim_all(cart);
-		if (status == CLAIM_GRANTED)
+		keep = body(arg);
+		if (keep)
 			ReleaseCurrentSubTransaction();
 		else
 			RollbackAndReleaseCurrentSubTransaction();
@@ -382,7 +380,33 @@ cart_claim(Cart *cart)
 		ReThrowError(error);
 	}
 	PG_END_TRY();
-	return status;
+	return keep;
+}
+
+/* The subtransaction's body: kept only if every line is granted. */
+static bool
+cart_claim_body(void *arg)
+{
+	Cart	   *cart = (Cart *) arg;
+
+	cart->status = cart_claim_all(cart);
+	return cart->status == CLAIM_GRANTED;
+}
+
+/*
+ * The whole cart, in a subtransaction that is rolled back unless every
+ * line is granted.
+ */
+static ClaimStatus
+cart_claim(Cart *cart)
+{
+	ClaimStatus status = CLAIM_GRANTED;
+
+	cart->failed_line = 0;
+	if (cart->request_id && cart_repeated(cart, &status))
+		return status;
+	(void) coupon_subtransaction(cart_claim_body, cart);
+	return cart->status;
 }
 
 static Datum

@@ -121,8 +121,12 @@ static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 		" FROM %1$s.coupon_pool p WHERE p.name" EQ "$1",
 		1, {TEXTOID}, SEES_COMMITTED, SPI_OK_SELECT, true
 	},
+	/*
+	 * The pool row, locked FOR KEY SHARE: it waits for a drop of the pool
+	 * (FOR UPDATE) to end, and a drop waits for it (load.c).
+	 */
 	[COUPON_SQL_POOL_VISIBLE] = {
-		"SELECT 1 FROM %1$s.coupon_pool WHERE name" EQ "$1",
+		"SELECT 1 FROM %1$s.coupon_pool WHERE name" EQ "$1 FOR KEY SHARE",
 		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
 	[COUPON_SQL_LOCK_POOL] = {

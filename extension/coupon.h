@@ -359,6 +359,9 @@ extern ClaimStatus coupon_limit_status(const CouponHoldings *holdings,
 extern ClaimStatus coupon_repeat_status(const CouponClaimRow *row,
 										const char *request_id, bool hold);
 
+/* cart.c */
+extern bool coupon_subtransaction(bool (*body) (void *arg), void *arg);
+
 /* worker.c */
 extern void coupon_worker_shmem_request(Size *size);
 extern void coupon_worker_shmem_startup(void);
