@@ -2,6 +2,8 @@
 #
 #   make                  the extension and the coupon-stress client
 #   make install          (as root) both; coupon-stress into /usr/local/bin
+#   make check-floors     the file graphs of the extension and the client,
+#                         read from their objects: fails on a cycle
 #   make installcheck     (not as root, after make install) regress and
 #                         isolation tests, each against a temporary instance
 #                         that preloads coupon (sql/preload.conf), then the
@@ -20,7 +22,8 @@ MODULE_big = coupon
 OBJS = $(patsubst %.c,%.o,$(wildcard extension/*.c))
 # The script of the current version is that of 1.0 followed by the
 # upgrades, exactly what ALTER EXTENSION UPDATE runs.
-DATA = extension/coupon--1.0.sql extension/coupon--1.0--1.1.sql
+DATA = extension/coupon--1.0.sql extension/coupon--1.0--1.1.sql \
+	extension/coupon--1.1--1.2.sql
 DATA_built = extension/coupon--$(EXTVERSION).sql
 PGFILEDESC = "coupon - exact, crash-safe coupon claims"
 
@@ -28,7 +31,8 @@ PGFILEDESC = "coupon - exact, crash-safe coupon claims"
 # or specs/NAME.spec and expected/NAME.out); TAP tests are every t/*.pl.
 REGRESS = coupon_pools coupon_claims coupon_errors coupon_occ coupon_resize \
 	coupon_parallel coupon_eviction coupon_triggers coupon_lifecycle \
-	coupon_cart_requests coupon_repeats coupon_cart_atomic coupon_drop_many
+	coupon_cart_requests coupon_repeats coupon_customer_checks coupon_prune \
+	coupon_cart_atomic coupon_drop_many
 ISOLATION = claim_last_coupon claim_abort_wakes_waiter claim_savepoint \
 	claim_same_customer release_races_claim occ_stale_write \
 	claim_prepare_refused claim_limit_recreated admin_not_blocked \
@@ -55,7 +59,8 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-extension/coupon--$(EXTVERSION).sql: extension/coupon--1.0.sql extension/coupon--1.0--1.1.sql
+extension/coupon--$(EXTVERSION).sql: extension/coupon--1.0.sql \
+		extension/coupon--1.0--1.1.sql extension/coupon--1.1--1.2.sql
 	cat $^ > $@
 
 # The stress client has its own Makefile (PGXS builds one library here).
@@ -78,4 +83,10 @@ dist:
 	git archive --format zip --prefix=$(EXTENSION)-$(EXTVERSION)/ \
 		-o $(EXTENSION)-$(EXTVERSION).zip HEAD
 
-.PHONY: client install-client clean-client dist
+# A file calls only files on the floors below it (README, "Code map"):
+# .ci/floors reads which file uses which from the objects.
+check-floors: $(OBJS)
+	sh .ci/floors $(OBJS)
+	$(MAKE) -C client check-floors
+
+.PHONY: client install-client clean-client dist check-floors

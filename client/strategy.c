@@ -239,8 +239,10 @@ static const StrategyDef hold_strategy = {
 			.args = {ARG_POOL, ARG_CUSTOMER, ARG_TTL, ARG_QTY},
 		.reply = REPLY_GRANT, .takes = true},
 		{.kind = STEP_PAUSE, .drawn = true},
-		{.kind = STEP_SQL, .text = "SELECT @extschema@.coupon_confirm($1::bigint)",
-			.args = {ARG_GRANT_ID}, .reply = REPLY_CONFIRM, .drawn = true}
+		{.kind = STEP_SQL,
+			.text = "SELECT @extschema@.coupon_confirm($1::bigint, $2::text)",
+			.args = {ARG_GRANT_ID, ARG_CUSTOMER}, .reply = REPLY_CONFIRM,
+		.drawn = true}
 	}
 };
 

@@ -1,67 +1,28 @@
 /*-------------------------------------------------------------------------
  *
  * args.c
- *		Entry checks, argument checks and errors shared by the SQL functions.
+ *		Argument checks and errors shared by the SQL functions.
  *
- * Every SQL function starts with coupon_enter(): the library must be
- * preloaded (for anything that needs the semaphore), the function must be
- * allowed to write here (not on a standby, not in a read-only transaction,
- * not in parallel mode, where a worker's abort would not give its permits
- * back), the extension's tables are found, and the transaction is marked
- * so that PREPARE TRANSACTION is refused (escrow.c).  All of it before
- * anything changes.
+ * Floor: the bottom; calls nothing of the extension's.
  *
  * The functions are not STRICT: a NULL argument is a mistake worth an
  * error, not a silent NULL result.  Every check runs before anything is
  * changed, so a bad call changes nothing.
  *
+ * Note about locking: none.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "access/xact.h"
-#include "access/xlog.h"
 #include "common/int.h"
 #include "datatype/timestamp.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "coupon.h"
-
-/*
- * The start of every SQL function of the extension, named function; see
- * the header comment.
- */
-void
-coupon_enter(FunctionCallInfo fcinfo, const char *function,
-			 CouponAccess access)
-{
-	if (access != COUPON_WRITES_TABLES)
-		coupon_require_preload();
-	if (access != COUPON_READS)
-	{
-		if (RecoveryInProgress())
-			ereport(ERROR,
-					(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-					 errmsg("cannot execute %s() on a standby server", function),
-					 errdetail("The server is in hot standby: coupons are claimed and changed on the primary only."),
-					 errhint("Connect to the primary server.")));
-		if (XactReadOnly)
-			ereport(ERROR,
-					(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-					 errmsg("cannot execute %s() in a read-only transaction",
-							function)));
-		if (IsInParallelMode())
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
-					 errmsg("cannot execute %s() during a parallel operation",
-							function),
-					 errhint("Do not mark functions that call it PARALLEL SAFE.")));
-		coupon_escrow_touch();
-	}
-	coupon_catalog_bind(get_func_namespace(fcinfo->flinfo->fn_oid));
-}
+#include "args.h"
+#include "common.h"
+#include "compat.h"
 
 void
 coupon_pool_missing(const char *pool)
@@ -88,6 +49,19 @@ coupon_claim_missing(int64 claim_id)
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
 			 errmsg("claim %lld does not exist", (long long) claim_id)));
+}
+
+/*
+ * A call that names the customer of claim_id found that it is no claim of
+ * that customer (or none at all): the same error either way.
+ */
+void
+coupon_claim_not_customers(int64 claim_id, const char *customer)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_COUPON_NOT_CUSTOMERS),
+			 errmsg("claim %lld is not a claim of customer \"%s\"",
+					(long long) claim_id, customer)));
 }
 
 /*

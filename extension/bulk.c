@@ -3,6 +3,9 @@
  * bulk.c
  *		coupon_claim_many(): one pool, many customers, one call.
  *
+ * Floor: an SQL entry point.  Calls claim.c's statuses and lifecycle.c's
+ * expiry of holds, and below them the escrow, load, ledger and locks.
+ *
  * Campaign issuance, or a front end that gathers requests for a few
  * milliseconds, claims qty coupons for each of many customers at once.
  * Each customer is on its own: one may be granted, the next be at its
@@ -38,7 +41,17 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-#include "coupon.h"
+#include "args.h"
+#include "claim.h"
+#include "common.h"
+#include "compat.h"
+#include "entry.h"
+#include "escrow.h"
+#include "ledger.h"
+#include "lifecycle.h"
+#include "load.h"
+#include "locks.h"
+#include "semaphore.h"
 
 PG_FUNCTION_INFO_V1(coupon_claim_many);
 

@@ -3,6 +3,9 @@
  * cart.c
  *		coupon_claim_cart(): several pools for one customer, all or nothing.
  *
+ * Floor: an SQL entry point.  Calls claim.c for each pool, and below it
+ * load, ledger and locks.
+ *
  * A cart is a list of lines (pool, qty) for one customer.  Every line is
  * granted, one claim id per line, or none is: nothing is taken.  The lines
  * naming the same pool are added up and checked as one claim of the sum,
@@ -40,16 +43,22 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/memutils.h"
-#include "utils/resowner.h"
 
-#include "coupon.h"
+#include "args.h"
+#include "catalog.h"
+#include "claim.h"
+#include "common.h"
+#include "compat.h"
+#include "entry.h"
+#include "ledger.h"
+#include "load.h"
+#include "locks.h"
+#include "semaphore.h"
 
 PG_FUNCTION_INFO_V1(coupon_claim_cart);
 PG_FUNCTION_INFO_V1(coupon_claim_cart_detailed);
@@ -341,46 +350,6 @@ cart_claim_all(Cart *cart)
 		pool->claim_id = row.id;
 	}
 	return CLAIM_GRANTED;
-}
-
-/*
- * Run body(arg) in an internal subtransaction, and keep what it did if it
- * returns true; otherwise roll it back.  An error rolls it back too and is
- * raised again.  Returns what body returned.
- */
-bool
-coupon_subtransaction(bool (*body) (void *arg), void *arg)
-{
-	MemoryContext context = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool keep;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(context);
-	PG_TRY();
-	{
-		keep = body(arg);
-		if (keep)
-			ReleaseCurrentSubTransaction();
-		else
-			RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(context);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *error;
-
-		MemoryContextSwitchTo(context);
-		error = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(context);
-		CurrentResourceOwner = owner;
-		ReThrowError(error);
-	}
-	PG_END_TRY();
-	return keep;
 }
 
 /* The subtransaction's body: kept only if every line is granted. */

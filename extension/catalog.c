@@ -3,6 +3,8 @@
  * catalog.c
  *		The extension's tables, and the statements that read them.
  *
+ * Floor: the bottom; calls nothing of the extension's.
+ *
  * The extension keeps two tables, coupon_pool and the ledger
  * coupon_claims, in the schema it was created in.  This file finds them
  * (and their indexes and the claim id sequence) by name in that schema,
@@ -64,10 +66,13 @@
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-#include "coupon.h"
+#include "catalog.h"
+#include "compat.h"
 
 /* The columns of the ledger. */
 typedef enum LedgerLayout
@@ -580,4 +585,44 @@ coupon_sql_value(uint64 row, int col, bool *isnull)
 	else if (null)
 		elog(ERROR, "unexpected NULL in column %d of a coupon query", col);
 	return value;
+}
+
+/*
+ * Run body(arg) in an internal subtransaction, and keep what it did if it
+ * returns true; otherwise roll it back.  An error rolls it back too and is
+ * raised again.  Returns what body returned.
+ */
+bool
+coupon_subtransaction(bool (*body) (void *arg), void *arg)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool keep;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		keep = body(arg);
+		if (keep)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		MemoryContextSwitchTo(context);
+		error = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+		ReThrowError(error);
+	}
+	PG_END_TRY();
+	return keep;
 }

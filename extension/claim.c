@@ -3,6 +3,10 @@
  * claim.c
  *		coupon_claim(), coupon_claim_detailed() and coupon_hold().
  *
+ * Floor: an SQL entry point, called also by cart.c and bulk.c.  Calls
+ * lifecycle.c (a claimer expires overdue holds), then the escrow, load,
+ * ledger, locks and the semaphore.
+ *
  * A claim is, in this order:
  *
  *	1.	check every argument (args.c);
@@ -61,7 +65,17 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "coupon.h"
+#include "args.h"
+#include "catalog.h"
+#include "claim.h"
+#include "common.h"
+#include "entry.h"
+#include "escrow.h"
+#include "ledger.h"
+#include "lifecycle.h"
+#include "load.h"
+#include "locks.h"
+#include "semaphore.h"
 
 PG_FUNCTION_INFO_V1(coupon_claim);
 PG_FUNCTION_INFO_V1(coupon_claim_detailed);
@@ -94,28 +108,6 @@ typedef struct ClaimRequest
 	int64		ttl;			/* a hold's, microseconds; 0 for a claim */
 	char	   *request_id;		/* NULL if none */
 } ClaimRequest;
-
-/*
- * A quantity must fit the pool: at most its capacity (a pool of capacity
- * 0 is sold out, whatever is asked of it) and its per-customer limit.
- */
-void
-coupon_check_qty(const char *pool, int64 qty, int64 capacity,
-				 int32 per_customer)
-{
-	if (qty > capacity && capacity > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("qty %lld exceeds the capacity of pool \"%s\"",
-						(long long) qty, pool),
-				 errdetail("The pool's capacity is %lld.", (long long) capacity)));
-	if (qty > per_customer)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("qty %lld exceeds the per-customer limit of pool \"%s\"",
-						(long long) qty, pool),
-				 errdetail("A customer may hold at most %d.", per_customer)));
-}
 
 /*
  * The answer to a customer who holds too much of the pool for qty more:

@@ -1,11 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * coupon.c
- *		Module entry point of the coupon extension: GUCs and every hook.
+ *		Module entry point of the coupon extension: settings and every hook.
+ *
+ * Floor: the top.  Nothing calls it; it calls down to register what the
+ * other files define.
  *
  * The semaphore lives in shared memory, so the library must be listed in
  * shared_preload_libraries.  Then _PG_init, in one block as
- * pg_stat_statements does, reserves the memory and the locks
+ * pg_stat_statements does, defines the settings (settings.c), reserves the
+ * memory and the locks
  * (shmem_request_hook), creates the table at start and after every crash
  * restart (shmem_startup_hook), registers the transaction callbacks of the
  * escrow and the object-access hook that notices dropped pool tables and
@@ -17,7 +21,10 @@
  * library still serves the optimistic-concurrency trigger and pool
  * creation; everything that needs the semaphore fails with a hint.
  *
- * See coupon.h for a map of the other files.
+ * See common.h for a map of the other files.
+ *
+ * Note about locking: none; _PG_init runs in the postmaster, or in a
+ * backend that loads the library.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,19 +35,16 @@
 #include "miscadmin.h"
 #include "parser/analyze.h"
 #include "storage/ipc.h"
-#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/syscache.h"
 
-#include "coupon.h"
+#include "catalog.h"
+#include "escrow.h"
+#include "semaphore.h"
+#include "settings.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
-
-/* GUC: how many pools, of all databases, shared memory holds at once. */
-int			coupon_max_pools = 1024;
-
-/* GUC: do background workers return expired holds? */
-bool		coupon_expiry_workers = true;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -95,27 +99,7 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-	DefineCustomIntVariable("coupon.max_pools",
-							"Number of coupon pools that shared memory holds at once, for all databases.",
-							"A pool with changes in flight or claimers waiting keeps its slot; "
-							"an idle one is evicted when room is needed and loaded again from the ledger.",
-							&coupon_max_pools,
-							1024,
-							1,
-							1000000,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
-	DefineCustomBoolVariable("coupon.expiry_workers",
-							 "Return expired holds to their pools by background workers.",
-							 "When off, an expired hold goes back only when a claimer "
-							 "that needs its coupons finds it.",
-							 &coupon_expiry_workers,
-							 true,
-							 PGC_SIGHUP,
-							 0,
-							 NULL, NULL, NULL);
-	MarkGUCPrefixReserved("coupon");
+	coupon_settings_define();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = coupon_shmem_request_hook;

@@ -3,10 +3,14 @@
  * escrow.c
  *		Tie the semaphore to transactions: O'Neil's escrow method.
  *
+ * Floor: under the SQL entry points, which take and give permits through
+ * it, one call per operation.  Calls load.c (coupon_pool_give loads the
+ * pool first), the semaphore, and due.c to announce holds at commit.
+ *
  * Pending decrements count against the bound at once, pending increments
  * only once they commit.  Concretely, each backend keeps a list of what its
  * open transaction did to the semaphore, each entry a settlement
- * (coupon.h) of one slot:
+ * (semaphore.h) of one slot:
  *
  *	claim, shrink	permits taken from "available" now and in flight; commit
  *					makes them claimed (or removes them from the capacity),
@@ -71,7 +75,11 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "coupon.h"
+#include "common.h"
+#include "due.h"
+#include "escrow.h"
+#include "load.h"
+#include "semaphore.h"
 
 typedef struct CouponEscrowEntry
 {
@@ -279,6 +287,23 @@ coupon_escrow_give(CouponSlotRef ref, CouponPending kind, uint64 qty,
 	return true;
 }
 
+/*
+ * coupon_escrow_give() to the pool, loading it first: a release, a
+ * capacity increase or a hold's new expiry.
+ */
+CouponSlotRef
+coupon_pool_give(const CouponPoolKey *key, CouponPending kind, uint64 qty,
+				 TimestampTz expiry)
+{
+	for (;;)
+	{
+		CouponSlotRef ref = coupon_pool_slot(key, 0);
+
+		if (coupon_escrow_give(ref, kind, qty, expiry))
+			return ref;
+	}
+}
+
 /* Undo one entry, as an abort would. */
 static void
 entry_undo(CouponEscrowEntry *entry)
@@ -409,12 +434,12 @@ escrow_commit_all(void)
 		{
 			coupon_slot_forget(entry->dboid, entry->pool_relid);
 			if (!OidIsValid(entry->pool_relid))
-				coupon_worker_forget(entry->dboid);
+				coupon_due_forget(entry->dboid);
 		}
 	}
 
 	if (due != 0)
-		coupon_worker_notify(MyDatabaseId, due);
+		coupon_due_notify(MyDatabaseId, due);
 }
 
 static void

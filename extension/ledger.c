@@ -3,6 +3,8 @@
  * ledger.c
  *		Writing the durable truth: the claim ledger and the pool table.
  *
+ * Floor: under the escrow, beside load.c.  Calls only the catalog.
+ *
  * Every row the extension writes is written here, the way logical
  * replication applies a row (ExecSimpleRelationInsert and its siblings):
  * constraints checked, indexes and AFTER triggers maintained, the claim id
@@ -57,7 +59,10 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
-#include "coupon.h"
+#include "catalog.h"
+#include "common.h"
+#include "compat.h"
+#include "ledger.h"
 
 /* Columns of coupon_claims, in the order of the install scripts. */
 #define Anum_claims_id			1

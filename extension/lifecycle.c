@@ -3,6 +3,10 @@
  * lifecycle.c
  *		Release, confirm and extend a claim; expire holds.
  *
+ * Floor: an SQL entry point, called also by claim.c, bulk.c (the expiry
+ * of overdue holds by a claimer) and worker.c.  Calls the escrow, the
+ * ledger, locks and the semaphore.
+ *
  * A hold is a claim whose ledger row carries an expiry.  "Held" is just
  * "claimed with expires_at set": the capacity, the per-customer limit and
  * the load from the ledger need no other state, and an expired hold that
@@ -36,7 +40,15 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "coupon.h"
+#include "args.h"
+#include "catalog.h"
+#include "common.h"
+#include "entry.h"
+#include "escrow.h"
+#include "ledger.h"
+#include "lifecycle.h"
+#include "locks.h"
+#include "semaphore.h"
 
 PG_FUNCTION_INFO_V1(coupon_release);
 PG_FUNCTION_INFO_V1(coupon_confirm);
@@ -76,9 +88,26 @@ sql_timestamp(uint64 row, int col)
 	return isnull ? 0 : DatumGetTimestampTz(value);
 }
 
-/* Lock the claim's row; false if there is no such claim. */
-static bool
-lock_claim(int64 claim_id, LockedClaim *c)
+/*
+ * The customer argument of the overloads that take one (argument argno),
+ * or NULL for a call without it.
+ */
+static const char *
+customer_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_NARGS() <= argno)
+		return NULL;
+	coupon_arg_not_null(fcinfo, argno, "customer");
+	return TextDatumGetCString(PG_GETARG_DATUM(argno));
+}
+
+/*
+ * Lock the claim's row.  With a customer (not NULL), a claim that is not
+ * that customer's is an error before anything else about it is said: that
+ * it does not exist included.
+ */
+static void
+lock_claim(int64 claim_id, const char *customer, LockedClaim *c)
 {
 	Datum		args[1];
 	bool		found;
@@ -96,7 +125,10 @@ lock_claim(int64 claim_id, LockedClaim *c)
 		c->customer = sql_text(0, 6);
 	}
 	coupon_sql_end();
-	return found;
+	if (customer && (!found || strcmp(c->customer, customer) != 0))
+		coupon_claim_not_customers(claim_id, customer);
+	if (!found)
+		coupon_claim_missing(claim_id);
 }
 
 /*
@@ -116,9 +148,9 @@ release_locked(const char *pool, ItemPointer tid, int32 qty,
 }
 
 /*
- * coupon_release(claim_id) returns boolean: true if the claim was released
- * now, false if it had been released already.  Its coupons return to the
- * pool when the transaction commits.
+ * coupon_release(claim_id [, customer]) returns boolean: true if the claim
+ * was released now, false if it had been released already.  Its coupons
+ * return to the pool when the transaction commits.
  */
 Datum
 coupon_release(PG_FUNCTION_ARGS)
@@ -130,8 +162,7 @@ coupon_release(PG_FUNCTION_ARGS)
 	coupon_arg_not_null(fcinfo, 0, "claim_id");
 	claim_id = PG_GETARG_INT64(0);
 
-	if (!lock_claim(claim_id, &c))
-		coupon_claim_missing(claim_id);
+	lock_claim(claim_id, customer_arg(fcinfo, 1), &c);
 	if (c.released_at != 0)
 		PG_RETURN_BOOL(false);
 	release_locked(c.pool, &c.tid, c.qty, c.expires_at);
@@ -152,17 +183,17 @@ hold_call(FunctionCallInfo fcinfo, const char *function)
 }
 
 /*
- * Lock the claim, which must be a hold neither released nor expired, and
- * its customer: a claim of the customer counts its holdings under that
- * lock (ledger.c), and must not see the row between its two versions.
+ * Lock the claim (customer's, if not NULL), which must be a hold neither
+ * released nor expired, and its customer: a claim of the customer counts
+ * its holdings under that lock (ledger.c), and must not see the row
+ * between its two versions.
  */
 static void
-lock_live_hold(int64 claim_id, LockedClaim *c)
+lock_live_hold(int64 claim_id, const char *customer, LockedClaim *c)
 {
 	CouponPoolKey key;
 
-	if (!lock_claim(claim_id, c))
-		coupon_claim_missing(claim_id);
+	lock_claim(claim_id, customer, c);
 	coupon_make_key(&key, c->pool);
 	(void) coupon_lock_customer(&key, c->customer);
 	if (c->released_at != 0 ||
@@ -171,16 +202,17 @@ lock_live_hold(int64 claim_id, LockedClaim *c)
 }
 
 /*
- * coupon_confirm(claim_id) returns boolean: true if the hold is permanent
- * now, false if the claim was permanent already.  An expired or released
- * hold is an error, and nothing changes.
+ * coupon_confirm(claim_id [, customer]) returns boolean: true if the hold
+ * is permanent now, false if the claim was permanent already.  An expired
+ * or released hold is an error, and nothing changes.
  */
 Datum
 coupon_confirm(PG_FUNCTION_ARGS)
 {
+	int64		claim_id = hold_call(fcinfo, "coupon_confirm");
 	LockedClaim c;
 
-	lock_live_hold(hold_call(fcinfo, "coupon_confirm"), &c);
+	lock_live_hold(claim_id, customer_arg(fcinfo, 1), &c);
 	if (c.expires_at == 0)
 		PG_RETURN_BOOL(false);
 	coupon_ledger_change_claim(&c.tid, COUPON_CHANGE_EXPIRY, 0);
@@ -188,9 +220,9 @@ coupon_confirm(PG_FUNCTION_ARGS)
 }
 
 /*
- * coupon_hold_extend(claim_id, ttl) returns timestamptz: the hold's new
- * expiry, clock_timestamp() + ttl.  A permanent, released or expired claim
- * is an error.
+ * coupon_hold_extend(claim_id, ttl [, customer]) returns timestamptz: the
+ * hold's new expiry, clock_timestamp() + ttl.  A permanent, released or
+ * expired claim is an error.
  */
 Datum
 coupon_hold_extend(PG_FUNCTION_ARGS)
@@ -203,7 +235,7 @@ coupon_hold_extend(PG_FUNCTION_ARGS)
 
 	claim_id = hold_call(fcinfo, "coupon_hold_extend");
 	ttl = coupon_arg_ttl(fcinfo, 1);
-	lock_live_hold(claim_id, &c);
+	lock_live_hold(claim_id, customer_arg(fcinfo, 2), &c);
 	if (c.expires_at == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_COUPON_NOT_A_HOLD),

@@ -3,6 +3,9 @@
  * load.c
  *		A pool's slot: found in shared memory, or loaded from the ledger.
  *
+ * Floor: under the escrow.  Calls the semaphore, the catalog's statements
+ * and args.c's errors.
+ *
  * A pool is loaded into shared memory when it is used and has no slot:
  * from its committed pool row and committed ledger, available = capacity -
  * claimed.  That is exact because every transaction that changes a pool's
@@ -36,7 +39,33 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "coupon.h"
+#include "args.h"
+#include "catalog.h"
+#include "common.h"
+#include "load.h"
+#include "semaphore.h"
+
+/*
+ * A quantity must fit the pool: at most its capacity (a pool of capacity
+ * 0 is sold out, whatever is asked of it) and its per-customer limit.
+ */
+static void
+coupon_check_qty(const char *pool, int64 qty, int64 capacity,
+				 int32 per_customer)
+{
+	if (qty > capacity && capacity > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("qty %lld exceeds the capacity of pool \"%s\"",
+						(long long) qty, pool),
+				 errdetail("The pool's capacity is %lld.", (long long) capacity)));
+	if (qty > per_customer)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("qty %lld exceeds the per-customer limit of pool \"%s\"",
+						(long long) qty, pool),
+				 errdetail("A customer may hold at most %d.", per_customer)));
+}
 
 /*
  * Read the committed pool; false if the pool exists only in this
@@ -153,21 +182,4 @@ coupon_pool_slot(const CouponPoolKey *key, int64 qty)
 	if (!coupon_pool_find(key, qty, &ref))
 		coupon_pool_uncommitted(key->name);
 	return ref;
-}
-
-/*
- * coupon_escrow_give() to the pool, loading it first: a release, a
- * capacity increase or a hold's new expiry.
- */
-CouponSlotRef
-coupon_pool_give(const CouponPoolKey *key, CouponPending kind, uint64 qty,
-				 TimestampTz expiry)
-{
-	for (;;)
-	{
-		CouponSlotRef ref = coupon_pool_slot(key, 0);
-
-		if (coupon_escrow_give(ref, kind, qty, expiry))
-			return ref;
-	}
 }

@@ -3,6 +3,9 @@
  * locks.c
  *		The customer lock and the request-id lock.
  *
+ * Floor: beside load.c and ledger.c.  Calls only the semaphore (its
+ * secret).
+ *
  * A claim takes its customer's lock before it looks at what the customer
  * holds, and keeps it to the end of the transaction, like a row lock: the
  * same customer claiming from several sessions at once is served one at a
@@ -39,7 +42,9 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 
-#include "coupon.h"
+#include "common.h"
+#include "locks.h"
+#include "semaphore.h"
 
 /* Lock classes (field4 of the tag); pg_advisory_lock() uses 1 and 2. */
 #define COUPON_CUSTOMER_LOCK_CLASS	0x0C0F

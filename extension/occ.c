@@ -3,6 +3,8 @@
  * occ.c
  *		coupon_occ_version(): optimistic concurrency for any table.
  *
+ * Floor: an SQL entry point (a trigger); calls nothing of the extension's.
+ *
  * The seed's pattern for optimistic concurrency is
  *
  *		UPDATE t SET ..., version = version + 1 WHERE id = $1 AND version = $2
@@ -48,7 +50,7 @@
 #include "utils/rel.h"
 #include "utils/rls.h"
 
-#include "coupon.h"
+#include "compat.h"
 
 PG_FUNCTION_INFO_V1(coupon_occ_version);
 

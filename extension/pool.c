@@ -3,6 +3,9 @@
  * pool.c
  *		Pool administration and the shared-memory half of coupon_pools.
  *
+ * Floor: an SQL entry point.  Calls the escrow, load, the ledger and the
+ * semaphore.
+ *
  * coupon_pool_create() only writes the pool table; the pool is loaded into
  * shared memory when it is first used.  coupon_pool_resize() and
  * coupon_pool_drop() lock the pool row (FOR UPDATE), which serializes them
@@ -33,7 +36,15 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 
-#include "coupon.h"
+#include "args.h"
+#include "catalog.h"
+#include "common.h"
+#include "compat.h"
+#include "entry.h"
+#include "escrow.h"
+#include "ledger.h"
+#include "load.h"
+#include "semaphore.h"
 
 PG_FUNCTION_INFO_V1(coupon_pool_create);
 PG_FUNCTION_INFO_V1(coupon_pool_resize);

@@ -3,6 +3,9 @@
  * semaphore.c
  *		The counting semaphore: one slot per pool in use, in shared memory.
  *
+ * Floor: under load.c, the escrow and locks.c.  Calls only due.c (its
+ * shared memory is reserved with the semaphore's) and the settings.
+ *
  * This is the operating system's counting semaphore, with PostgreSQL's
  * shared memory as the kernel.  Each pool in use owns a slot: an atomic
  * count of available permits (the semaphore's value), a count of permits
@@ -65,7 +68,11 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
-#include "coupon.h"
+#include "common.h"
+#include "compat.h"
+#include "due.h"
+#include "semaphore.h"
+#include "settings.h"
 
 /* Partitions of the load epochs; a power of two. */
 #define COUPON_EPOCHS			64
@@ -145,13 +152,13 @@ coupon_shmem_size(void)
 	size = add_size(size, CACHELINEALIGN(coupon_slots_size()));
 	size = add_size(size, hash_estimate_size(coupon_max_pools,
 											 sizeof(CouponHashEntry)));
-	coupon_worker_shmem_request(&size);
+	coupon_due_shmem_request(&size);
 	return size;
 }
 
 /*
  * shmem_request_hook: reserve our memory and our locks (the second one is
- * worker.c's).
+ * due.c's).
  */
 void
 coupon_shmem_request(void)
@@ -213,7 +220,7 @@ coupon_shmem_startup(void)
 	coupon_hash = ShmemInitHash("coupon pools", coupon_max_pools,
 								coupon_max_pools, &info,
 								HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
-	coupon_worker_shmem_startup();
+	coupon_due_shmem_startup();
 
 	LWLockRelease(AddinShmemInitLock);
 }

@@ -3,9 +3,14 @@
  * worker.c
  *		The background workers that return expired holds to their pools.
  *
+ * Floor: the top, beside coupon.c: a background worker is an entry of its
+ * own.  It calls down into the lifecycle (lifecycle.c), the catalog and the
+ * table of due holds (due.c); nothing calls it.
+ *
  * A launcher, registered when the library is preloaded (nothing else to
- * configure), starts after recovery and keeps, in shared memory, for every
- * database with live holds, the time its next hold expires.  At that time
+ * configure), starts after recovery and reads, from the table in shared
+ * memory that due.c keeps, for every database with live holds, the time
+ * its next hold expires.  At that time
  * it starts a worker for the database, one at a time: the worker connects,
  * returns the overdue holds pool by pool in small batches (one
  * transaction per batch, FOR UPDATE SKIP LOCKED, lifecycle.c; a batch that
@@ -17,7 +22,8 @@
  * databases without a process per database.
  *
  * Who tells the launcher: a transaction that makes a hold, or moves its
- * expiry, announces it when it commits (escrow.c); at its start, and every
+ * expiry, announces it when it commits (escrow.c, through due.c, which
+ * sets the launcher's latch); at its start, and every
  * ten minutes, the launcher visits every database, so that holds that
  * outlived a restart or a crash are returned, expired ones at once, and
  * holds that came without a commit announcing them (a database copied
@@ -34,8 +40,7 @@
  * starts no worker (the holds it is told of wait for it to be on again),
  * and expired holds go back only through claimers that need them.
  *
- * Note about locking: the table of databases is protected by the second
- * LWLock of the "coupon" tranche; the launcher's latch pointer too.
+ * Note about locking: none of its own; the table of databases is due.c's.
  *
  *-------------------------------------------------------------------------
  */
@@ -53,15 +58,19 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
-#include "storage/lwlock.h"
-#include "storage/shmem.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "coupon.h"
+#include "catalog.h"
+#include "common.h"
+#include "due.h"
+#include "ledger.h"
+#include "lifecycle.h"
+#include "settings.h"
+#include "worker.h"
 
 #define EXPIRY_BATCH		100 /* holds per transaction */
 #define EXPIRY_POOLS		1000	/* pools per look for overdue holds */
@@ -74,55 +83,6 @@
 
 PGDLLEXPORT void coupon_expiry_launcher_main(Datum arg);
 PGDLLEXPORT void coupon_expiry_worker_main(Datum arg);
-
-/* A database with live holds. */
-typedef struct CouponDatabase
-{
-	Oid			dboid;			/* InvalidOid: a free entry */
-	TimestampTz due;			/* its worker's next run */
-	TimestampTz announced;		/* earliest expiry announced during a run */
-} CouponDatabase;
-
-typedef struct CouponWorkerShared
-{
-	LWLock	   *lock;
-	Latch	   *launcher;		/* NULL while no launcher runs */
-	bool		overflow;		/* a database did not fit in the table */
-	int			size;
-	CouponDatabase databases[FLEXIBLE_ARRAY_MEMBER];
-} CouponWorkerShared;
-
-static CouponWorkerShared *worker_shared = NULL;
-
-static Size
-worker_shmem_size(void)
-{
-	return add_size(offsetof(CouponWorkerShared, databases),
-					mul_size(coupon_max_pools, sizeof(CouponDatabase)));
-}
-
-/* Called from coupon_shmem_request(). */
-void
-coupon_worker_shmem_request(Size *size)
-{
-	*size = add_size(*size, CACHELINEALIGN(worker_shmem_size()));
-}
-
-/* Called from coupon_shmem_startup(), with AddinShmemInitLock held. */
-void
-coupon_worker_shmem_startup(void)
-{
-	bool		found;
-
-	worker_shared = ShmemInitStruct("coupon expiry", worker_shmem_size(),
-									&found);
-	if (!found)
-	{
-		memset(worker_shared, 0, worker_shmem_size());
-		worker_shared->lock = &(GetNamedLWLockTranche("coupon"))[1].lock;
-		worker_shared->size = coupon_max_pools;
-	}
-}
 
 /* Called from _PG_init when the library is preloaded. */
 void
@@ -140,82 +100,6 @@ coupon_worker_register(void)
 	strlcpy(worker.bgw_name, "coupon expiry launcher", BGW_MAXLEN);
 	strlcpy(worker.bgw_type, "coupon expiry launcher", BGW_MAXLEN);
 	RegisterBackgroundWorker(&worker);
-}
-
-/* The entry of a database; with create, a new one if there is none. */
-static CouponDatabase *
-database_entry(Oid dboid, bool create)
-{
-	CouponDatabase *free_entry = NULL;
-
-	for (int i = 0; i < worker_shared->size; i++)
-	{
-		CouponDatabase *db = &worker_shared->databases[i];
-
-		if (db->dboid == dboid)
-			return db;
-		if (free_entry == NULL && !OidIsValid(db->dboid))
-			free_entry = db;
-	}
-	if (!create)
-		return NULL;
-	if (free_entry == NULL)
-	{
-		worker_shared->overflow = true;
-		return NULL;
-	}
-	free_entry->dboid = dboid;
-	free_entry->due = DT_NOEND;
-	free_entry->announced = DT_NOEND;
-	return free_entry;
-}
-
-/*
- * A hold of the database expires at due (a transaction that made it has
- * committed): make sure its worker runs then.
- */
-void
-coupon_worker_notify(Oid dboid, TimestampTz due)
-{
-	CouponDatabase *db;
-	Latch	   *launcher;
-
-	if (worker_shared == NULL)
-		return;
-	LWLockAcquire(worker_shared->lock, LW_EXCLUSIVE);
-	db = database_entry(dboid, true);
-	if (db)
-	{
-		db->due = Min(db->due, due);
-		db->announced = Min(db->announced, due);
-	}
-	launcher = worker_shared->launcher;
-	LWLockRelease(worker_shared->lock);
-	if (launcher)
-		SetLatch(launcher);
-}
-
-/* The database was dropped. */
-void
-coupon_worker_forget(Oid dboid)
-{
-	CouponDatabase *db;
-
-	if (worker_shared == NULL)
-		return;
-	LWLockAcquire(worker_shared->lock, LW_EXCLUSIVE);
-	db = database_entry(dboid, false);
-	if (db)
-		db->dboid = InvalidOid;
-	LWLockRelease(worker_shared->lock);
-}
-
-static void
-launcher_detach(int code, Datum arg)
-{
-	LWLockAcquire(worker_shared->lock, LW_EXCLUSIVE);
-	worker_shared->launcher = NULL;
-	LWLockRelease(worker_shared->lock);
 }
 
 /*
@@ -281,28 +165,8 @@ static Oid
 launcher_next(List **to_visit, TimestampTz *visited, TimestampTz now,
 			  TimestampTz *wake)
 {
-	CouponDatabase *first = NULL;
-	Oid			dboid = InvalidOid;
 	bool		overflow;
-
-	LWLockAcquire(worker_shared->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < worker_shared->size; i++)
-	{
-		CouponDatabase *db = &worker_shared->databases[i];
-
-		if (OidIsValid(db->dboid) && (first == NULL || db->due < first->due))
-			first = db;
-	}
-	if (first && first->due <= now)
-	{
-		dboid = first->dboid;
-		first->announced = DT_NOEND;
-	}
-	else if (first)
-		*wake = Min(*wake, first->due);
-	overflow = worker_shared->overflow;
-	worker_shared->overflow = false;
-	LWLockRelease(worker_shared->lock);
+	Oid			dboid = coupon_due_next(now, wake, &overflow);
 
 	if (*to_visit == NIL &&
 		(overflow || TimestampDifferenceExceeds(*visited, now, LAUNCHER_REVISIT_MS)))
@@ -325,19 +189,8 @@ launcher_next(List **to_visit, TimestampTz *visited, TimestampTz now,
 static void
 launcher_reap(Oid dboid, TimestampTz started)
 {
-	CouponDatabase *db;
-	bool		failed;
-	bool		connectable = database_connectable(dboid);
-
-	LWLockAcquire(worker_shared->lock, LW_EXCLUSIVE);
-	db = database_entry(dboid, false);
-	failed = db && db->due <= started;
-	if (failed && !connectable)
-		db->dboid = InvalidOid;
-	else if (failed)
-		db->due = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-											  FAILED_RETRY_MS);
-	LWLockRelease(worker_shared->lock);
+	coupon_due_reap(dboid, started, database_connectable(dboid),
+					FAILED_RETRY_MS);
 }
 
 static bool
@@ -374,10 +227,7 @@ coupon_expiry_launcher_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
-	LWLockAcquire(worker_shared->lock, LW_EXCLUSIVE);
-	worker_shared->launcher = MyLatch;
-	LWLockRelease(worker_shared->lock);
-	on_shmem_exit(launcher_detach, (Datum) 0);
+	coupon_due_attach(MyLatch);
 
 	to_visit = all_databases();
 	visited = GetCurrentTimestamp();
@@ -567,7 +417,6 @@ coupon_expiry_worker_main(Datum arg)
 {
 	Oid			dboid = DatumGetObjectId(arg);
 	TimestampTz next;
-	CouponDatabase *db;
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -576,16 +425,6 @@ coupon_expiry_worker_main(Datum arg)
 					PGC_S_OVERRIDE);
 
 	next = worker_run();
-
-	LWLockAcquire(worker_shared->lock, LW_EXCLUSIVE);
-	db = database_entry(dboid, next != DT_NOEND);
-	if (db)
-	{
-		db->due = Min(next, db->announced);
-		db->announced = DT_NOEND;
-		if (db->due == DT_NOEND)
-			db->dboid = InvalidOid;
-	}
-	LWLockRelease(worker_shared->lock);
+	coupon_due_done(dboid, next);
 	proc_exit(0);
 }

@@ -39,6 +39,14 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep time);
 
+# The wait time of every claim that the test wakes, cancels or times out
+# while it sleeps: the bound each such claim is checked against (a lost
+# wake-up, or a cancel that does not interrupt the sleep, makes it run
+# out), and so the seconds after which such a bug fails the test.
+my $WAIT = 20;
+# The statement_timeout that ends a sleeping claim in A2.
+my $TIMEOUT = 2;
+
 my $t0 = time;
 my $node = coupon_node('cancel');
 $node->safe_psql(
@@ -88,23 +96,25 @@ my $w = bg_open($node);
 my $wpid = bg_pid($w);
 
 # A1: pg_cancel_backend while asleep.
-bg_send($w, "SELECT coupon_claim('q', 'w1', 1, '60 s')");
+bg_send($w, "SELECT coupon_claim('q', 'w1', 1, '$WAIT s')");
 ok(wait_until_event($node, $wpid, 'Extension'),
 	'queue: claimer sleeps on the wait queue (wait_event_type Extension)');
 is(cancel($wpid), 't', 'queue: pg_cancel_backend sent');
 my ($out, $state, $err, $took) = bg_collect($w);
 is($state, '57014', 'queue: the sleeping claim is cancelled (57014)');
-cmp_ok($took, '<', 30, 'queue: cancel did not wait for the 60 s wait time');
+cmp_ok($took, '<', $WAIT,
+	"queue: the cancel ended the sleep before its $WAIT s wait time ran out");
 is(mem('q'), '0/2', 'queue: after the cancel, still 0 available, 2 in flight');
 
 # A2: statement_timeout while asleep.
 my $waits_before = memory_of($node, 'postgres', 'q')->[4];
-bg_run($w, "SET statement_timeout = '2s'");
-bg_send($w, "SELECT coupon_claim('q', 'w2', 1, '60 s')");
+bg_run($w, "SET statement_timeout = '${TIMEOUT}s'");
+bg_send($w, "SELECT coupon_claim('q', 'w2', 1, '$WAIT s')");
 ($out, $state, $err, $took) = bg_collect($w);
 $hits{statement_timeout}++;
 is($state, '57014', 'queue: statement_timeout ends the sleeping claim');
-ok($took >= 1.9 && $took < 30, "queue: after the timeout ($took s)");
+ok($took >= $TIMEOUT && $took < $WAIT,
+	"queue: ended after its $TIMEOUT s statement_timeout, before its $WAIT s wait time ($took s)");
 is(memory_of($node, 'postgres', 'q')->[4],
 	$waits_before + 1, 'queue: the timed-out claim had slept on the queue');
 bg_run($w, 'RESET statement_timeout');
@@ -122,7 +132,7 @@ is(mem('q'), '0/2', 'queue: still 0 available, 2 in flight');
 # A4: pg_terminate_backend while asleep.
 my $wt = bg_open($node);
 my $wtpid = bg_pid($wt);
-bg_send($wt, "SELECT coupon_claim('q', 'w_term', 1, '60 s')");
+bg_send($wt, "SELECT coupon_claim('q', 'w_term', 1, '$WAIT s')");
 ok(wait_until_event($node, $wtpid, 'Extension'),
 	'queue: another claimer sleeps on the queue');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($wtpid)");
@@ -136,13 +146,14 @@ is(mem('q'), '0/2', 'queue: after the termination, still 0 available, 2 in fligh
 
 # A5: after all that, a sleeper is still woken by an abort.
 bg_send($w,
-	"SELECT status, available FROM coupon_claim_detailed('q', 'w4', 1, '60 s')");
+	"SELECT status, available FROM coupon_claim_detailed('q', 'w4', 1, '$WAIT s')");
 ok(wait_until_event($node, $wpid, 'Extension'),
 	'queue: a new claimer sleeps on the queue');
 bg_run($h, 'ROLLBACK');
 ($out, $state, $err, $took) = bg_collect($w);
 is($out, 'granted|1', 'queue: the holder\'s abort wakes it and it is granted');
-cmp_ok($took, '<', 30, 'queue: woken promptly');
+cmp_ok($took, '<', $WAIT,
+	"queue: woken by the abort, before its $WAIT s wait time ran out");
 is(mem('q'), '1/0', 'queue: 1 available, nothing in flight');
 is(customers('q'), 'w4', 'queue: the ledger holds only the granted claim');
 
@@ -283,7 +294,7 @@ my $s5pid = bg_pid($s5);
 # D1: cancelled in pg_sleep after the claim.
 bg_run($s5, 'BEGIN');
 bg_run($s5, "SELECT coupon_claim('cl', 'long1')");
-bg_send($s5, 'SELECT pg_sleep(60)');
+bg_send($s5, "SELECT pg_sleep($WAIT)");
 ok(wait_until_event($node, $s5pid, 'Timeout', 'PgSleep'),
 	'long transaction: sleeping after its claim');
 is(mem('cl'), '5/1', 'long transaction: its permit is in flight');
@@ -307,7 +318,7 @@ bg_run($s5, 'BEGIN');
 bg_run($s5, "SELECT coupon_claim('cl', 'sp1')");
 bg_run($s5, 'SAVEPOINT a');
 bg_run($s5, "SELECT coupon_claim('cl', 'sp2')");
-bg_send($s5, 'SELECT pg_sleep(60)');
+bg_send($s5, "SELECT pg_sleep($WAIT)");
 ok(wait_until_event($node, $s5pid, 'Timeout', 'PgSleep'),
 	'savepoint: sleeping after two claims');
 is(mem('cl'), '4/2', 'savepoint: two permits in flight');
@@ -362,7 +373,7 @@ for my $i (1 .. 8)
 	push @hpid, bg_pid($herd[-1]);
 	bg_run($herd[-1], "SET statement_timeout = '3s'") if $i == 4;
 }
-bg_send($herd[ $_ - 1 ], "SELECT coupon_claim('herd', 'h$_', 1, '60 s')")
+bg_send($herd[ $_ - 1 ], "SELECT coupon_claim('herd', 'h$_', 1, '$WAIT s')")
   for 1 .. 8;
 # Claimer 4 may time out before the others are seen asleep; that it slept
 # too is counted below (8 claims waited).
@@ -399,7 +410,7 @@ is(mem('herd'), '0/0', 'herd: none available, nothing in flight');
 is(memory_of($node, 'postgres', 'herd')->[4], 8, 'herd: 8 claims waited');
 ($out, $state, $err, $took) = (
 	bg_run($herd[0],
-		"SELECT status FROM coupon_claim_detailed('herd', 'late', 1, '30 s')"),
+		"SELECT status FROM coupon_claim_detailed('herd', 'late', 1, '$WAIT s')"),
 	'', '', 0);
 is($out, 'sold_out', 'herd: sold out with nothing in flight: told at once');
 is(memory_of($node, 'postgres', 'herd')->[4], 8, 'herd: without sleeping');
@@ -440,14 +451,17 @@ my $qb = bg_open($node);
 my $qapid = bg_pid($qa);
 bg_run($qb, 'BEGIN');
 bg_run($qb, "SELECT coupon_claim('dq', 'b1')");
-bg_send($qa, "SELECT status FROM coupon_claim_detailed('dq', 'X', 1, '12 s')");
+bg_send($qa, "SELECT status FROM coupon_claim_detailed('dq', 'X', 1, '$WAIT s')");
 ok(wait_until_event($node, $qapid, 'Extension'),
 	'queue and customer lock: A sleeps on the queue for B\'s permit');
 bg_send($qb, "SELECT coupon_claim('dq', 'X')");
 my ($outb, $stateb, $errb, $tookb) = bg_collect($qb);
+# B's answer, against the instant A's wait time runs out (counted from
+# before A's statement was sent, so never later than the server's).
+my $b_late = $qb->{coupon_started} + $tookb - ($qa->{coupon_started} + $WAIT);
 my ($outa, $statea, $erra, $tooka) = bg_collect($qa);
-cmp_ok($tookb, '<', 6,
-	'queue and customer lock: B is not stuck until A\'s 12 s wait runs out')
+cmp_ok($b_late, '<', 0,
+	"queue and customer lock: B is answered before A's $WAIT s wait runs out")
   or diag("B waited $tookb s ($stateb $outb $errb); A: $statea $outa after $tooka s");
 bg_run($qb, $stateb eq '00000' ? 'COMMIT' : 'ROLLBACK');
 is(mem('dq'), '0/0', 'queue and customer lock: nothing in flight afterwards');
@@ -458,11 +472,11 @@ $node->safe_psql('postgres', "SELECT coupon_pool_create('selfwait', 1)");
 bg_run($qa, 'BEGIN');
 bg_run($qa, "SELECT coupon_claim('selfwait', 'a')");
 bg_send($qa,
-	"SELECT status FROM coupon_claim_detailed('selfwait', 'b', 1, '30 s')");
+	"SELECT status FROM coupon_claim_detailed('selfwait', 'b', 1, '$WAIT s')");
 ($outa, $statea, $erra, $tooka) = bg_collect($qa);
 is($statea, '00000', 'self wait: answered');
-cmp_ok($tooka, '<', 15,
-	'self wait: a transaction does not sleep on permits only it holds')
+cmp_ok($tooka, '<', $WAIT,
+	"self wait: a transaction does not sleep out its $WAIT s wait on permits only it holds")
   or diag("it slept $tooka s and got: $outa");
 bg_run($qa, 'ROLLBACK');
 is(mem('selfwait'), '1/0', 'self wait: nothing in flight afterwards');

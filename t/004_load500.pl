@@ -26,6 +26,11 @@ use Test::More;
 use Time::HiRes qw(usleep time);
 
 my $USERS = 500;
+# Round 2's wait time: its sleepers must be woken by the holder's rollback,
+# which comes once all of them sleep; a lost wake-up lets it run out, and
+# the sleepers then answer timed_out instead of 25 granted.  Also the
+# bound of a round's pgbench run, a guard against a hang.
+my $WAIT = 90;
 my $t0 = time;
 my $node = coupon_node('load500', conf => ['max_connections = 600']);
 $node->safe_psql(
@@ -66,7 +71,10 @@ SELECT $round, :client_id, d.claim_id, d.status, clock_timestamp()
 			'-h', $node->host, '-p', $node->port,
 			'-f', "$dir/round$round.sql", 'postgres'
 		],
-		'>', "$dir/round$round.out", '2>', "$dir/round$round.err");
+		'>', "$dir/round$round.out", '2>', "$dir/round$round.err",
+		IPC::Run::timeout(
+			$PostgreSQL::Test::Utils::timeout_default + $WAIT,
+			name => "the pgbench of round $round (hang guard)"));
 	my $until = time + $PostgreSQL::Test::Utils::timeout_default;
 	my $n = 0;
 	while (time < $until)
@@ -140,7 +148,7 @@ my $holder = bg_open($node);
 bg_run($holder, 'BEGIN');
 bg_run($holder, "SELECT coupon_claim('burst2', 'holder', 25)");
 $h = start_round(2,
-	"coupon_claim_detailed('burst2', 'v' || :client_id, 1, '10 min')");
+	"coupon_claim_detailed('burst2', 'v' || :client_id, 1, '$WAIT s')");
 bg_run($barrier, 'SELECT pg_advisory_unlock(4242)');
 ok( $node->poll_query_until(
 		'postgres',

@@ -4,13 +4,15 @@
 #   GRANT EXECUTE ON FUNCTION coupon_claim(text, text, integer, interval, text),
 #     coupon_claim_detailed(text, text, integer, interval, text),
 #     coupon_hold(text, text, interval, integer, interval, text),
-#     coupon_confirm(bigint), coupon_hold_extend(bigint, interval),
+#     coupon_confirm(bigint, text), coupon_hold_extend(bigint, interval, text),
 #     coupon_claim_cart(text[], integer[], text, interval, interval, text),
 #     coupon_claim_cart_detailed(text[], integer[], text, interval, interval, text),
 #     coupon_claim_many(text, text[], integer),
-#     coupon_release(bigint), coupon_pool_memory() TO app;
+#     coupon_release(bigint, text), coupon_pool_memory() TO app;
 #   GRANT SELECT ON coupon_pools, coupon_holds TO app;
-# can claim, hold, confirm, release and read the views.  It cannot write (or read) the
+# can claim, hold, confirm, release (its customers' claims, by naming the
+# customer: another customer's claim is UC004) and read the views; it cannot
+# release, confirm or extend by claim id alone, nor prune the ledger.  It cannot write (or read) the
 # ledger, the pool table or the sequence, cannot create, resize or drop a
 # pool, cannot alter, replace or drop the extension's objects, and a role
 # without the grants cannot even claim.  Each refusal is 42501 (55000 for
@@ -49,11 +51,11 @@ CREATE ROLE nobody LOGIN;
 GRANT EXECUTE ON FUNCTION coupon_claim(text, text, integer, interval, text),
       coupon_claim_detailed(text, text, integer, interval, text),
       coupon_hold(text, text, interval, integer, interval, text),
-      coupon_confirm(bigint), coupon_hold_extend(bigint, interval),
+      coupon_confirm(bigint, text), coupon_hold_extend(bigint, interval, text),
       coupon_claim_cart(text[], integer[], text, interval, interval, text),
       coupon_claim_cart_detailed(text[], integer[], text, interval, interval, text),
       coupon_claim_many(text, text[], integer),
-      coupon_release(bigint), coupon_pool_memory() TO app;
+      coupon_release(bigint, text), coupon_pool_memory() TO app;
 GRANT SELECT ON coupon_pools, coupon_holds TO app;
 CREATE SCHEMA evil AUTHORIZATION app;
 SELECT coupon_pool_create('priv', 3);
@@ -72,9 +74,11 @@ SELECT string_agg(f || '=' || has_function_privilege('app', f, 'EXECUTE'),
                     'coupon_claim_detailed(text,text,integer,interval,text)',
                     'coupon_hold(text,text,interval,integer,interval,text)',
                     'coupon_confirm(bigint)', 'coupon_hold_extend(bigint,interval)',
+                    'coupon_confirm(bigint,text)', 'coupon_hold_extend(bigint,interval,text)',
                     'coupon_claim_cart(text[],integer[],text,interval,interval,text)',
                     'coupon_claim_many(text,text[],integer)',
-                    'coupon_release(bigint)', 'coupon_pool_memory()',
+                    'coupon_release(bigint)', 'coupon_release(bigint,text)',
+                    'coupon_ledger_prune(interval,integer)', 'coupon_pool_memory()',
                     'coupon_pool_create(text,bigint,integer)',
                     'coupon_pool_resize(text,bigint)',
                     'coupon_pool_drop(text)']) f}),
@@ -82,14 +86,18 @@ SELECT string_agg(f || '=' || has_function_privilege('app', f, 'EXECUTE'),
 	  . 'coupon_claim_cart(text[],integer[],text,interval,interval,text)=true '
 	  . 'coupon_claim_detailed(text,text,integer,interval,text)=true '
 	  . 'coupon_claim_many(text,text[],integer)=true '
-	  . 'coupon_confirm(bigint)=true '
+	  . 'coupon_confirm(bigint)=false '
+	  . 'coupon_confirm(bigint,text)=true '
 	  . 'coupon_hold(text,text,interval,integer,interval,text)=true '
-	  . 'coupon_hold_extend(bigint,interval)=true '
+	  . 'coupon_hold_extend(bigint,interval)=false '
+	  . 'coupon_hold_extend(bigint,interval,text)=true '
+	  . 'coupon_ledger_prune(interval,integer)=false '
 	  . 'coupon_pool_create(text,bigint,integer)=false '
 	  . 'coupon_pool_drop(text)=false '
 	  . 'coupon_pool_memory()=true '
 	  . 'coupon_pool_resize(text,bigint)=false '
-	  . 'coupon_release(bigint)=true',
+	  . 'coupon_release(bigint)=false '
+	  . 'coupon_release(bigint,text)=true',
 	'app can execute exactly the claim and hold functions and the statistics');
 
 ############################################################################
@@ -111,12 +119,15 @@ is($out, "2\x{1f}1\x{1f}0", 'app sees 2 claimed, 1 available');
 ($state, $out) = expect_state($node, 'postgres',
 	"SELECT count(*) FROM coupon_pool_memory()", '00000',
 	'app can read the semaphores', connstr => $as_app);
+expect_state($node, 'postgres',
+	"SELECT coupon_release($a1, 'a2')", 'UC004',
+	'app cannot release another customer\'s claim', connstr => $as_app);
 ($state, $out) = expect_state($node, 'postgres',
-	"SELECT coupon_release($a1)", '00000', 'app can release',
+	"SELECT coupon_release($a1, 'a1')", '00000', 'app can release',
 	connstr => $as_app);
 is($out, 't', 'app: the release returns true');
 ($state, $out) = expect_state($node, 'postgres',
-	"SELECT coupon_release($a1)", '00000', 'app can release twice',
+	"SELECT coupon_release($a1, 'a1')", '00000', 'app can release twice',
 	connstr => $as_app);
 is($out, 'f', 'app: the second release returns false');
 check_pools($node, 'postgres', 'after app claimed and released',
@@ -160,6 +171,10 @@ my @refused = (
 	[ nobody => "SELECT coupon_claim('priv', 'n1')" ],
 	[ nobody => "SELECT * FROM coupon_claim_detailed('priv', 'n1')" ],
 	[ nobody => "SELECT coupon_release($a1)" ],
+	[ app => "SELECT coupon_release($a1)" ],
+	[ app => "SELECT coupon_confirm($a1)" ],
+	[ app => "SELECT coupon_hold_extend($a1, '1 hour')" ],
+	[ app => "CALL coupon_ledger_prune('0')" ],
 	[ nobody => "SELECT * FROM coupon_pools" ],
 	[ nobody => "SELECT * FROM coupon_pool_memory()" ],
 	[ nobody => "SELECT coupon_pool_create('new', 10)" ],);
@@ -248,7 +263,7 @@ is( bg_run(
 		"SELECT claim_id, status FROM public.coupon_claim_detailed('priv', 'h1')"),
 	"$h1|repeat",
 	'hijack: the repeat returns the real claim');
-is(bg_run($evil, "SELECT public.coupon_release($h1)"),
+is(bg_run($evil, "SELECT public.coupon_release($h1, 'h1')"),
 	't', 'hijack: release works');
 my $h9 = bg_run($evil, "SELECT public.coupon_claim('priv', 'h9')");
 cmp_ok($h9, '>', $h2, 'hijack: a new claim gets a real, increasing id');
@@ -302,7 +317,7 @@ SELECT "Coupon Schema".coupon_pool_create('s', 2);
 GRANT EXECUTE ON FUNCTION
       "Coupon Schema".coupon_claim(text, text, integer, interval, text),
       "Coupon Schema".coupon_claim_detailed(text, text, integer, interval, text),
-      "Coupon Schema".coupon_release(bigint),
+      "Coupon Schema".coupon_release(bigint, text),
       "Coupon Schema".coupon_pool_memory() TO app;
 GRANT SELECT ON "Coupon Schema".coupon_pools TO app;
 });
@@ -316,7 +331,7 @@ $node->safe_psql('sch', 'GRANT USAGE ON SCHEMA "Coupon Schema" TO app');
 	$node, 'sch', q{
 SET search_path = public;
 SELECT "Coupon Schema".coupon_claim('s', 'x');
-SELECT "Coupon Schema".coupon_release("Coupon Schema".coupon_claim('s', 'y'));
+SELECT "Coupon Schema".coupon_release("Coupon Schema".coupon_claim('s', 'y'), 'y');
 SELECT "Coupon Schema".coupon_claim('s', 'z');
 SELECT "Coupon Schema".coupon_claim('s', 'w') IS NULL;
 SELECT claimed || '/' || capacity FROM "Coupon Schema".coupon_pools},

@@ -1,11 +1,11 @@
-# ALTER EXTENSION coupon UPDATE from 1.0 to 1.1.
+# ALTER EXTENSION coupon UPDATE from 1.0 to the current version (coupon.control).
 #
 # A database on 1.0 with pools (one resized, one sold out), claims (some
 # released), an application role with the documented grants of 1.0, a
 # claim in flight while the update runs (the update waits for it; it
 # commits), and a claim started while the update has not committed (it
 # waits for the update, then goes through or fails with 40001 and goes
-# through when retried).  After the update: the version is 1.1; pools,
+# through when retried).  After the update: the version is current; pools,
 # ledger and sequence are what they were plus those claims; the
 # semaphores are exact (available = capacity - claimed) and every pool
 # fills to exactly its capacity; the application role keeps its grants on
@@ -13,7 +13,7 @@
 # none (a role without grants can execute no function but the trigger
 # function); holds, carts and bulk claims work on the old pools; and the
 # database has exactly the objects a fresh CREATE EXTENSION coupon (which
-# installs 1.1) makes.
+# installs the current version) makes.
 use strict;
 use warnings FATAL => 'all';
 
@@ -25,6 +25,9 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+# The version CREATE EXTENSION installs, from the control file.
+my ($current) = slurp_file("$FindBin::RealBin/../coupon.control") =~
+  /^default_version = '([^']+)'/m;
 my $node = coupon_node('upgrade', bare => 1);
 $node->safe_psql(
 	'postgres', q{
@@ -93,7 +96,7 @@ bg_close($_) for $inflight, $updater;
 
 is($node->safe_psql('postgres',
 		"SELECT extversion FROM pg_extension WHERE extname = 'coupon'"),
-	'1.1', 'the version is 1.1');
+	$current, "the version is $current");
 is( $node->safe_psql('postgres',
 		"SELECT string_agg(id || '', ',') FROM coupon_claims WHERE released_at IS NULL AND customer = 'in_flight'"),
 	$inflight_id, 'the claim that was in flight committed, with its id');
@@ -147,7 +150,7 @@ for my $pool (qw(a b sold))
 }
 check_pools($node, 'postgres', 'filled', loaded => 1);
 
-# A fresh CREATE EXTENSION gives 1.1, with the same objects.
+# A fresh CREATE EXTENSION gives the current version, with the same objects.
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION coupon');
 my $objects = q{
@@ -159,9 +162,9 @@ SELECT string_agg(pg_describe_object(d.classid, d.objid, d.objsubid)
  WHERE d.deptype = 'e'};
 is($node->safe_psql('fresh',
 		"SELECT extversion FROM pg_extension WHERE extname = 'coupon'"),
-	'1.1', 'CREATE EXTENSION coupon installs 1.1');
+	$current, "CREATE EXTENSION coupon installs $current");
 is($node->safe_psql('postgres', $objects), $node->safe_psql('fresh', $objects),
-	'the updated database has exactly the objects of a fresh 1.1');
+	"the updated database has exactly the objects of a fresh $current");
 my $columns = q{
 SELECT string_agg(attname || ':' || format_type(atttypid, atttypmod), ',' ORDER BY attnum)
   FROM pg_attribute WHERE attrelid = 'coupon_claims'::regclass AND attnum > 0};

@@ -156,26 +156,32 @@ is($node->safe_psql('postgres',
 ############################################################################
 # A hold granted after a wait lives ttl from the grant.
 ############################################################################
+# The hold's ttl, and the claimer's wait time: the blocker gives its coupon
+# up once the waiting hold has slept past its ttl, and a lost wake-up lets
+# the wait run out instead.
+my ($TTL, $WAIT) = (1, 20);
 $node->safe_psql('postgres', "SELECT coupon_pool_create('waited', 1)");
 my $blocker = bg_open($node);
 bg_run($blocker, "BEGIN; SELECT coupon_claim('waited', 'a')");
 my $waiter = bg_open($node);
 my $waiter_pid = bg_pid($waiter);
 bg_send($waiter,
-	"SELECT coupon_hold('waited', 'b', '1 second', 1, '60 seconds')");
+	"SELECT coupon_hold('waited', 'b', '$TTL second', 1, '$WAIT seconds')");
 ok(wait_until_event($node, $waiter_pid, 'Extension'), 'the hold waits');
-# Hold the coupon past the ttl, then give it up.
+# Hold the coupon past the ttl (and half as long again), then give it up.
+my $slept = 1.5 * $TTL;
 $node->poll_query_until('postgres',
-	"SELECT clock_timestamp() > query_start + interval '1.5 seconds' FROM pg_stat_activity WHERE pid = $waiter_pid")
-  or die 'the waiting hold did not stay asleep for 1.5 s';
+	"SELECT clock_timestamp() > query_start + interval '$slept seconds' FROM pg_stat_activity WHERE pid = $waiter_pid")
+  or die "the waiting hold did not stay asleep for $slept s";
 my $given_up = $node->safe_psql('postgres', 'SELECT clock_timestamp()');
 bg_run($blocker, 'ROLLBACK');
-my ($held, $state) = bg_collect($waiter);
+my ($held, $state, $err, $took) = bg_collect($waiter);
 is($state, '00000', 'the waiting hold is granted');
-# Granted after the blocker gave up, so it lives until a second after that
-# at least (from the call, it would have been over half a second before).
+cmp_ok($took, '<', $WAIT, "woken by the rollback, before its $WAIT s wait ran out");
+# Granted after the blocker gave up, so it lives until the ttl after that
+# at least (from the call, it would have been over before).
 is( $node->safe_psql('postgres',
-		"SELECT expires_at >= '$given_up'::timestamptz + interval '1 second' FROM coupon_claims WHERE id = $held"
+		"SELECT expires_at >= '$given_up'::timestamptz + interval '$TTL second' FROM coupon_claims WHERE id = $held"
 	),
 	't',
 	'its ttl counts from the grant, not from the call');

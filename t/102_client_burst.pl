@@ -1,9 +1,15 @@
-# The seed's race: 500 users, each on its own connection to PostgreSQL and
-# to Redis, released at once for 50 coupons, with a 20 ms window between
-# each read and its write, one application server process.  Every strategy
-# is checked against the truth read back (ledger rows, stock), and the
-# report names the durability of both systems.  A Redis that cannot be
-# reached fails the run at once.
+# The seed's race, scaled down: 60 users, each on its own connection to
+# PostgreSQL and to Redis, released at once for 6 coupons, with a 20 ms
+# window between each read and its write, one application server process.
+# Every strategy is checked against the truth read back (ledger rows,
+# stock), and the report names the durability of both systems.  A Redis
+# that cannot be reached fails the run at once.
+#
+# The seed's 500 users for 50 coupons prove nothing more: every user reads
+# within the window either way (naive sold to all 500), and each
+# strategy's verdict is exact or not; most of the 5 minutes that 500 took
+# went to opening 4,000 connections.  t/004_load500 still races 500
+# connections on the extension.
 use strict;
 use warnings FATAL => 'all';
 
@@ -18,9 +24,10 @@ use Test::More;
 my $node = client_node('client_burst');
 my @redis = redis_servers(3);
 
-my $run = run_stress($node, '--race-window', '20000', '--redis',
-	join(',', @redis), '--json');
-check_burst($run, 'burst');
+my ($USERS, $COUPONS) = (60, 6);
+my $run = run_stress($node, '--race-window', '20000', '--users', $USERS,
+	'--coupons', $COUPONS, '--redis', join(',', @redis), '--json');
+check_burst($run, 'burst', $USERS, $COUPONS);
 
 my $settings = $run->{json}{settings};
 is_deeply(

@@ -168,10 +168,11 @@ sub strategy_names
 	return map { /^ {27}(\S+) {2,}\S/ ? $1 : () } split /\n/, $list // '';
 }
 
-# The checks of a burst of 500 users for 50 coupons over every strategy.
+# The checks of a burst of $users users for $coupons coupons (fewer
+# coupons than users) over every strategy.
 sub check_burst
 {
-	my ($run, $label) = @_;
+	my ($run, $label, $users, $coupons) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
 	my $by = rows_of($run);
 	my @rows = @{ $run->{json}{results} // [] };
@@ -187,8 +188,8 @@ sub check_burst
 		[ sort @KEYS ], "$label: the documented keys");
 
 	my $naive = $by->{naive}[0];
-	ok( $naive->{ledger_rows} > 50
-		  && $naive->{oversold} == $naive->{ledger_rows} - 50
+	ok( $naive->{ledger_rows} > $coupons
+		  && $naive->{oversold} == $naive->{ledger_rows} - $coupons
 		  && $naive->{lost_updates} > 0
 		  && !$naive->{correct},
 		"$label: naive oversells ($naive->{oversold}) and loses updates "
@@ -196,15 +197,15 @@ sub check_burst
 	foreach my $r (grep { $_->{exact} } @rows)
 	{
 		my $s = $r->{strategy};
-		ok( $r->{granted} == 50
-			  && $r->{ledger_rows} == 50
+		ok( $r->{granted} == $coupons
+			  && $r->{ledger_rows} == $coupons
 			  && $r->{counter} == 0
 			  && $r->{oversold} == 0
 			  && $r->{lost_updates} == 0
 			  && $r->{leaked} == 0
 			  && $r->{errors} == 0
 			  && $r->{correct},
-			"$label: $s grants exactly the 50 coupons "
+			"$label: $s grants exactly the $coupons coupons "
 			  . "(granted $r->{granted}, ledger $r->{ledger_rows}, "
 			  . "counter $r->{counter})");
 	}
@@ -213,8 +214,8 @@ sub check_burst
 		  && $by->{'redlock-fenced'}[0]{retries} > 0,
 		"$label: the redlock strategies waited for the lock (retries)");
 	my $io = $by->{'insert-only'}[0];
-	ok( $io->{ledger_rows} == 500
-		  && $io->{granted} == 500
+	ok( $io->{ledger_rows} == $users
+		  && $io->{granted} == $users
 		  && !defined $io->{counter}
 		  && !$io->{exact}
 		  && !$io->{correct},

@@ -310,7 +310,8 @@ sub check_no_public_execute
 	my $out = $node->safe_psql(
 		$db, q{
 SELECT p.oid::regprocedure,
-       format('SELECT %I.%I(%s)', n.nspname, p.proname,
+       format('%s %I.%I(%s)', CASE p.prokind WHEN 'p' THEN 'CALL' ELSE 'SELECT' END,
+              n.nspname, p.proname,
               (SELECT string_agg('NULL::' || format_type(t, NULL), ', ' ORDER BY i)
                  FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i))),
        EXISTS (SELECT FROM aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) a
@@ -428,10 +429,15 @@ sub bg_run
 	return $out;
 }
 
+# The background session of each backend pid that bg_pid asked about.
+my %session_of_pid;
+
 sub bg_pid
 {
 	my ($s) = @_;
-	return bg_run($s, 'SELECT pg_backend_pid()');
+	my $pid = bg_run($s, 'SELECT pg_backend_pid()');
+	$session_of_pid{$pid} = $s;
+	return $pid;
 }
 
 sub bg_close
@@ -454,15 +460,38 @@ sub bg_close
 }
 
 # Wait until backend pid waits on an event of the given type (and name,
-# if given); true if it did within the timeout.
+# if given); true if it did.  False at once when the statement sent last
+# by its background session (of bg_pid) has returned without waiting, as
+# it does when the lock or the queue it should wait on is missing; false
+# after the default timeout otherwise, a guard against a hang only.
 sub wait_until_event
 {
 	my ($node, $pid, $type, $event) = @_;
 	my $cond = "wait_event_type = '$type'";
 	$cond .= " AND wait_event = '$event'" if defined $event;
-	return $node->poll_query_until('postgres',
-		"SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND $cond",
-		'1');
+	my $s = $session_of_pid{$pid};
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	while (time < $deadline)
+	{
+		return 1
+		  if $node->safe_psql('postgres',
+			"SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND $cond")
+		  eq '1';
+		if ($s && $s->{coupon_banner} && $s->{run}->pumpable)
+		{
+			$s->{run}->pump_nb;
+			if ($s->{stdout} =~ /$s->{coupon_banner}\n/)
+			{
+				diag("backend $pid returned without waiting on $type:"
+					  . " stdout '$s->{stdout}' stderr '$s->{stderr}'");
+				return 0;
+			}
+		}
+		usleep(50_000);
+	}
+	diag("backend $pid did not wait on $type within"
+		  . " $PostgreSQL::Test::Utils::timeout_default s (hang guard)");
+	return 0;
 }
 
 # Stop backend pid with gdb at a breakpoint (a gdb location, conditions
