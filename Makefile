@@ -32,12 +32,12 @@ PGFILEDESC = "coupon - exact, crash-safe coupon claims"
 REGRESS = coupon_pools coupon_claims coupon_errors coupon_occ coupon_resize \
 	coupon_parallel coupon_eviction coupon_triggers coupon_lifecycle \
 	coupon_cart_requests coupon_repeats coupon_customer_checks coupon_prune \
-	coupon_cart_atomic
+	coupon_cart_atomic coupon_drop_many
 ISOLATION = claim_last_coupon claim_abort_wakes_waiter claim_savepoint \
 	claim_same_customer release_races_claim occ_stale_write \
 	claim_prepare_refused claim_limit_recreated admin_not_blocked \
 	hold_races_expiry hold_expiry_hint request_id_sessions cart_opposite_order \
-	cart_request_sessions cart_all_or_nothing request_id_pools
+	cart_request_sessions cart_all_or_nothing request_id_pools drop_unloaded_pool
 TAP_TESTS = 1
 
 # pg_regress and pg_isolation_regress start a temporary instance of the

@@ -26,7 +26,10 @@
  * customer, its claim id (the one it holds on a repeat) and the status of
  * coupon_claim_detailed().
  *
- * Note about locking: the customer locks as in claim.c, one per customer.
+ * Note about locking: the customer locks as in claim.c, one per customer,
+ * up to a bound per transaction past which the pool's lock stands for all
+ * its customers (locks.c): a statement may claim for any number of
+ * customers without filling the server's lock table.
  *
  *-------------------------------------------------------------------------
  */

@@ -43,14 +43,11 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/memutils.h"
-#include "utils/resowner.h"
 
 #include "args.h"
 #include "catalog.h"
@@ -101,6 +98,7 @@ typedef struct Cart
 	int64		wait;
 	char	   *request_id;
 	int			failed_line;	/* from 1; 0 if none */
+	ClaimStatus status;			/* of cart_claim_all() */
 } Cart;
 
 static int
@@ -354,6 +352,16 @@ cart_claim_all(Cart *cart)
 	return CLAIM_GRANTED;
 }
 
+/* The subtransaction's body: kept only if every line is granted. */
+static bool
+cart_claim_body(void *arg)
+{
+	Cart	   *cart = (Cart *) arg;
+
+	cart->status = cart_claim_all(cart);
+	return cart->status == CLAIM_GRANTED;
+}
+
 /*
  * The whole cart, in a subtransaction that is rolled back unless every
  * line is granted.
@@ -361,40 +369,13 @@ cart_claim_all(Cart *cart)
 static ClaimStatus
 cart_claim(Cart *cart)
 {
-	MemoryContext context = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
 	ClaimStatus status = CLAIM_GRANTED;
 
 	cart->failed_line = 0;
 	if (cart->request_id && cart_repeated(cart, &status))
 		return status;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(context);
-	PG_TRY();
-	{
-		status = cart_claim_all(cart);
-		if (status == CLAIM_GRANTED)
-			ReleaseCurrentSubTransaction();
-		else
-			RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(context);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *error;
-
-		MemoryContextSwitchTo(context);
-		error = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(context);
-		CurrentResourceOwner = owner;
-		ReThrowError(error);
-	}
-	PG_END_TRY();
-	return status;
+	(void) coupon_subtransaction(cart_claim_body, cart);
+	return cart->status;
 }
 
 static Datum

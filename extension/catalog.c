@@ -66,6 +66,8 @@
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -124,8 +126,12 @@ static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 		" FROM %1$s.coupon_pool p WHERE p.name" EQ "$1",
 		1, {TEXTOID}, SEES_COMMITTED, SPI_OK_SELECT, true
 	},
+	/*
+	 * The pool row, locked FOR KEY SHARE: it waits for a drop of the pool
+	 * (FOR UPDATE) to end, and a drop waits for it (load.c).
+	 */
 	[COUPON_SQL_POOL_VISIBLE] = {
-		"SELECT 1 FROM %1$s.coupon_pool WHERE name" EQ "$1",
+		"SELECT 1 FROM %1$s.coupon_pool WHERE name" EQ "$1 FOR KEY SHARE",
 		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
 	[COUPON_SQL_LOCK_POOL] = {
@@ -579,4 +585,44 @@ coupon_sql_value(uint64 row, int col, bool *isnull)
 	else if (null)
 		elog(ERROR, "unexpected NULL in column %d of a coupon query", col);
 	return value;
+}
+
+/*
+ * Run body(arg) in an internal subtransaction, and keep what it did if it
+ * returns true; otherwise roll it back.  An error rolls it back too and is
+ * raised again.  Returns what body returned.
+ */
+bool
+coupon_subtransaction(bool (*body) (void *arg), void *arg)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool keep;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		keep = body(arg);
+		if (keep)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		MemoryContextSwitchTo(context);
+		error = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(context);
+		CurrentResourceOwner = owner;
+		ReThrowError(error);
+	}
+	PG_END_TRY();
+	return keep;
 }

@@ -56,5 +56,6 @@ extern void coupon_sql_begin(void);
 extern void coupon_sql_end(void);
 extern uint64 coupon_sql_run(CouponStatement id, Datum *values);
 extern Datum coupon_sql_value(uint64 row, int col, bool *isnull);
+extern bool coupon_subtransaction(bool (*body) (void *arg), void *arg);
 
 #endif							/* COUPON_CATALOG_H */

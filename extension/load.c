@@ -15,9 +15,13 @@
  * no slot, nothing of it is pending anywhere, and the committed data is the
  * whole truth.
  *
- * Loading holds no lock: it reads with a snapshot of the committed data
- * only (not the transaction's own changes, which could still roll back),
- * then installs what it read.  If another backend loaded, used and evicted
+ * Loading reads with a snapshot of the committed data only (not the
+ * transaction's own changes, which could still roll back), then installs
+ * what it read.  From the read to the install it holds the pool row FOR
+ * KEY SHARE, in a subtransaction that lets go of it right after: a drop
+ * of a pool that has no slot takes none (pool.c) but locks the row FOR
+ * UPDATE, so a load waits for the drop to end, and a drop that starts
+ * during a load waits for it and finds the slot.  If another backend loaded, used and evicted
  * the pool in between, the install notices (semaphore.c's epochs) and the
  * load is done again.  A pool that exists only in the calling transaction
  * (it created it, or dropped and created it again) is never loaded: nothing
@@ -26,7 +30,7 @@
  * A claim's quantity is checked against the pool's limits before the pool
  * is loaded, so that a bad call takes no slot.
  *
- * Note about locking: none of its own; see semaphore.c.
+ * Note about locking: the pool row's, as above; see semaphore.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -66,7 +70,9 @@ coupon_check_qty(const char *pool, int64 qty, int64 capacity,
 /*
  * Read the committed pool; false if the pool exists only in this
  * transaction (which created it, or is dropping the committed one).  Fails
- * if the pool does not exist.
+ * if the pool does not exist.  The pool row is locked first (FOR KEY
+ * SHARE), which waits for a drop of the pool by another transaction to
+ * end.
  */
 static bool
 load_row(const CouponPoolKey *key, bool dropped_here, CouponPoolRow *row)
@@ -77,6 +83,8 @@ load_row(const CouponPoolKey *key, bool dropped_here, CouponPoolRow *row)
 
 	coupon_sql_begin();
 	args[0] = CStringGetTextDatum(key->name);
+	if (coupon_sql_run(COUPON_SQL_POOL_VISIBLE, args) == 0)
+		coupon_pool_missing(key->name);
 	committed = !dropped_here && coupon_sql_run(COUPON_SQL_LOAD, args) == 1;
 	if (committed)
 	{
@@ -88,10 +96,50 @@ load_row(const CouponPoolKey *key, bool dropped_here, CouponPoolRow *row)
 		expiry = coupon_sql_value(0, 4, &isnull);
 		row->next_expiry = isnull ? DT_NOEND : DatumGetTimestampTz(expiry);
 	}
-	else if (coupon_sql_run(COUPON_SQL_POOL_VISIBLE, args) == 0)
-		coupon_pool_missing(key->name);
 	coupon_sql_end();
 	return committed;
+}
+
+/* What load_locked() is asked, and its answer. */
+typedef struct LoadArgs
+{
+	const CouponPoolKey *key;
+	int64		qty;
+	uint64		epoch;
+	bool		dropped_here;
+	CouponSlotRef *ref;
+	int			result;
+} LoadArgs;
+
+/*
+ * Load the pool into a slot, in an internal subtransaction that keeps the
+ * pool row locked from the read to the install (load_row) and lets go of
+ * it then (returns false: the subtransaction is rolled back): a drop that
+ * starts meanwhile waits, and finds the slot.  a->result is 1 if the pool
+ * was installed, 0 if the read must be done again (see
+ * coupon_slot_install), -1 if the pool exists only in this transaction.
+ */
+static bool
+load_locked(void *arg)
+{
+	LoadArgs   *a = (LoadArgs *) arg;
+	const CouponPoolKey *key = a->key;
+	CouponPoolRow row;
+
+	a->result = -1;
+	if (!load_row(key, a->dropped_here, &row))
+		return false;
+	if (a->qty > 0)
+		coupon_check_qty(key->name, a->qty, row.capacity, row.per_customer);
+	if (row.claimed > row.capacity)
+		ereport(WARNING,
+				(errmsg("pool \"%s\" has more coupons claimed than its capacity",
+						key->name),
+				 errdetail("%lld are claimed and the capacity is %lld; none is available.",
+						   (long long) row.claimed, (long long) row.capacity),
+				 errhint("The ledger or the pool table was changed other than through the extension's functions.")));
+	a->result = coupon_slot_install(key, &row, a->epoch, a->ref) ? 1 : 0;
+	return false;
 }
 
 /*
@@ -105,33 +153,23 @@ coupon_pool_find(const CouponPoolKey *key, int64 qty, CouponSlotRef *ref)
 {
 	for (;;)
 	{
-		CouponPoolRow row;
-		uint64		epoch;
-		bool		dropped_here;
+		LoadArgs	load = {key, qty, 0, false, ref, 0};
 
-		if (coupon_slot_find(key, ref, &epoch, &dropped_here))
+		if (coupon_slot_find(key, ref, &load.epoch, &load.dropped_here))
 		{
 			if (qty > 0)
 				coupon_check_qty(key->name, qty, ref->capacity,
 								 ref->per_customer);
 			return true;
 		}
-		if (!load_row(key, dropped_here, &row))
+		(void) coupon_subtransaction(load_locked, &load);
+		if (load.result == 1)
+			return true;
+		if (load.result == -1)
 		{
 			ref->slot = NULL;
 			return false;
 		}
-		if (qty > 0)
-			coupon_check_qty(key->name, qty, row.capacity, row.per_customer);
-		if (row.claimed > row.capacity)
-			ereport(WARNING,
-					(errmsg("pool \"%s\" has more coupons claimed than its capacity",
-							key->name),
-					 errdetail("%lld are claimed and the capacity is %lld; none is available.",
-							   (long long) row.claimed, (long long) row.capacity),
-					 errhint("The ledger or the pool table was changed other than through the extension's functions.")));
-		if (coupon_slot_install(key, &row, epoch, ref))
-			return true;
 	}
 }
 

@@ -26,12 +26,19 @@
  * than that.  It costs a few dozen nanoseconds on the claim path, where an
  * HMAC through OpenSSL cost microseconds.
  *
+ * A claim also takes its pool's lock, in a mode that all claims share,
+ * and a transaction past COUPON_CUSTOMER_LOCKS_MAX customer locks takes
+ * the pool's lock exclusively in place of further customer locks, so that
+ * no transaction fills the server's shared lock table (campaign issuance
+ * of a million customers in one statement); see coupon_lock_customer().
+ *
  * Note about locking: the locks are the heavyweight lock manager's.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 
@@ -42,6 +49,10 @@
 /* Lock classes (field4 of the tag); pg_advisory_lock() uses 1 and 2. */
 #define COUPON_CUSTOMER_LOCK_CLASS	0x0C0F
 #define COUPON_REQUEST_LOCK_CLASS	0x0C10
+#define COUPON_POOL_LOCK_CLASS		0x0C11
+
+/* Customer locks a transaction takes one by one (see coupon_lock_customer). */
+#define COUPON_CUSTOMER_LOCKS_MAX	1000
 
 #define ROTL64(x, b)	(((x) << (b)) | ((x) >> (64 - (b))))
 
@@ -129,15 +140,45 @@ lock_tag(LOCKTAG *tag, uint16 lock_class, const char *scope, const char *name)
 
 /*
  * Take the customer's lock on the pool until the transaction ends.  Returns
- * false if the transaction held it already.
+ * false if the transaction held it already, or holds the whole pool's.
+ *
+ * A transaction's first COUPON_CUSTOMER_LOCKS_MAX customer locks are taken
+ * one by one, each under the pool's lock in RowExclusiveLock (which any
+ * number of transactions share); past that, the transaction takes the
+ * pool's lock in ExclusiveLock instead, which stands for every customer of
+ * the pool: it waits for the transactions that hold customer locks of the
+ * pool, and they, and later ones, wait for it.  So one transaction never
+ * holds more than that many customer locks, plus two per pool, in the
+ * server's shared lock table, however many customers it claims for.  The
+ * count is of the transaction that started at the time noted; a new one
+ * that started in the same microsecond goes on counting, which only makes
+ * it take pool locks sooner.
  */
 bool
 coupon_lock_customer(const CouponPoolKey *key, const char *customer)
 {
+	static TimestampTz counted_start = 0;
+	static int	customer_locks = 0;
+	LOCKTAG		pool_tag;
 	LOCKTAG		tag;
 
+	if (counted_start != GetCurrentTransactionStartTimestamp())
+	{
+		counted_start = GetCurrentTransactionStartTimestamp();
+		customer_locks = 0;
+	}
+	lock_tag(&pool_tag, COUPON_POOL_LOCK_CLASS, key->name, "");
+	if (customer_locks >= COUPON_CUSTOMER_LOCKS_MAX)
+	{
+		(void) LockAcquire(&pool_tag, ExclusiveLock, false, false);
+		return false;
+	}
+	(void) LockAcquire(&pool_tag, RowExclusiveLock, false, false);
 	lock_tag(&tag, COUPON_CUSTOMER_LOCK_CLASS, key->name, customer);
-	return LockAcquire(&tag, ExclusiveLock, false, false) == LOCKACQUIRE_OK;
+	if (LockAcquire(&tag, ExclusiveLock, false, false) != LOCKACQUIRE_OK)
+		return false;
+	customer_locks++;
+	return true;
 }
 
 /* Let go of the customer's lock (taken by this call) early. */

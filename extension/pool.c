@@ -18,7 +18,9 @@
  * once if the pool cannot spare them (they are claimed or in flight), and
  * gives them back if the transaction aborts.  A drop refuses new claims as
  * soon as it starts and fails if any permit is in flight; its commit frees
- * the slot and deletes the pool and its ledger rows.  A pool that exists
+ * the slot and deletes the pool and its ledger rows.  A drop of a pool
+ * that has no slot takes none: its lock on the pool row keeps others from
+ * loading the pool meanwhile (load.c).  A pool that exists
  * only in the calling transaction has no slot: its rows are all there is
  * to change.
  *
@@ -202,6 +204,8 @@ coupon_pool_drop(PG_FUNCTION_ARGS)
 	CouponPoolKey key;
 	CouponSlotRef ref;
 	LockedPool	p;
+	uint64		epoch;
+	bool		dropped_here;
 
 	coupon_enter(fcinfo, "coupon_pool_drop", COUPON_WRITES);
 	pool = coupon_arg_pool(fcinfo, 0);
@@ -209,7 +213,14 @@ coupon_pool_drop(PG_FUNCTION_ARGS)
 
 	if (!lock_pool(pool, &p))
 		coupon_pool_missing(pool);
-	while (coupon_pool_find(&key, 0, &ref))
+
+	/*
+	 * Only a pool that has a slot is marked: nothing of a pool without one
+	 * is in flight, and the row lock keeps others from loading it until
+	 * this transaction ends (load.c).  So any number of pools can be
+	 * dropped in one transaction.
+	 */
+	while (coupon_slot_find(&key, &ref, &epoch, &dropped_here))
 	{
 		uint64		in_flight;
 
