@@ -127,11 +127,11 @@ static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 		1, {TEXTOID}, SEES_COMMITTED, SPI_OK_SELECT, true
 	},
 	/*
-	 * The pool row, locked FOR KEY SHARE: it waits for a drop of the pool
-	 * (FOR UPDATE) to end, and a drop waits for it (load.c).
+	 * The pool row's xmin, the row locked FOR KEY SHARE: it waits for a drop
+	 * of the pool (FOR UPDATE) to end, and a drop waits for it (load.c).
 	 */
 	[COUPON_SQL_POOL_VISIBLE] = {
-		"SELECT 1 FROM %1$s.coupon_pool WHERE name" EQ "$1 FOR KEY SHARE",
+		"SELECT xmin FROM %1$s.coupon_pool WHERE name" EQ "$1 FOR KEY SHARE",
 		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
 	[COUPON_SQL_LOCK_POOL] = {

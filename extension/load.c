@@ -36,6 +36,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -73,11 +74,19 @@ coupon_check_qty(const char *pool, int64 qty, int64 capacity,
  * if the pool does not exist.  The pool row is locked first (FOR KEY
  * SHARE), which waits for a drop of the pool by another transaction to
  * end.
+ *
+ * A pool row that this transaction wrote is one it created, or created
+ * again after dropping the committed pool, which takes no slot when the
+ * pool has none (pool.c): the committed row is then another pool's.  A
+ * resize writes the row too, but only after the pool found its slot, which
+ * the resize's escrow entry pins until the transaction ends; so a resized
+ * pool never comes here.
  */
 static bool
 load_row(const CouponPoolKey *key, bool dropped_here, CouponPoolRow *row)
 {
 	Datum		args[1];
+	bool		written_here;
 	bool		committed;
 	bool		isnull;
 
@@ -85,7 +94,10 @@ load_row(const CouponPoolKey *key, bool dropped_here, CouponPoolRow *row)
 	args[0] = CStringGetTextDatum(key->name);
 	if (coupon_sql_run(COUPON_SQL_POOL_VISIBLE, args) == 0)
 		coupon_pool_missing(key->name);
-	committed = !dropped_here && coupon_sql_run(COUPON_SQL_LOAD, args) == 1;
+	written_here = TransactionIdIsCurrentTransactionId(
+		DatumGetTransactionId(coupon_sql_value(0, 1, NULL)));
+	committed = !dropped_here && !written_here &&
+		coupon_sql_run(COUPON_SQL_LOAD, args) == 1;
 	if (committed)
 	{
 		Datum		expiry;

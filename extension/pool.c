@@ -168,7 +168,9 @@ coupon_pool_resize(PG_FUNCTION_ARGS)
 		if (done)
 			break;
 	}
-	coupon_ledger_resize_pool(&p.tid, capacity);
+	/* Unchanged, the row is left alone (load.c relies on that). */
+	if (capacity != p.capacity)
+		coupon_ledger_resize_pool(&p.tid, capacity);
 	PG_RETURN_VOID();
 }
 

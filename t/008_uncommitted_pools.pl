@@ -40,7 +40,17 @@ check_pools($node, $db, 'flash', loaded => 1, pools => ['flash']);
 $node->safe_psql($db,
 	"SELECT coupon_pool_create('sold', 2); SELECT coupon_claim('sold', 'a'), coupon_claim('sold', 'b')"
 );
+$node->safe_psql($db, "SELECT coupon_pool_create('kept', 3)");
 $node->restart;
+is( $node->safe_psql(
+		$db, q{
+BEGIN;
+DO $$ BEGIN PERFORM coupon_pool_resize('kept', 3); END $$;
+SELECT count(coupon_claim('kept', 'customer-' || i)) FROM generate_series(1, 5) i;
+COMMIT;
+}),
+	'3',
+	'an unloaded pool resized to its capacity in the transaction still loads: exactly 3 granted');
 expect_state(
 	$node, $db, q{
 BEGIN;
@@ -55,6 +65,7 @@ is( $node->safe_psql(
 	'0',
 	'after the rollback the old pool is still sold out');
 check_pools($node, $db, 'sold', loaded => 1, pools => ['sold']);
+check_pools($node, $db, 'kept', loaded => 1, pools => ['kept']);
 
 # 3. Two sessions: one creates a pool and claims from it, uncommitted; the
 # other cannot see the pool at all; the creator rolls back.  No ledger row
