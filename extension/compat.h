@@ -17,6 +17,7 @@
 #include "access/genam.h"
 #include "executor/executor.h"
 #include "nodes/pg_list.h"
+#include "storage/proc.h"
 
 /*
  * PostgreSQL 16 moved the varlena macros out of postgres.h, and the
@@ -94,6 +95,21 @@ coupon_index_beginscan(Relation heap, Relation index, Snapshot snapshot,
 	return index_beginscan(heap, index, snapshot, NULL, nkeys, 0);
 #else
 	return index_beginscan(heap, index, snapshot, nkeys, 0);
+#endif
+}
+
+/*
+ * The backend's local transaction id, which tells one top-level transaction
+ * from the next; PostgreSQL 17 moved it into the PGPROC's virtual
+ * transaction id.
+ */
+static inline LocalTransactionId
+coupon_local_xid(void)
+{
+#if PG_VERSION_NUM >= 170000
+	return MyProc->vxid.lxid;
+#else
+	return MyProc->lxid;
 #endif
 }
 

@@ -38,11 +38,11 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 
 #include "common.h"
+#include "compat.h"
 #include "locks.h"
 #include "semaphore.h"
 
@@ -150,21 +150,21 @@ lock_tag(LOCKTAG *tag, uint16 lock_class, const char *scope, const char *name)
  * pool, and they, and later ones, wait for it.  So one transaction never
  * holds more than that many customer locks, plus two per pool, in the
  * server's shared lock table, however many customers it claims for.  The
- * count is of the transaction that started at the time noted; a new one
- * that started in the same microsecond goes on counting, which only makes
- * it take pool locks sooner.
+ * count is of the top-level transaction whose local id is noted; locks a
+ * rolled-back savepoint let go of stay counted, which only makes the
+ * transaction take the pool's lock sooner.
  */
 bool
 coupon_lock_customer(const CouponPoolKey *key, const char *customer)
 {
-	static TimestampTz counted_start = 0;
+	static LocalTransactionId counted_xact = InvalidLocalTransactionId;
 	static int	customer_locks = 0;
 	LOCKTAG		pool_tag;
 	LOCKTAG		tag;
 
-	if (counted_start != GetCurrentTransactionStartTimestamp())
+	if (counted_xact != coupon_local_xid())
 	{
-		counted_start = GetCurrentTransactionStartTimestamp();
+		counted_xact = coupon_local_xid();
 		customer_locks = 0;
 	}
 	lock_tag(&pool_tag, COUPON_POOL_LOCK_CLASS, key->name, "");
