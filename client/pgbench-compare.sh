@@ -3,10 +3,11 @@
 # coupon_claim_many() against a multi-row insert, with pgbench, side by
 # side in one run.
 #
-#   bash client/pgbench-compare.sh [CLIENTS [SECONDS [ROUNDS [SET]]]]
+#   bash client/pgbench-compare.sh [CLIENTS [SECONDS [ROUNDS [SET [SYNC]]]]]
 #
-# Defaults: 64 clients, 8 seconds per run, 3 rounds, SET claims.  Starts a
-# throwaway server (coupon preloaded, synchronous_commit on), and in every
+# Defaults: 64 clients, 8 seconds per run, 3 rounds, SET claims, SYNC on.
+# Starts a throwaway server (coupon preloaded, synchronous_commit SYNC: on,
+# where the disk's flush decides, or off, where the CPU does), and in every
 # round runs the workloads of the set (client/pgbench/*.sql) one after the
 # other, each with a unique customer per call:
 #
@@ -29,6 +30,11 @@ clients=${1:-64}
 seconds=${2:-8}
 rounds=${3:-3}
 set_name=${4:-claims}
+sync=${5:-on}
+case $sync in
+on | off) ;;
+*) echo "pgbench-compare.sh: synchronous_commit must be on or off, not \"$sync\"" >&2; exit 2 ;;
+esac
 case $set_name in
 claims) workloads=(hotrow hotrow-cte claim ceiling) ;;
 bulk) workloads=(bulk bulk-ceiling) ;;
@@ -44,8 +50,9 @@ CREATE TABLE bench.counter (id int PRIMARY KEY, remaining bigint NOT NULL);
 INSERT INTO bench.counter VALUES (1, 1000000000000);
 SELECT coupon_pool_create('bench', 1000000000000);
 SQL
+psql -XAtq -o /dev/null -c "ALTER SYSTEM SET synchronous_commit = $sync" -c "SELECT pg_reload_conf()"
 
-echo "pgbench, $set_name, $clients clients, ${seconds} s per run, $rounds rounds, $(nproc) CPUs, PostgreSQL $(psql -XAtc 'SHOW server_version')"
+echo "pgbench, $set_name, $clients clients, ${seconds} s per run, $rounds rounds, synchronous_commit $sync, $(nproc) CPUs, PostgreSQL $(psql -XAtc 'SHOW server_version')"
 declare -A results
 for round in $(seq 1 "$rounds"); do
 	for workload in "${workloads[@]}"; do
