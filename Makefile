@@ -23,7 +23,7 @@ OBJS = $(patsubst %.c,%.o,$(wildcard extension/*.c))
 # The script of the current version is that of 1.0 followed by the
 # upgrades, exactly what ALTER EXTENSION UPDATE runs.
 DATA = extension/coupon--1.0.sql extension/coupon--1.0--1.1.sql \
-	extension/coupon--1.1--1.2.sql
+	extension/coupon--1.1--1.2.sql extension/coupon--1.2--1.3.sql
 DATA_built = extension/coupon--$(EXTVERSION).sql
 PGFILEDESC = "coupon - exact, crash-safe coupon claims"
 
@@ -32,12 +32,14 @@ PGFILEDESC = "coupon - exact, crash-safe coupon claims"
 REGRESS = coupon_pools coupon_claims coupon_errors coupon_occ coupon_resize \
 	coupon_parallel coupon_eviction coupon_triggers coupon_lifecycle \
 	coupon_cart_requests coupon_repeats coupon_customer_checks coupon_prune \
-	coupon_cart_atomic coupon_drop_many
+	coupon_cart_atomic coupon_drop_many \
+	coupon_request_ids
 ISOLATION = claim_last_coupon claim_abort_wakes_waiter claim_savepoint \
 	claim_same_customer release_races_claim occ_stale_write \
 	claim_prepare_refused claim_limit_recreated admin_not_blocked \
 	hold_races_expiry hold_expiry_hint request_id_sessions cart_opposite_order \
-	cart_request_sessions cart_all_or_nothing request_id_pools drop_unloaded_pool
+	cart_request_sessions cart_all_or_nothing request_id_pools drop_unloaded_pool \
+	cart_single_request_sessions
 TAP_TESTS = 1
 
 # pg_regress and pg_isolation_regress start a temporary instance of the
@@ -60,7 +62,8 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 extension/coupon--$(EXTVERSION).sql: extension/coupon--1.0.sql \
-		extension/coupon--1.0--1.1.sql extension/coupon--1.1--1.2.sql
+		extension/coupon--1.0--1.1.sql extension/coupon--1.1--1.2.sql \
+		extension/coupon--1.2--1.3.sql
 	cat $^ > $@
 
 # The stress client has its own Makefile (PGXS builds one library here).

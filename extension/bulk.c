@@ -269,6 +269,7 @@ coupon_claim_many(PG_FUNCTION_ARGS)
 		rows[nrows].qty = qty;
 		rows[nrows].expires_at = 0;
 		rows[nrows].request_id = NULL;
+		rows[nrows].cart_claim = 0;
 		nrows++;
 	}
 	if (nrows > 0)

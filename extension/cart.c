@@ -24,15 +24,16 @@
  *
  * A cart makes one claim per pool, of the sum of its lines; each line
  * answers with the claim of its pool.  With a request id R, the claim of
- * the cart's n-th pool by name is written with request id "R/n", so that
- * R names the cart whatever the order of its lines.  A call whose request
- * id was used already is a repeat, and answers with the claims that call
- * made, if it is the same cart: the same customer, the same pools and the
- * same sum of each.  Anything else is an error.  The claims of R are
- * found by their request ids alone, in whatever pool, so that a cart with
- * other pools is not taken for a new one; a single claim's request id of
- * the form "R/n" is thus taken for part of cart R.  R may be as long as
- * leaves room for "/n".
+ * the cart's n-th pool by name is written with request id R and cart claim
+ * n (the ledger's column cart_claim, NULL for a single claim), so that R
+ * names the cart whatever the order of its lines, and no request id of a
+ * single claim, "R/1" included, is ever taken for part of a cart, nor the
+ * other way round (ledger.c).  A call whose request id was used already
+ * for a cart is a repeat, and answers with the claims that call made, if
+ * it is the same cart: the same customer, the same pools and the same sum
+ * of each.  Anything else is an error.  The claims of cart R are found by
+ * R and their numbers, in whatever pool, so that a cart with other pools
+ * is not taken for a new one.
  *
  * Note about locking: the request lock (one per cart request id, whatever
  * its pools) is taken before the subtransaction and kept; the customer
@@ -65,10 +66,6 @@ PG_FUNCTION_INFO_V1(coupon_claim_cart_detailed);
 
 /* Lines a cart may have. */
 #define COUPON_CART_MAX_LINES	1000
-
-/* A cart's request id, with "/n" appended, fits a request id. */
-#define COUPON_CART_REQUEST_ID_MAX \
-	(COUPON_REQUEST_ID_MAX - (int) sizeof("/" CppAsString2(COUPON_CART_MAX_LINES)) + 1)
 
 typedef struct CartLine
 {
@@ -166,9 +163,7 @@ cart_args(FunctionCallInfo fcinfo, const char *function, Cart *cart)
 	cart->customer = coupon_arg_text(fcinfo, 2, "customer", COUPON_CUSTOMER_MAX);
 	cart->ttl = PG_ARGISNULL(3) ? 0 : coupon_arg_ttl(fcinfo, 3);
 	cart->wait = coupon_arg_duration(fcinfo, 4, "wait");
-	cart->request_id = PG_ARGISNULL(5) ? NULL :
-		coupon_arg_text(fcinfo, 5, "request_id of a cart",
-						COUPON_CART_REQUEST_ID_MAX);
+	cart->request_id = coupon_arg_request_id(fcinfo, 5);
 
 	cart->lines = palloc0(sizeof(CartLine) * cart->nlines);
 	cart->pools = palloc0(sizeof(CartPool) * cart->nlines);
@@ -216,13 +211,6 @@ cart_args(FunctionCallInfo fcinfo, const char *function, Cart *cart)
 	}
 }
 
-/* The request id of the claim of the cart's pool p (from 0). */
-static char *
-pool_request_id(const Cart *cart, int p)
-{
-	return psprintf("%s/%d", cart->request_id, p + 1);
-}
-
 /*
  * A call with this request id was made already: answer with its claims, in
  * *status (coupon_repeat_status: CLAIM_HELD if a cart of claims finds
@@ -242,8 +230,8 @@ cart_repeated(Cart *cart, ClaimStatus *status)
 	for (int p = 0; p <= cart->npools; p++)
 	{
 		CouponClaimRow rows[2];
-		int			n = coupon_ledger_find_requests(pool_request_id(cart, p),
-													rows, lengthof(rows));
+		int			n = coupon_ledger_find_cart_claim(cart->request_id, p + 1,
+													  rows, lengthof(rows));
 
 		found |= n > 0;
 		if (p == cart->npools)
@@ -345,7 +333,8 @@ cart_claim_all(Cart *cart)
 		row.customer = cart->customer;
 		row.qty = (int32) pool->qty;	/* at most the per-customer limit */
 		row.expires_at = expires_at;
-		row.request_id = cart->request_id ? pool_request_id(cart, p) : NULL;
+		row.request_id = cart->request_id;
+		row.cart_claim = cart->request_id ? p + 1 : 0;
 		coupon_ledger_insert_claims(pool->pool, &row, 1);
 		pool->claim_id = row.id;
 	}

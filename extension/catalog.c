@@ -10,9 +10,11 @@
  * (and their indexes and the claim id sequence) by name in that schema,
  * keeps their OIDs until a relcache invalidation says they changed, and
  * tells the ledger's layout: version 1.0 has six columns, 1.1 adds
- * expires_at and request_id (the lifecycle of holds).  A database still on
- * 1.0 keeps working with the claims it had; the functions of 1.1 ask for
- * ALTER EXTENSION coupon UPDATE.
+ * expires_at and request_id (the lifecycle of holds), 1.3 cart_claim (a
+ * cart's claims apart from the request ids of single claims, ledger.c).
+ * A database still on 1.0 keeps working with the claims it had; the
+ * functions of 1.1 ask for ALTER EXTENSION coupon UPDATE.  A database on
+ * 1.1 or 1.2 works as 1.2 did until it is updated.
  *
  * The statements below are the extension's reads (some lock the rows they
  * return).  Each is listed once, prepared on first use and kept
@@ -78,7 +80,8 @@
 typedef enum LedgerLayout
 {
 	LEDGER_1_0,					/* six, up to released_at */
-	LEDGER_1_1,					/* and expires_at, request_id */
+	LEDGER_1_1,					/* and expires_at, request_id (1.1, 1.2) */
+	LEDGER_1_3,					/* and cart_claim */
 	LEDGER_UNKNOWN
 } LedgerLayout;
 
@@ -291,14 +294,29 @@ claims_column_is(const char *name, AttrNumber attnum)
 	return get_attnum(coupon_catalog.claims_relid, name) == attnum;
 }
 
-/* The ledger's layout, by its columns: that of 1.1, of 1.0, or neither. */
+/* The number of columns of each layout. */
+static const int layout_natts[] = {
+	[LEDGER_1_0] = 6,
+	[LEDGER_1_1] = 8,
+	[LEDGER_1_3] = 9,
+};
+
+/* The ledger's layout, by its columns: that of 1.3, 1.1, 1.0, or none. */
 static LedgerLayout
 claims_layout(void)
 {
+	bool		cart_claim = claims_column_is("cart_claim", 9);
+
 	if (!claims_column_is("released_at", 6))
 		return LEDGER_UNKNOWN;
 	if (claims_column_is("expires_at", 7) && claims_column_is("request_id", 8))
-		return LEDGER_1_1;
+	{
+		if (cart_claim)
+			return LEDGER_1_3;
+		if (get_attnum(coupon_catalog.claims_relid, "cart_claim") == InvalidAttrNumber)
+			return LEDGER_1_1;
+		return LEDGER_UNKNOWN;
+	}
 	if (get_attnum(coupon_catalog.claims_relid, "expires_at") == InvalidAttrNumber)
 		return LEDGER_1_0;
 	return LEDGER_UNKNOWN;
@@ -312,6 +330,7 @@ void
 coupon_catalog_bind(Oid schema)
 {
 	char	   *schema_name;
+	LedgerLayout layout;
 
 	/*
 	 * A transaction that has not locked the tables yet may not have heard
@@ -330,20 +349,15 @@ coupon_catalog_bind(Oid schema)
 	coupon_catalog.id_seq = catalog_relation("coupon_claims_id_seq", RELKIND_SEQUENCE, false);
 	coupon_catalog.owner = relation_owner(coupon_catalog.claims_relid);
 
-	switch (claims_layout())
-	{
-		case LEDGER_1_1:
-			coupon_catalog.lifecycle = true;
-			coupon_catalog.request_index =
-				catalog_relation("coupon_claims_request", RELKIND_INDEX, false);
-			break;
-		case LEDGER_1_0:
-			coupon_catalog.lifecycle = false;
-			coupon_catalog.request_index = InvalidOid;
-			break;
-		case LEDGER_UNKNOWN:
-			catalog_damaged("the columns of table \"coupon_claims\"");
-	}
+	layout = claims_layout();
+	if (layout == LEDGER_UNKNOWN)
+		catalog_damaged("the columns of table \"coupon_claims\"");
+	coupon_catalog.lifecycle = layout != LEDGER_1_0;
+	coupon_catalog.cart_claims = layout == LEDGER_1_3;
+	coupon_catalog.claims_natts = layout_natts[layout];
+	coupon_catalog.request_index = coupon_catalog.lifecycle ?
+		catalog_relation("coupon_claims_request", RELKIND_INDEX, false) :
+		InvalidOid;
 
 	/*
 	 * The texts name the schema: once it is renamed, the statements must be
@@ -373,19 +387,23 @@ coupon_catalog_bind(Oid schema)
 }
 
 /*
- * The ledger, locked by the caller, has natts columns, not the expected
- * number of the layout bound at the start of the call.  If its columns are
- * those of the other version, ALTER EXTENSION coupon UPDATE committed while
- * the call waited for the ledger's lock: a retry is bound to the new
- * layout.  Anything else was done to the table by hand.
+ * The ledger, opened (and locked) by the caller, must have the columns of
+ * the layout bound at the start of the call.  If it has those of another
+ * version, ALTER EXTENSION coupon UPDATE committed while the call waited
+ * for the ledger's lock (and the indexes bound may be gone): a retry is
+ * bound to the new layout.  Anything else was done to the table by hand.
  */
 void
-coupon_catalog_ledger_changed(int natts, int expected)
+coupon_catalog_check_ledger(Relation claims)
 {
-	LedgerLayout layout = claims_layout();
+	int			natts = RelationGetDescr(claims)->natts;
+	LedgerLayout layout;
 
+	if (natts == coupon_catalog.claims_natts)
+		return;
+	layout = claims_layout();
 	if (layout != LEDGER_UNKNOWN &&
-		(layout == LEDGER_1_1) != coupon_catalog.lifecycle)
+		layout_natts[layout] != coupon_catalog.claims_natts)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("extension coupon was updated while this call ran"),
@@ -395,7 +413,7 @@ coupon_catalog_ledger_changed(int natts, int expected)
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("table \"coupon_claims\" has been altered"),
 			 errdetail("It has %d columns; the extension writes %d.",
-					   natts, expected),
+					   natts, coupon_catalog.claims_natts),
 			 errhint("Recreate the extension with DROP EXTENSION coupon and CREATE EXTENSION coupon.")));
 }
 

@@ -9,6 +9,8 @@
 #ifndef COUPON_CATALOG_H
 #define COUPON_CATALOG_H
 
+#include "utils/relcache.h"
+
 #include "compat.h"
 
 typedef enum CouponStatement
@@ -39,6 +41,8 @@ typedef struct CouponCatalog
 	Oid			id_seq;			/* coupon_claims_id_seq */
 	Oid			owner;			/* of the ledger: runs the statements */
 	bool		lifecycle;		/* the ledger has the columns of 1.1 */
+	bool		cart_claims;	/* and the column cart_claim of 1.3 */
+	int			claims_natts;	/* the columns of the ledger: 6, 8 or 9 */
 } CouponCatalog;
 
 extern CouponCatalog coupon_catalog;
@@ -50,7 +54,7 @@ extern void coupon_catalog_check_analyzed(struct ParseState *pstate,
 										  struct Query *query);
 extern Oid	coupon_extension_schema(void);
 extern void coupon_catalog_bind(Oid schema);
-pg_noreturn extern void coupon_catalog_ledger_changed(int natts, int expected);
+extern void coupon_catalog_check_ledger(Relation claims);
 extern void coupon_require_lifecycle(const char *function);
 extern void coupon_sql_begin(void);
 extern void coupon_sql_end(void);

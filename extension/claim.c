@@ -285,6 +285,7 @@ claim(const ClaimRequest *req, int64 *claim_id, CouponSlotRef *ref)
 	/* ttl from now, after any wait: no earlier than the take's expiry */
 	row.expires_at = coupon_expiry_after(req->ttl);
 	row.request_id = req->request_id;
+	row.cart_claim = 0;
 	coupon_ledger_insert_claims(key.name, &row, 1);
 	*claim_id = row.id;
 	return CLAIM_GRANTED;

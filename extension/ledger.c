@@ -73,6 +73,7 @@
 #define Anum_claims_released_at 6
 #define Anum_claims_expires_at	7	/* 1.1 */
 #define Anum_claims_request_id	8	/* 1.1 */
+#define Anum_claims_cart_claim	9	/* 1.3 */
 
 /* Columns of coupon_pool. */
 #define Anum_pool_name			1
@@ -181,6 +182,21 @@ set_column(TupleTableSlot *slot, AttrNumber attnum, Datum value, bool isnull)
 	slot->tts_isnull[attnum - 1] = isnull;
 }
 
+/*
+ * The request id column of a claim made with request_id, the cart_claim-th
+ * claim of a cart (0: a single claim).  A ledger of 1.1 or 1.2, not yet
+ * updated, has no column cart_claim: there the claims of cart R carry the
+ * request ids "R/1", "R/2", ..., as 1.2 wrote them, so that a repeat made
+ * before the update is answered as 1.2 would.
+ */
+static const char *
+ledger_request_id(const char *request_id, int32 cart_claim)
+{
+	if (request_id == NULL || cart_claim == 0 || coupon_catalog.cart_claims)
+		return request_id;
+	return psprintf("%s/%d", request_id, cart_claim);
+}
+
 /* Fill a slot with the ledger row of a new claim. */
 static void
 claim_row(TupleTableSlot *slot, int natts, Datum pool, Datum claimed_at,
@@ -197,12 +213,17 @@ claim_row(TupleTableSlot *slot, int natts, Datum pool, Datum claimed_at,
 	set_column(slot, Anum_claims_claimed_at, claimed_at, false);
 	if (coupon_catalog.lifecycle)
 	{
+		const char *request_id = ledger_request_id(c->request_id, c->cart_claim);
+
 		set_column(slot, Anum_claims_expires_at,
 				   TimestampTzGetDatum(c->expires_at), c->expires_at == 0);
 		set_column(slot, Anum_claims_request_id,
-				   c->request_id ? CStringGetTextDatum(c->request_id) : (Datum) 0,
-				   c->request_id == NULL);
+				   request_id ? CStringGetTextDatum(request_id) : (Datum) 0,
+				   request_id == NULL);
 	}
+	if (coupon_catalog.cart_claims)
+		set_column(slot, Anum_claims_cart_claim, Int32GetDatum(c->cart_claim),
+				   c->cart_claim == 0);
 	ExecStoreVirtualTuple(slot);
 }
 
@@ -239,8 +260,7 @@ void
 coupon_ledger_insert_claims(const char *pool, CouponNewClaim *rows, int n)
 {
 	LedgerWrite w;
-	int			natts = coupon_catalog.lifecycle ? Anum_claims_request_id :
-		Anum_claims_released_at;
+	int			natts = coupon_catalog.claims_natts;
 	Datum		pool_datum = CStringGetTextDatum(pool);
 	Datum		claimed_at =
 		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
@@ -248,8 +268,7 @@ coupon_ledger_insert_claims(const char *pool, CouponNewClaim *rows, int n)
 	if (n == 0)
 		return;
 	write_begin(&w, coupon_catalog.claims_relid, NULL);
-	if (RelationGetDescr(w.rel)->natts != natts)
-		coupon_catalog_ledger_changed(RelationGetDescr(w.rel)->natts, natts);
+	coupon_catalog_check_ledger(w.rel);
 	if (n == 1)
 	{
 		claim_row(w.slot, natts, pool_datum, claimed_at, &rows[0]);
@@ -517,30 +536,49 @@ timestamp_column(HeapTuple tuple, AttrNumber attnum, TupleDesc desc)
 }
 
 /*
- * The claims made with this request id, released or not: that of pool, or
- * those of every pool if pool is NULL, in the order of their pools.  Fills
- * in at most max rows; returns how many it filled in.
+ * The claims made with this request id, released or not: with cart_claim
+ * 0, the single claim of pool; else the cart_claim-th claim of cart
+ * request_id, in any pool.  Fills in at most max rows; returns how many it
+ * filled in.
+ *
+ * The index is on (request_id, cart_claim, pool), the nulls of cart_claim
+ * (single claims) not distinct: a single claim's request id is unique in
+ * its pool, a cart's claim's in its cart, and neither can be the other.
+ * (On a ledger of 1.1 or 1.2, on (request_id, pool), with the request ids
+ * of a cart's claims made by ledger_request_id().)
  */
 static int
-find_requests(const char *pool, const char *request_id, CouponClaimRow *rows,
-			  int max)
+find_requests(const char *pool, const char *request_id, int32 cart_claim,
+			  CouponClaimRow *rows, int max)
 {
 	Relation	claims;
 	TupleDesc	desc;
 	SysScanDesc scan;
-	ScanKeyData keys[2];
+	ScanKeyData keys[3];
+	int			nkeys = 0;
 	HeapTuple	tuple;
 	int			n = 0;
 
 	claims = table_open(coupon_catalog.claims_relid, AccessShareLock);
+	/* An update that committed meanwhile may have dropped the index. */
+	coupon_catalog_check_ledger(claims);
 	desc = RelationGetDescr(claims);
-	/* The index is on (request_id, pool). */
-	text_key(&keys[0], claims, Anum_claims_request_id, Anum_claims_request_id,
-			 BTEqualStrategyNumber, F_TEXTEQ, request_id);
-	text_key(&keys[1], claims, Anum_claims_pool, Anum_claims_pool,
-			 BTEqualStrategyNumber, F_TEXTEQ, pool);
+	/* The keys in the order of the index's columns. */
+	text_key(&keys[nkeys++], claims, Anum_claims_request_id,
+			 Anum_claims_request_id, BTEqualStrategyNumber, F_TEXTEQ,
+			 ledger_request_id(request_id, cart_claim));
+	if (coupon_catalog.cart_claims && cart_claim != 0)
+		ScanKeyInit(&keys[nkeys++], Anum_claims_cart_claim,
+					BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(cart_claim));
+	else if (coupon_catalog.cart_claims)
+		ScanKeyEntryInitialize(&keys[nkeys++], SK_ISNULL | SK_SEARCHNULL,
+							   Anum_claims_cart_claim, InvalidStrategy,
+							   InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
+	if (cart_claim == 0)
+		text_key(&keys[nkeys++], claims, Anum_claims_pool, Anum_claims_pool,
+				 BTEqualStrategyNumber, F_TEXTEQ, pool);
 	scan = systable_beginscan(claims, coupon_catalog.request_index, true,
-							  SnapshotSelf, pool ? 2 : 1, keys);
+							  SnapshotSelf, nkeys, keys);
 	while (n < max && HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		bool		isnull;
@@ -569,23 +607,25 @@ find_requests(const char *pool, const char *request_id, CouponClaimRow *rows,
 }
 
 /*
- * The claim made with this request id for the pool, released or not; false
- * if there is none.
+ * The single claim made with this request id for the pool, released or
+ * not; false if there is none.
  */
 bool
 coupon_ledger_find_request(const char *pool, const char *request_id,
 						   CouponClaimRow *row)
 {
-	return find_requests(pool, request_id, row, 1) == 1;
+	return find_requests(pool, request_id, 0, row, 1) == 1;
 }
 
 /*
- * The claims made with this request id in any pool, at most max of them;
- * returns how many it found.
+ * The cart_claim-th claim (from 1) of the cart with this request id, in
+ * whatever pool, at most max of them (there is one, unless the ledger was
+ * changed by hand); returns how many it found.
  */
 int
-coupon_ledger_find_requests(const char *request_id, CouponClaimRow *rows,
-							int max)
+coupon_ledger_find_cart_claim(const char *request_id, int32 cart_claim,
+							  CouponClaimRow *rows, int max)
 {
-	return find_requests(NULL, request_id, rows, max);
+	Assert(cart_claim > 0);
+	return find_requests(NULL, request_id, cart_claim, rows, max);
 }

@@ -19,6 +19,8 @@ typedef struct CouponNewClaim
 	int32		qty;
 	TimestampTz expires_at;		/* 0: a permanent claim */
 	const char *request_id;		/* NULL: none */
+	int32		cart_claim;		/* from 1: the claim's number in cart
+								 * request_id; 0: a single claim */
 	int64		id;				/* set by the insert */
 } CouponNewClaim;
 
@@ -52,8 +54,9 @@ extern void coupon_ledger_holdings_many(const char *pool,
 										CouponHoldings *holdings);
 extern bool coupon_ledger_find_request(const char *pool, const char *request_id,
 									   CouponClaimRow *row);
-extern int	coupon_ledger_find_requests(const char *request_id,
-										CouponClaimRow *rows, int max);
+extern int	coupon_ledger_find_cart_claim(const char *request_id,
+										  int32 cart_claim,
+										  CouponClaimRow *rows, int max);
 extern void coupon_ledger_insert_claims(const char *pool, CouponNewClaim *rows,
 										int n);
 extern void coupon_ledger_change_claim(ItemPointer tid, CouponClaimChange change,

@@ -57,7 +57,6 @@ my $ledger_before = $node->safe_psql('postgres', $ledger_sql);
 
 # A claim in flight, by the application role; the update waits for it.
 my $inflight = bg_open($node, 'postgres', extra_params => [ '-U', 'app' ]);
-my $inflight_pid = bg_pid($inflight);
 bg_run($inflight, 'BEGIN');
 my $inflight_id = bg_run($inflight, "SELECT coupon_claim('a', 'in_flight')");
 my $updater = bg_open($node);
@@ -74,20 +73,8 @@ is($state, '00000', 'ALTER EXTENSION coupon UPDATE') or diag($err);
 # session, bound to the ledger of 1.0) waits for the ledger's lock.  Once
 # the update commits, it either goes through or fails with 40001 and
 # succeeds when retried: never the error that asks to drop the extension.
-bg_send($inflight, "SELECT coupon_claim('a', 'late')");
-ok(wait_until_event($node, $inflight_pid, 'Lock'),
-	'a claim started during the update waits for it');
-bg_run($updater, 'COMMIT');
-my ($late_id, $late_state, $late_err) = bg_collect($inflight);
-ok($late_state eq '00000' || $late_state eq '40001',
-	'the claim during the update succeeded or failed with 40001')
-  or diag($late_err);
-unlike($late_err, qr/DROP EXTENSION/, 'no hint to drop the extension');
-if ($late_state eq '40001')
-{
-	like($late_err, qr/HINT:  Retry the call\./, 'the hint says to retry');
-	$late_id = bg_run($inflight, "SELECT coupon_claim('a', 'late')");
-}
+my $late_id = run_across_update($node, $inflight, $updater,
+	"SELECT coupon_claim('a', 'late')", 'a claim');
 like($late_id, qr/^\d+$/, 'the claim during the update, or its retry, has an id');
 is( $node->safe_psql('postgres',
 		"SELECT string_agg(id || '', ',') FROM coupon_claims WHERE released_at IS NULL AND customer = 'late'"),

@@ -29,6 +29,7 @@ our @EXPORT = qw(
   query_value ledger_count memory_of check_log start_claimers stop_claimers
   check_acks pgbench_start pgbench_result wait_due wait_returned
   check_no_public_execute gdb_break gdb_wait_hit gdb_continue
+  run_across_update
 );
 
 # The field separator of every psql call made here: pool names in the
@@ -362,6 +363,33 @@ sub expect_state
 	my ($state, $out, $err) = sql_state($node, $db, $sql, %params);
 	is($state, $want, $name) or diag("stderr: $err\nstdout: $out");
 	return ($state, $out, $err);
+}
+
+# A call started in background session $session while the background
+# session $updater holds ALTER EXTENSION coupon UPDATE uncommitted: it
+# waits for the update's lock; once the update commits, it goes through
+# or fails with 40001 (hint: retry), never with the error that asks to
+# drop the extension, and is retried then.  Returns what the call, or its
+# retry, returned.
+sub run_across_update
+{
+	my ($node, $session, $updater, $sql, $what) = @_;
+	my $pid = bg_pid($session);
+	bg_send($session, $sql);
+	ok(wait_until_event($node, $pid, 'Lock'),
+		"$what started during the update waits for it");
+	bg_run($updater, 'COMMIT');
+	my ($out, $state, $err) = bg_collect($session);
+	ok($state eq '00000' || $state eq '40001',
+		"$what during the update succeeded or failed with 40001")
+	  or diag($err);
+	unlike($err, qr/DROP EXTENSION/, "$what: no hint to drop the extension");
+	if ($state eq '40001')
+	{
+		like($err, qr/HINT:  Retry the call\./, "$what: the hint says to retry");
+		$out = bg_run($session, $sql);
+	}
+	return $out;
 }
 
 # A background psql session we can drive without blocking: send a
