@@ -141,6 +141,6 @@ for my $sql ($objects, $indexes, $columns)
 		"the updated database is a fresh $current: " . ($sql =~ /FROM (\w+)/)[0]);
 }
 
-check_log($node, '028_upgrade_cart_ids');
+check_log($node, '030_upgrade_cart_ids');
 $node->stop;
 done_testing();
