@@ -30,10 +30,19 @@
  * any invalidation.  Once the schema is renamed, whoever may create a
  * schema could give the old name to views of their own and have them read
  * as the owner.  So the binding remembers the name the texts use, and
- * prepares them anew when the schema's name has changed; and a rename
- * while a call runs, which the binding cannot see, is caught where a
- * statement is analyzed: a statement of ours that reads anything but the
- * extension's tables is refused (coupon_catalog_check_analyzed).
+ * prepares them anew when the schema's name has changed.  A rename
+ * committed while a call runs reaches the call at its next lock of a
+ * table, perhaps one a statement's plan takes before it analyzes the text
+ * again: with the old name, it would fail (42P01) or read whatever has that
+ * name now.  So a statement first takes the locks of its plan itself, then
+ * checks the name again if a schema changed meanwhile (statement_lock);
+ * the plan's locks are then held already and take in nothing new.  A
+ * rename that commits at the very moment a statement looks its names up
+ * (which no lock prevents, ALTER SCHEMA RENAME taking none) still makes
+ * the statement find nothing: that error is raised as 40001, retry the
+ * call (statement_failed).  And a statement of ours that would read
+ * anything but the extension's tables is refused with 40001
+ * (coupon_catalog_check_analyzed).
  *
  * Each statement says which data it sees: the latest committed data and
  * the transaction's own changes (so that a REPEATABLE READ or SERIALIZABLE
@@ -62,6 +71,7 @@
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/parse_node.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -97,6 +107,8 @@ typedef struct CouponStatementDef
 	Oid			argtypes[3];
 	CouponSees	sees;
 	int			expect;			/* SPI_OK_* on success */
+	LOCKMODE	pool_lock;		/* the locks its plan takes on coupon_pool */
+	LOCKMODE	claims_lock;	/* and on coupon_claims; NoLock: none */
 	bool		custom_plan;	/* planned for its arguments every time */
 } CouponStatementDef;
 
@@ -124,7 +136,8 @@ static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 		"           WHERE c.pool" EQ "$1 AND c.released_at IS NULL), 0),"
 		" NULL::pg_catalog.timestamptz"
 		" FROM %1$s.coupon_pool p WHERE p.name" EQ "$1",
-		1, {TEXTOID}, SEES_COMMITTED, SPI_OK_SELECT, true
+		1, {TEXTOID}, SEES_COMMITTED, SPI_OK_SELECT,
+		AccessShareLock, AccessShareLock, true
 	},
 	/*
 	 * The pool row's xmin, the row locked FOR KEY SHARE: it waits for a drop
@@ -132,12 +145,12 @@ static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 	 */
 	[COUPON_SQL_POOL_VISIBLE] = {
 		"SELECT xmin FROM %1$s.coupon_pool WHERE name" EQ "$1 FOR KEY SHARE",
-		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
+		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT, RowShareLock, NoLock
 	},
 	[COUPON_SQL_LOCK_POOL] = {
 		"SELECT ctid, capacity, per_customer FROM %1$s.coupon_pool"
 		" WHERE name" EQ "$1 FOR UPDATE",
-		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
+		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT, RowShareLock, NoLock
 	},
 	/* ctid, pool, qty, released_at, expires_at, customer */
 	[COUPON_SQL_LOCK_CLAIM] = {
@@ -145,42 +158,45 @@ static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 		" FROM %1$s.coupon_claims c WHERE c.id" EQ "$1 FOR UPDATE",
 		"SELECT c.ctid, c.pool, c.qty, c.released_at, NULL::pg_catalog.timestamptz,"
 		" c.customer FROM %1$s.coupon_claims c WHERE c.id" EQ "$1 FOR UPDATE",
-		1, {INT8OID}, SEES_LATEST, SPI_OK_SELECT
+		1, {INT8OID}, SEES_LATEST, SPI_OK_SELECT, NoLock, RowShareLock
 	},
 	[COUPON_SQL_LOCK_POOL_CLAIMS] = {
 		"SELECT ctid FROM %1$s.coupon_claims WHERE pool" EQ "$1"
 		" LIMIT 1000 FOR UPDATE",
-		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
+		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT, NoLock, RowShareLock
 	},
 	/* pools with overdue holds */
 	[COUPON_SQL_OVERDUE_POOLS] = {
 		"SELECT DISTINCT c.pool FROM %1$s.coupon_claims c"
 		" WHERE " LIVE_HOLD " AND c.expires_at" LE "$1 LIMIT $2",
-		NULL, 2, {TIMESTAMPTZOID, INT8OID}, SEES_LATEST, SPI_OK_SELECT
+		NULL, 2, {TIMESTAMPTZOID, INT8OID}, SEES_LATEST, SPI_OK_SELECT,
+		NoLock, AccessShareLock
 	},
 	/* ctid, pool, qty, expires_at of overdue holds of a pool, oldest first */
 	[COUPON_SQL_LOCK_OVERDUE_OF_POOL] = {
 		"SELECT c.ctid, c.pool, c.qty, c.expires_at FROM %1$s.coupon_claims c"
 		" WHERE " LIVE_HOLD " AND c.expires_at" LE "$1 AND c.pool" EQ "$3"
 		" ORDER BY c.expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-		NULL, 3, {TIMESTAMPTZOID, INT8OID, TEXTOID}, SEES_LATEST, SPI_OK_SELECT
+		NULL, 3, {TIMESTAMPTZOID, INT8OID, TEXTOID}, SEES_LATEST, SPI_OK_SELECT,
+		NoLock, RowShareLock
 	},
 	[COUPON_SQL_ANY_OVERDUE_OF_POOL] = {
 		"SELECT 1 FROM %1$s.coupon_claims c"
 		" WHERE " LIVE_HOLD " AND c.expires_at" LE "$1 AND c.pool" EQ "$2"
 		" LIMIT 1",
-		NULL, 2, {TIMESTAMPTZOID, TEXTOID}, SEES_LATEST, SPI_OK_SELECT
+		NULL, 2, {TIMESTAMPTZOID, TEXTOID}, SEES_LATEST, SPI_OK_SELECT,
+		NoLock, AccessShareLock
 	},
 	[COUPON_SQL_NEXT_EXPIRY] = {
 		"SELECT pg_catalog.min(c.expires_at) FROM %1$s.coupon_claims c"
 		" WHERE " LIVE_HOLD,
-		NULL, 0, {0}, SEES_LATEST, SPI_OK_SELECT
+		NULL, 0, {0}, SEES_LATEST, SPI_OK_SELECT, NoLock, AccessShareLock
 	},
 	/* overdue holds included: those locked by others may come back */
 	[COUPON_SQL_NEXT_EXPIRY_OF_POOL] = {
 		"SELECT pg_catalog.min(c.expires_at) FROM %1$s.coupon_claims c"
 		" WHERE " LIVE_HOLD " AND c.pool" EQ "$1",
-		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
+		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT, NoLock, AccessShareLock
 	},
 };
 
@@ -188,6 +204,12 @@ CouponCatalog coupon_catalog;
 
 /* Is coupon_catalog current?  Cleared by relcache invalidation. */
 static bool catalog_valid = false;
+
+/*
+ * Do the texts of the statements use the schema's name of now?  Cleared
+ * when a schema changes.
+ */
+static bool schema_name_checked = false;
 
 static struct
 {
@@ -198,7 +220,8 @@ static struct
 	bool		lifecycle;		/* and this layout */
 } prepared;
 
-/* The text of the statement being prepared or run; NULL if none. */
+/* The statement being prepared or run, and its text; NULL if none. */
+static const CouponStatementDef *running_def = NULL;
 static const char *running_text = NULL;
 
 /* Registered from _PG_init. */
@@ -219,6 +242,7 @@ void
 coupon_catalog_schema_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
 	catalog_valid = false;
+	schema_name_checked = false;
 }
 
 pg_noreturn static void catalog_damaged(const char *what);
@@ -304,6 +328,58 @@ claims_layout(void)
 	return LEDGER_UNKNOWN;
 }
 
+pg_noreturn static void schema_changed(const char *detail);
+
+/* A call met a rename (or a drop) of the extension's schema. */
+static void
+schema_changed(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("the schema of extension coupon changed while this call ran"),
+			 errdetail("%s", detail),
+			 errhint("Retry the call.")));
+}
+
+/*
+ * The texts name the schema: once it is renamed, the statements must be
+ * prepared anew, or the next invalidation of a plan would look up the old
+ * name and find nothing, or whatever has it now.  Checks the name for the
+ * schema and layout bound, and forgets the statements if they use
+ * another.
+ */
+static void
+statements_follow_schema(void)
+{
+	Oid			schema = coupon_catalog.schema;
+	char	   *schema_name = get_namespace_name(schema);
+
+	if (schema_name == NULL)
+		schema_changed("The schema was dropped.");
+	if (prepared.schema != schema || prepared.lifecycle != coupon_catalog.lifecycle ||
+		prepared.schema_name == NULL || strcmp(prepared.schema_name, schema_name) != 0)
+	{
+		/* The text of a statement that runs is not to be freed. */
+		if (running_text != NULL)
+			schema_changed("It was renamed while a statement of the extension ran.");
+		for (int i = 0; i < COUPON_SQL_COUNT; i++)
+		{
+			if (prepared.plans[i])
+				SPI_freeplan(prepared.plans[i]);
+			prepared.plans[i] = NULL;
+			if (prepared.texts[i])
+				pfree(prepared.texts[i]);
+			prepared.texts[i] = NULL;
+		}
+		prepared.schema = schema;
+		if (prepared.schema_name)
+			pfree(prepared.schema_name);
+		prepared.schema_name = MemoryContextStrdup(TopMemoryContext, schema_name);
+		prepared.lifecycle = coupon_catalog.lifecycle;
+	}
+	schema_name_checked = true;
+}
+
 /*
  * Find the extension's tables in its schema (that of the SQL function
  * being called: the extension is not relocatable).
@@ -311,8 +387,6 @@ claims_layout(void)
 void
 coupon_catalog_bind(Oid schema)
 {
-	char	   *schema_name;
-
 	/*
 	 * A transaction that has not locked the tables yet may not have heard
 	 * of their being dropped and made anew; listen first.
@@ -345,30 +419,7 @@ coupon_catalog_bind(Oid schema)
 			catalog_damaged("the columns of table \"coupon_claims\"");
 	}
 
-	/*
-	 * The texts name the schema: once it is renamed, the statements must be
-	 * prepared anew, or the next invalidation of a plan would look up the
-	 * old name and find whatever has it now.
-	 */
-	schema_name = get_namespace_name(schema);
-	if (prepared.schema != schema || prepared.lifecycle != coupon_catalog.lifecycle ||
-		prepared.schema_name == NULL || strcmp(prepared.schema_name, schema_name) != 0)
-	{
-		for (int i = 0; i < COUPON_SQL_COUNT; i++)
-		{
-			if (prepared.plans[i])
-				SPI_freeplan(prepared.plans[i]);
-			prepared.plans[i] = NULL;
-			if (prepared.texts[i])
-				pfree(prepared.texts[i]);
-			prepared.texts[i] = NULL;
-		}
-		prepared.schema = schema;
-		if (prepared.schema_name)
-			pfree(prepared.schema_name);
-		prepared.schema_name = MemoryContextStrdup(TopMemoryContext, schema_name);
-		prepared.lifecycle = coupon_catalog.lifecycle;
-	}
+	statements_follow_schema();
 	catalog_valid = true;
 }
 
@@ -468,20 +519,41 @@ statement_plan(CouponStatement id)
 	return prepared.plans[id];
 }
 
-/* Is node, or a query in it, reading a relation other than the tables? */
+/* The relations of an analyzed statement of ours. */
+typedef struct AnalyzedRelations
+{
+	const CouponStatementDef *def;
+	Oid			other;			/* one other than the tables, if any */
+	bool		lock_differs;	/* a table locked otherwise than def says */
+} AnalyzedRelations;
+
+/*
+ * Is node, or a query in it, reading a relation other than the tables?
+ * Notes too whether it locks the tables as its definition says.
+ */
 static bool
 reads_other_relation(Node *node, void *context)
 {
+	AnalyzedRelations *found = (AnalyzedRelations *) context;
+
 	if (node == NULL)
 		return false;
 	if (IsA(node, RangeTblEntry))
 	{
 		RangeTblEntry *rte = (RangeTblEntry *) node;
 
-		*(Oid *) context = rte->relid;
-		return rte->rtekind == RTE_RELATION &&
-			rte->relid != coupon_catalog.pool_relid &&
-			rte->relid != coupon_catalog.claims_relid;
+		if (rte->rtekind != RTE_RELATION)
+			return false;
+		if (rte->relid == coupon_catalog.pool_relid)
+			found->lock_differs |= rte->rellockmode != found->def->pool_lock;
+		else if (rte->relid == coupon_catalog.claims_relid)
+			found->lock_differs |= rte->rellockmode != found->def->claims_lock;
+		else
+		{
+			found->other = rte->relid;
+			return true;
+		}
+		return false;
 	}
 	if (IsA(node, Query))
 		return query_tree_walker((Query *) node, reads_other_relation, context,
@@ -501,19 +573,63 @@ reads_other_relation(Node *node, void *context)
 void
 coupon_catalog_check_analyzed(struct ParseState *pstate, struct Query *query)
 {
-	Oid			relid;
+	AnalyzedRelations found = {running_def, InvalidOid, false};
 
 	if (running_text == NULL || pstate->p_sourcetext == NULL ||
 		strcmp(pstate->p_sourcetext, running_text) != 0)
 		return;
-	if (reads_other_relation((Node *) query, &relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("the schema of extension coupon changed while this call ran"),
-				 errdetail("A statement of the extension would have read relation \"%s.%s\" instead of the extension's tables.",
-						   get_namespace_name(get_rel_namespace(relid)),
-						   get_rel_name(relid)),
-				 errhint("Retry the call.")));
+	if (reads_other_relation((Node *) query, &found))
+		schema_changed(psprintf("A statement of the extension would have read relation \"%s.%s\" instead of the extension's tables.",
+								get_namespace_name(get_rel_namespace(found.other)),
+								get_rel_name(found.other)));
+	if (found.lock_differs)
+		elog(ERROR, "statement \"%s\" locks the tables otherwise than coupon_sql_run() does",
+			 running_text);
+}
+
+/*
+ * Lock the tables as the statement's plan does, and check the schema's
+ * name.  Taking a lock takes in the invalidations sent meanwhile, such as
+ * that of a rename committed since the call began: the plan's own locks
+ * then find the locks held and take in none, so its text is analyzed
+ * again, if at all, only after the name was checked here.  The locks are
+ * those the statement takes anyway; a claim whose pool is loaded runs no
+ * statement.
+ */
+static void
+statement_lock(const CouponStatementDef *def)
+{
+	if (def->pool_lock != NoLock)
+		LockRelationOid(coupon_catalog.pool_relid, def->pool_lock);
+	if (def->claims_lock != NoLock)
+		LockRelationOid(coupon_catalog.claims_relid, def->claims_lock);
+	if (!schema_name_checked)
+		statements_follow_schema();
+}
+
+/*
+ * The statement failed with the error being handled.  If it found no
+ * table, schema or function its text names, the schema (or a table) was
+ * renamed at the moment the statement looked its names up: the binding of
+ * the call found the tables under those names (else catalog_damaged), and
+ * statement_lock() checked the name, but a rename takes no lock that could
+ * keep it from committing in between.  Such an error is raised as 40001;
+ * any other returns, for the caller to raise again unchanged.
+ */
+static void
+statement_failed(MemoryContext context)
+{
+	MemoryContext error_context = MemoryContextSwitchTo(context);
+	ErrorData  *error = CopyErrorData();
+
+	MemoryContextSwitchTo(error_context);
+	if (error->sqlerrcode != ERRCODE_UNDEFINED_TABLE &&
+		error->sqlerrcode != ERRCODE_INVALID_SCHEMA_NAME &&
+		error->sqlerrcode != ERRCODE_UNDEFINED_FUNCTION)
+		return;
+	FlushErrorState();
+	schema_changed(psprintf("A statement of the extension failed: %s.",
+							error->message));
 }
 
 /*
@@ -530,8 +646,12 @@ coupon_sql_run(CouponStatement id, Datum *values)
 	Oid			save_userid;
 	int			save_sec_context;
 	int			rc;
+	const CouponStatementDef *outer_def = running_def;
 	const char *outer_text = running_text;
+	MemoryContext context = CurrentMemoryContext;
 
+	statement_lock(def);
+	running_def = def;
 	running_text = statement_text(id);
 	PG_TRY();
 	{
@@ -559,11 +679,16 @@ coupon_sql_run(CouponStatement id, Datum *values)
 		UnregisterSnapshot(snapshot);
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		running_def = outer_def;
 		running_text = outer_text;
+		statement_failed(context);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	running_def = outer_def;
+	running_text = outer_text;
 
 	if (rc != def->expect)
 		elog(ERROR, "SPI_execute_snapshot failed executing \"%s\": %s",
