@@ -34,10 +34,9 @@
  * committed while a call runs reaches the call at its next lock of a
  * table, perhaps one a statement's plan takes before it analyzes the text
  * again: with the old name, it would fail (42P01) or read whatever has that
- * name now.  So a statement first takes the locks of its plan itself, then
- * checks the name again if a schema changed meanwhile (statement_lock);
- * the plan's locks are then held already and take in nothing new.  A
- * rename that commits at the very moment a statement looks its names up
+ * name now.  So before each statement the call takes in the invalidations
+ * and checks the name again if a schema changed (statement_check_schema).
+ * A rename that commits at the very moment a statement looks its names up
  * (which no lock prevents, ALTER SCHEMA RENAME taking none) still makes
  * the statement find nothing: that error is raised as 40001, retry the
  * call (statement_failed).  And a statement of ours that would read
@@ -71,7 +70,6 @@
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "parser/parse_node.h"
-#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -107,8 +105,6 @@ typedef struct CouponStatementDef
 	Oid			argtypes[3];
 	CouponSees	sees;
 	int			expect;			/* SPI_OK_* on success */
-	LOCKMODE	pool_lock;		/* the locks its plan takes on coupon_pool */
-	LOCKMODE	claims_lock;	/* and on coupon_claims; NoLock: none */
 	bool		custom_plan;	/* planned for its arguments every time */
 } CouponStatementDef;
 
@@ -136,8 +132,7 @@ static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 		"           WHERE c.pool" EQ "$1 AND c.released_at IS NULL), 0),"
 		" NULL::pg_catalog.timestamptz"
 		" FROM %1$s.coupon_pool p WHERE p.name" EQ "$1",
-		1, {TEXTOID}, SEES_COMMITTED, SPI_OK_SELECT,
-		AccessShareLock, AccessShareLock, true
+		1, {TEXTOID}, SEES_COMMITTED, SPI_OK_SELECT, true
 	},
 	/*
 	 * The pool row's xmin, the row locked FOR KEY SHARE: it waits for a drop
@@ -145,12 +140,12 @@ static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 	 */
 	[COUPON_SQL_POOL_VISIBLE] = {
 		"SELECT xmin FROM %1$s.coupon_pool WHERE name" EQ "$1 FOR KEY SHARE",
-		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT, RowShareLock, NoLock
+		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
 	[COUPON_SQL_LOCK_POOL] = {
 		"SELECT ctid, capacity, per_customer FROM %1$s.coupon_pool"
 		" WHERE name" EQ "$1 FOR UPDATE",
-		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT, RowShareLock, NoLock
+		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
 	/* ctid, pool, qty, released_at, expires_at, customer */
 	[COUPON_SQL_LOCK_CLAIM] = {
@@ -158,45 +153,42 @@ static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 		" FROM %1$s.coupon_claims c WHERE c.id" EQ "$1 FOR UPDATE",
 		"SELECT c.ctid, c.pool, c.qty, c.released_at, NULL::pg_catalog.timestamptz,"
 		" c.customer FROM %1$s.coupon_claims c WHERE c.id" EQ "$1 FOR UPDATE",
-		1, {INT8OID}, SEES_LATEST, SPI_OK_SELECT, NoLock, RowShareLock
+		1, {INT8OID}, SEES_LATEST, SPI_OK_SELECT
 	},
 	[COUPON_SQL_LOCK_POOL_CLAIMS] = {
 		"SELECT ctid FROM %1$s.coupon_claims WHERE pool" EQ "$1"
 		" LIMIT 1000 FOR UPDATE",
-		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT, NoLock, RowShareLock
+		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
 	/* pools with overdue holds */
 	[COUPON_SQL_OVERDUE_POOLS] = {
 		"SELECT DISTINCT c.pool FROM %1$s.coupon_claims c"
 		" WHERE " LIVE_HOLD " AND c.expires_at" LE "$1 LIMIT $2",
-		NULL, 2, {TIMESTAMPTZOID, INT8OID}, SEES_LATEST, SPI_OK_SELECT,
-		NoLock, AccessShareLock
+		NULL, 2, {TIMESTAMPTZOID, INT8OID}, SEES_LATEST, SPI_OK_SELECT
 	},
 	/* ctid, pool, qty, expires_at of overdue holds of a pool, oldest first */
 	[COUPON_SQL_LOCK_OVERDUE_OF_POOL] = {
 		"SELECT c.ctid, c.pool, c.qty, c.expires_at FROM %1$s.coupon_claims c"
 		" WHERE " LIVE_HOLD " AND c.expires_at" LE "$1 AND c.pool" EQ "$3"
 		" ORDER BY c.expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-		NULL, 3, {TIMESTAMPTZOID, INT8OID, TEXTOID}, SEES_LATEST, SPI_OK_SELECT,
-		NoLock, RowShareLock
+		NULL, 3, {TIMESTAMPTZOID, INT8OID, TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
 	[COUPON_SQL_ANY_OVERDUE_OF_POOL] = {
 		"SELECT 1 FROM %1$s.coupon_claims c"
 		" WHERE " LIVE_HOLD " AND c.expires_at" LE "$1 AND c.pool" EQ "$2"
 		" LIMIT 1",
-		NULL, 2, {TIMESTAMPTZOID, TEXTOID}, SEES_LATEST, SPI_OK_SELECT,
-		NoLock, AccessShareLock
+		NULL, 2, {TIMESTAMPTZOID, TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
 	[COUPON_SQL_NEXT_EXPIRY] = {
 		"SELECT pg_catalog.min(c.expires_at) FROM %1$s.coupon_claims c"
 		" WHERE " LIVE_HOLD,
-		NULL, 0, {0}, SEES_LATEST, SPI_OK_SELECT, NoLock, AccessShareLock
+		NULL, 0, {0}, SEES_LATEST, SPI_OK_SELECT
 	},
 	/* overdue holds included: those locked by others may come back */
 	[COUPON_SQL_NEXT_EXPIRY_OF_POOL] = {
 		"SELECT pg_catalog.min(c.expires_at) FROM %1$s.coupon_claims c"
 		" WHERE " LIVE_HOLD " AND c.pool" EQ "$1",
-		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT, NoLock, AccessShareLock
+		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
 };
 
@@ -220,8 +212,7 @@ static struct
 	bool		lifecycle;		/* and this layout */
 } prepared;
 
-/* The statement being prepared or run, and its text; NULL if none. */
-static const CouponStatementDef *running_def = NULL;
+/* The text of the statement being prepared or run; NULL if none. */
 static const char *running_text = NULL;
 
 /* Registered from _PG_init. */
@@ -519,41 +510,20 @@ statement_plan(CouponStatement id)
 	return prepared.plans[id];
 }
 
-/* The relations of an analyzed statement of ours. */
-typedef struct AnalyzedRelations
-{
-	const CouponStatementDef *def;
-	Oid			other;			/* one other than the tables, if any */
-	bool		lock_differs;	/* a table locked otherwise than def says */
-} AnalyzedRelations;
-
-/*
- * Is node, or a query in it, reading a relation other than the tables?
- * Notes too whether it locks the tables as its definition says.
- */
+/* Is node, or a query in it, reading a relation other than the tables? */
 static bool
 reads_other_relation(Node *node, void *context)
 {
-	AnalyzedRelations *found = (AnalyzedRelations *) context;
-
 	if (node == NULL)
 		return false;
 	if (IsA(node, RangeTblEntry))
 	{
 		RangeTblEntry *rte = (RangeTblEntry *) node;
 
-		if (rte->rtekind != RTE_RELATION)
-			return false;
-		if (rte->relid == coupon_catalog.pool_relid)
-			found->lock_differs |= rte->rellockmode != found->def->pool_lock;
-		else if (rte->relid == coupon_catalog.claims_relid)
-			found->lock_differs |= rte->rellockmode != found->def->claims_lock;
-		else
-		{
-			found->other = rte->relid;
-			return true;
-		}
-		return false;
+		*(Oid *) context = rte->relid;
+		return rte->rtekind == RTE_RELATION &&
+			rte->relid != coupon_catalog.pool_relid &&
+			rte->relid != coupon_catalog.claims_relid;
 	}
 	if (IsA(node, Query))
 		return query_tree_walker((Query *) node, reads_other_relation, context,
@@ -573,36 +543,29 @@ reads_other_relation(Node *node, void *context)
 void
 coupon_catalog_check_analyzed(struct ParseState *pstate, struct Query *query)
 {
-	AnalyzedRelations found = {running_def, InvalidOid, false};
+	Oid			relid;
 
 	if (running_text == NULL || pstate->p_sourcetext == NULL ||
 		strcmp(pstate->p_sourcetext, running_text) != 0)
 		return;
-	if (reads_other_relation((Node *) query, &found))
+	if (reads_other_relation((Node *) query, &relid))
 		schema_changed(psprintf("A statement of the extension would have read relation \"%s.%s\" instead of the extension's tables.",
-								get_namespace_name(get_rel_namespace(found.other)),
-								get_rel_name(found.other)));
-	if (found.lock_differs)
-		elog(ERROR, "statement \"%s\" locks the tables otherwise than coupon_sql_run() does",
-			 running_text);
+								get_namespace_name(get_rel_namespace(relid)),
+								get_rel_name(relid)));
 }
 
 /*
- * Lock the tables as the statement's plan does, and check the schema's
- * name.  Taking a lock takes in the invalidations sent meanwhile, such as
- * that of a rename committed since the call began: the plan's own locks
- * then find the locks held and take in none, so its text is analyzed
- * again, if at all, only after the name was checked here.  The locks are
- * those the statement takes anyway; a claim whose pool is loaded runs no
- * statement.
+ * Before a statement runs: take in the invalidations sent since the call
+ * began, and if a schema changed, check the name the texts use.  A rename
+ * committed while the call waited for a lock, say, would otherwise reach
+ * the call only when the statement's plan takes its locks, and the plan
+ * would be analyzed again from a text with the old name.  A claim whose
+ * pool is loaded runs no statement.
  */
 static void
-statement_lock(const CouponStatementDef *def)
+statement_check_schema(void)
 {
-	if (def->pool_lock != NoLock)
-		LockRelationOid(coupon_catalog.pool_relid, def->pool_lock);
-	if (def->claims_lock != NoLock)
-		LockRelationOid(coupon_catalog.claims_relid, def->claims_lock);
+	AcceptInvalidationMessages();
 	if (!schema_name_checked)
 		statements_follow_schema();
 }
@@ -612,9 +575,9 @@ statement_lock(const CouponStatementDef *def)
  * table, schema or function its text names, the schema (or a table) was
  * renamed at the moment the statement looked its names up: the binding of
  * the call found the tables under those names (else catalog_damaged), and
- * statement_lock() checked the name, but a rename takes no lock that could
- * keep it from committing in between.  Such an error is raised as 40001;
- * any other returns, for the caller to raise again unchanged.
+ * statement_check_schema() checked the name, but a rename takes no lock
+ * that could keep it from committing in between.  Such an error is raised
+ * as 40001; any other returns, for the caller to raise again unchanged.
  */
 static void
 statement_failed(MemoryContext context)
@@ -646,12 +609,10 @@ coupon_sql_run(CouponStatement id, Datum *values)
 	Oid			save_userid;
 	int			save_sec_context;
 	int			rc;
-	const CouponStatementDef *outer_def = running_def;
 	const char *outer_text = running_text;
 	MemoryContext context = CurrentMemoryContext;
 
-	statement_lock(def);
-	running_def = def;
+	statement_check_schema();
 	running_text = statement_text(id);
 	PG_TRY();
 	{
@@ -681,13 +642,11 @@ coupon_sql_run(CouponStatement id, Datum *values)
 	}
 	PG_CATCH();
 	{
-		running_def = outer_def;
 		running_text = outer_text;
 		statement_failed(context);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	running_def = outer_def;
 	running_text = outer_text;
 
 	if (rc != def->expect)
