@@ -32,10 +32,18 @@
  * any invalidation.  Once the schema is renamed, whoever may create a
  * schema could give the old name to views of their own and have them read
  * as the owner.  So the binding remembers the name the texts use, and
- * prepares them anew when the schema's name has changed; and a rename
- * while a call runs, which the binding cannot see, is caught where a
- * statement is analyzed: a statement of ours that reads anything but the
- * extension's tables is refused (coupon_catalog_check_analyzed).
+ * prepares them anew when the schema's name has changed.  A rename
+ * committed while a call runs reaches the call at its next lock of a
+ * table, perhaps one a statement's plan takes before it analyzes the text
+ * again: with the old name, it would fail (42P01) or read whatever has that
+ * name now.  So before each statement the call takes in the invalidations
+ * and checks the name again if a schema changed (statement_check_schema).
+ * A rename that commits at the very moment a statement looks its names up
+ * (which no lock prevents, ALTER SCHEMA RENAME taking none) still makes
+ * the statement find nothing: that error is raised as 40001, retry the
+ * call (statement_failed).  And a statement of ours that would read
+ * anything but the extension's tables is refused with 40001
+ * (coupon_catalog_check_analyzed).
  *
  * Each statement says which data it sees: the latest committed data and
  * the transaction's own changes (so that a REPEATABLE READ or SERIALIZABLE
@@ -192,6 +200,12 @@ CouponCatalog coupon_catalog;
 /* Is coupon_catalog current?  Cleared by relcache invalidation. */
 static bool catalog_valid = false;
 
+/*
+ * Do the texts of the statements use the schema's name of now?  Cleared
+ * when a schema changes.
+ */
+static bool schema_name_checked = false;
+
 static struct
 {
 	SPIPlanPtr	plans[COUPON_SQL_COUNT];
@@ -222,6 +236,7 @@ void
 coupon_catalog_schema_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
 	catalog_valid = false;
+	schema_name_checked = false;
 }
 
 pg_noreturn static void catalog_damaged(const char *what);
@@ -322,6 +337,58 @@ claims_layout(void)
 	return LEDGER_UNKNOWN;
 }
 
+pg_noreturn static void schema_changed(const char *detail);
+
+/* A call met a rename (or a drop) of the extension's schema. */
+static void
+schema_changed(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("the schema of extension coupon changed while this call ran"),
+			 errdetail("%s", detail),
+			 errhint("Retry the call.")));
+}
+
+/*
+ * The texts name the schema: once it is renamed, the statements must be
+ * prepared anew, or the next invalidation of a plan would look up the old
+ * name and find nothing, or whatever has it now.  Checks the name for the
+ * schema and layout bound, and forgets the statements if they use
+ * another.
+ */
+static void
+statements_follow_schema(void)
+{
+	Oid			schema = coupon_catalog.schema;
+	char	   *schema_name = get_namespace_name(schema);
+
+	if (schema_name == NULL)
+		schema_changed("The schema was dropped.");
+	if (prepared.schema != schema || prepared.lifecycle != coupon_catalog.lifecycle ||
+		prepared.schema_name == NULL || strcmp(prepared.schema_name, schema_name) != 0)
+	{
+		/* The text of a statement that runs is not to be freed. */
+		if (running_text != NULL)
+			schema_changed("It was renamed while a statement of the extension ran.");
+		for (int i = 0; i < COUPON_SQL_COUNT; i++)
+		{
+			if (prepared.plans[i])
+				SPI_freeplan(prepared.plans[i]);
+			prepared.plans[i] = NULL;
+			if (prepared.texts[i])
+				pfree(prepared.texts[i]);
+			prepared.texts[i] = NULL;
+		}
+		prepared.schema = schema;
+		if (prepared.schema_name)
+			pfree(prepared.schema_name);
+		prepared.schema_name = MemoryContextStrdup(TopMemoryContext, schema_name);
+		prepared.lifecycle = coupon_catalog.lifecycle;
+	}
+	schema_name_checked = true;
+}
+
 /*
  * Find the extension's tables in its schema (that of the SQL function
  * being called: the extension is not relocatable).
@@ -329,7 +396,6 @@ claims_layout(void)
 void
 coupon_catalog_bind(Oid schema)
 {
-	char	   *schema_name;
 	LedgerLayout layout;
 
 	/*
@@ -359,30 +425,7 @@ coupon_catalog_bind(Oid schema)
 		catalog_relation("coupon_claims_request", RELKIND_INDEX, false) :
 		InvalidOid;
 
-	/*
-	 * The texts name the schema: once it is renamed, the statements must be
-	 * prepared anew, or the next invalidation of a plan would look up the
-	 * old name and find whatever has it now.
-	 */
-	schema_name = get_namespace_name(schema);
-	if (prepared.schema != schema || prepared.lifecycle != coupon_catalog.lifecycle ||
-		prepared.schema_name == NULL || strcmp(prepared.schema_name, schema_name) != 0)
-	{
-		for (int i = 0; i < COUPON_SQL_COUNT; i++)
-		{
-			if (prepared.plans[i])
-				SPI_freeplan(prepared.plans[i]);
-			prepared.plans[i] = NULL;
-			if (prepared.texts[i])
-				pfree(prepared.texts[i]);
-			prepared.texts[i] = NULL;
-		}
-		prepared.schema = schema;
-		if (prepared.schema_name)
-			pfree(prepared.schema_name);
-		prepared.schema_name = MemoryContextStrdup(TopMemoryContext, schema_name);
-		prepared.lifecycle = coupon_catalog.lifecycle;
-	}
+	statements_follow_schema();
 	catalog_valid = true;
 }
 
@@ -525,13 +568,50 @@ coupon_catalog_check_analyzed(struct ParseState *pstate, struct Query *query)
 		strcmp(pstate->p_sourcetext, running_text) != 0)
 		return;
 	if (reads_other_relation((Node *) query, &relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("the schema of extension coupon changed while this call ran"),
-				 errdetail("A statement of the extension would have read relation \"%s.%s\" instead of the extension's tables.",
-						   get_namespace_name(get_rel_namespace(relid)),
-						   get_rel_name(relid)),
-				 errhint("Retry the call.")));
+		schema_changed(psprintf("A statement of the extension would have read relation \"%s.%s\" instead of the extension's tables.",
+								get_namespace_name(get_rel_namespace(relid)),
+								get_rel_name(relid)));
+}
+
+/*
+ * Before a statement runs: take in the invalidations sent since the call
+ * began, and if a schema changed, check the name the texts use.  A rename
+ * committed while the call waited for a lock, say, would otherwise reach
+ * the call only when the statement's plan takes its locks, and the plan
+ * would be analyzed again from a text with the old name.  A claim whose
+ * pool is loaded runs no statement.
+ */
+static void
+statement_check_schema(void)
+{
+	AcceptInvalidationMessages();
+	if (!schema_name_checked)
+		statements_follow_schema();
+}
+
+/*
+ * The statement failed with the error being handled.  If it found no
+ * table, schema or function its text names, the schema (or a table) was
+ * renamed at the moment the statement looked its names up: the binding of
+ * the call found the tables under those names (else catalog_damaged), and
+ * statement_check_schema() checked the name, but a rename takes no lock
+ * that could keep it from committing in between.  Such an error is raised
+ * as 40001; any other returns, for the caller to raise again unchanged.
+ */
+static void
+statement_failed(MemoryContext context)
+{
+	MemoryContext error_context = MemoryContextSwitchTo(context);
+	ErrorData  *error = CopyErrorData();
+
+	MemoryContextSwitchTo(error_context);
+	if (error->sqlerrcode != ERRCODE_UNDEFINED_TABLE &&
+		error->sqlerrcode != ERRCODE_INVALID_SCHEMA_NAME &&
+		error->sqlerrcode != ERRCODE_UNDEFINED_FUNCTION)
+		return;
+	FlushErrorState();
+	schema_changed(psprintf("A statement of the extension failed: %s.",
+							error->message));
 }
 
 /*
@@ -549,7 +629,9 @@ coupon_sql_run(CouponStatement id, Datum *values)
 	int			save_sec_context;
 	int			rc;
 	const char *outer_text = running_text;
+	MemoryContext context = CurrentMemoryContext;
 
+	statement_check_schema();
 	running_text = statement_text(id);
 	PG_TRY();
 	{
@@ -577,11 +659,14 @@ coupon_sql_run(CouponStatement id, Datum *values)
 		UnregisterSnapshot(snapshot);
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		running_text = outer_text;
+		statement_failed(context);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	running_text = outer_text;
 
 	if (rc != def->expect)
 		elog(ERROR, "SPI_execute_snapshot failed executing \"%s\": %s",
