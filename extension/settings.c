@@ -5,9 +5,10 @@
  *
  * Floor: the bottom; calls nothing of the extension's.  The semaphore and
  * the table of due holds are sized by coupon.max_pools, the expiry
- * launcher obeys coupon.expiry_workers; _PG_init (coupon.c) has them
- * defined, once, when the library is preloaded.  Not preloaded, both keep
- * their defaults, which nothing then reads.
+ * launcher obeys coupon.expiry_workers and coupon.expiry_revisit_interval;
+ * _PG_init (coupon.c) has them defined, once, when the library is
+ * preloaded.  Not preloaded, they keep their defaults, which nothing then
+ * reads.
  *
  * Note about locking: none; PostgreSQL sets the variables.
  *
@@ -24,6 +25,9 @@ int			coupon_max_pools = 1024;
 
 /* GUC: do background workers return expired holds? */
 bool		coupon_expiry_workers = true;
+
+/* GUC: seconds between the expiry launcher's visits of every database. */
+int			coupon_expiry_revisit_interval = 600;
 
 /* Define the settings and reserve the "coupon." prefix; from _PG_init. */
 void
@@ -49,5 +53,16 @@ coupon_settings_define(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("coupon.expiry_revisit_interval",
+							"Time between the expiry launcher's visits of every database.",
+							"A visit finds holds that no commit announced, such as those "
+							"of a restored database or one copied from a template.",
+							&coupon_expiry_revisit_interval,
+							600,
+							1,
+							86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("coupon");
 }

@@ -10,6 +10,7 @@
 
 extern int	coupon_max_pools;
 extern bool coupon_expiry_workers;
+extern int	coupon_expiry_revisit_interval;
 
 extern void coupon_settings_define(void);
 

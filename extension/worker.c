@@ -24,12 +24,15 @@
  * Who tells the launcher: a transaction that makes a hold, or moves its
  * expiry, announces it when it commits (escrow.c, through due.c, which
  * sets the launcher's latch); at its start, and every
- * ten minutes, the launcher visits every database, so that holds that
- * outlived a restart or a crash are returned, expired ones at once, and
- * holds that came without a commit announcing them (a database copied
- * from a template, or restored) within ten minutes.  A database that
- * is dropped is forgotten when the drop commits; a database whose
- * extension is dropped has no holds left and drops out by itself.  A
+ * coupon.expiry_revisit_interval (ten minutes by default), the launcher
+ * visits every database, so that holds that outlived a restart or a crash
+ * are returned, expired ones at once, and holds that came without a commit
+ * announcing them (a database copied from a template, or restored) within
+ * that interval of their arrival, or at their expiry if that is later.
+ * The launcher never sleeps past its next visit, and a reload that
+ * changes the interval wakes it.  A database that is dropped is forgotten
+ * when the drop commits; a database whose extension is dropped has no
+ * holds left and drops out by itself.  A
  * worker that fails (terminated, or its database gone) is retried shortly,
  * unless its database no longer exists or takes no connections; the
  * launcher itself is restarted by the postmaster a second after it dies.
@@ -79,7 +82,6 @@
 #define FAILED_RETRY_MS		2000	/* a worker that did not finish */
 #define POOL_FAILED_RETRY_MS	10000	/* holds that could not be returned */
 #define LAUNCHER_IDLE_MS	60000	/* the launcher looks around this often */
-#define LAUNCHER_REVISIT_MS	600000	/* and visits every database this often */
 
 PGDLLEXPORT void coupon_expiry_launcher_main(Datum arg);
 PGDLLEXPORT void coupon_expiry_worker_main(Datum arg);
@@ -157,19 +159,21 @@ database_connectable(Oid dboid)
 /*
  * The database whose worker should run now: the most overdue one, else one
  * still to visit.  InvalidOid if none; *wake says when to look again.  If
- * a database did not fit in the table, or every LAUNCHER_REVISIT_MS (since
- * *visited), every database is visited again: holds can arrive without a
- * commit that announces them (CREATE DATABASE ... TEMPLATE, a restore).
+ * a database did not fit in the table, or every
+ * coupon.expiry_revisit_interval (since *visited), every database is
+ * visited again: holds can arrive without a commit that announces them
+ * (CREATE DATABASE ... TEMPLATE, a restore).
  */
 static Oid
 launcher_next(List **to_visit, TimestampTz *visited, TimestampTz now,
 			  TimestampTz *wake)
 {
+	int			revisit_ms = coupon_expiry_revisit_interval * 1000;
 	bool		overflow;
 	Oid			dboid = coupon_due_next(now, wake, &overflow);
 
 	if (*to_visit == NIL &&
-		(overflow || TimestampDifferenceExceeds(*visited, now, LAUNCHER_REVISIT_MS)))
+		(overflow || TimestampDifferenceExceeds(*visited, now, revisit_ms)))
 	{
 		if (overflow)
 			ereport(LOG,
@@ -182,6 +186,9 @@ launcher_next(List **to_visit, TimestampTz *visited, TimestampTz now,
 		dboid = linitial_oid(*to_visit);
 		*to_visit = list_delete_first(*to_visit);
 	}
+	/* Done with this visit: wake for the next one. */
+	if (*to_visit == NIL)
+		*wake = Min(*wake, TimestampTzPlusMilliseconds(*visited, revisit_ms));
 	return dboid;
 }
 
