@@ -320,13 +320,11 @@ static const int layout_natts[] = {
 static LedgerLayout
 claims_layout(void)
 {
-	bool		cart_claim = claims_column_is("cart_claim", 9);
-
 	if (!claims_column_is("released_at", 6))
 		return LEDGER_UNKNOWN;
 	if (claims_column_is("expires_at", 7) && claims_column_is("request_id", 8))
 	{
-		if (cart_claim)
+		if (claims_column_is("cart_claim", 9))
 			return LEDGER_1_3;
 		if (get_attnum(coupon_catalog.claims_relid, "cart_claim") == InvalidAttrNumber)
 			return LEDGER_1_1;

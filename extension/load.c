@@ -76,14 +76,14 @@ coupon_check_qty(const char *pool, int64 qty, int64 capacity,
  * end.
  *
  * A pool row that this transaction wrote is one it created, or created
- * again after dropping the committed pool, which takes no slot when the
- * pool has none (pool.c): the committed row is then another pool's.  A
+ * again after dropping the committed pool (whether or not that had a
+ * slot, pool.c): the committed row is then another pool's.  A
  * resize writes the row too, but only after the pool found its slot, which
  * the resize's escrow entry pins until the transaction ends; so a resized
  * pool never comes here.
  */
 static bool
-load_row(const CouponPoolKey *key, bool dropped_here, CouponPoolRow *row)
+load_row(const CouponPoolKey *key, CouponPoolRow *row)
 {
 	Datum		args[1];
 	bool		written_here;
@@ -96,8 +96,7 @@ load_row(const CouponPoolKey *key, bool dropped_here, CouponPoolRow *row)
 		coupon_pool_missing(key->name);
 	written_here = TransactionIdIsCurrentTransactionId(
 		DatumGetTransactionId(coupon_sql_value(0, 1, NULL)));
-	committed = !dropped_here && !written_here &&
-		coupon_sql_run(COUPON_SQL_LOAD, args) == 1;
+	committed = !written_here && coupon_sql_run(COUPON_SQL_LOAD, args) == 1;
 	if (committed)
 	{
 		Datum		expiry;
@@ -118,7 +117,6 @@ typedef struct LoadArgs
 	const CouponPoolKey *key;
 	int64		qty;
 	uint64		epoch;
-	bool		dropped_here;
 	CouponSlotRef *ref;
 	int			result;
 } LoadArgs;
@@ -139,7 +137,7 @@ load_locked(void *arg)
 	CouponPoolRow row;
 
 	a->result = -1;
-	if (!load_row(key, a->dropped_here, &row))
+	if (!load_row(key, &row))
 		return false;
 	if (a->qty > 0)
 		coupon_check_qty(key->name, a->qty, row.capacity, row.per_customer);
@@ -165,9 +163,9 @@ coupon_pool_find(const CouponPoolKey *key, int64 qty, CouponSlotRef *ref)
 {
 	for (;;)
 	{
-		LoadArgs	load = {key, qty, 0, false, ref, 0};
+		LoadArgs	load = {key, qty, 0, ref, 0};
 
-		if (coupon_slot_find(key, ref, &load.epoch, &load.dropped_here))
+		if (coupon_slot_find(key, ref, &load.epoch))
 		{
 			if (qty > 0)
 				coupon_check_qty(key->name, qty, ref->capacity,

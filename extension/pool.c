@@ -207,7 +207,6 @@ coupon_pool_drop(PG_FUNCTION_ARGS)
 	CouponSlotRef ref;
 	LockedPool	p;
 	uint64		epoch;
-	bool		dropped_here;
 
 	coupon_enter(fcinfo, "coupon_pool_drop", COUPON_WRITES);
 	pool = coupon_arg_pool(fcinfo, 0);
@@ -222,7 +221,7 @@ coupon_pool_drop(PG_FUNCTION_ARGS)
 	 * this transaction ends (load.c).  So any number of pools can be
 	 * dropped in one transaction.
 	 */
-	while (coupon_slot_find(&key, &ref, &epoch, &dropped_here))
+	while (coupon_slot_find(&key, &ref, &epoch))
 	{
 		uint64		in_flight;
 

@@ -353,17 +353,15 @@ slot_dropper(CouponSlotRef ref)
 
 /*
  * Find the pool's slot.  Returns false when it has none, with *epoch the
- * epoch to hand to coupon_slot_install() after loading, and *dropped_here
- * telling whether this transaction is dropping the pool's slot (then a pool
- * of the same name that it sees was created by it since, and may not be
- * loaded before it commits).  A slot that another open transaction is
- * dropping is returned: taking from it is refused.
+ * epoch to hand to coupon_slot_install() after loading, and also when this
+ * transaction is dropping the pool's slot (then a pool of the same name
+ * that it sees was created by it since, and load.c does not load it before
+ * it commits).  A slot that another open transaction is dropping is
+ * returned: taking from it is refused.
  */
 bool
-coupon_slot_find(const CouponPoolKey *key, CouponSlotRef *ref, uint64 *epoch,
-				 bool *dropped_here)
+coupon_slot_find(const CouponPoolKey *key, CouponSlotRef *ref, uint64 *epoch)
 {
-	*dropped_here = false;
 	for (;;)
 	{
 		CouponSlot *slot;
@@ -389,7 +387,6 @@ coupon_slot_find(const CouponPoolKey *key, CouponSlotRef *ref, uint64 *epoch,
 			case DROPPER_RUNNING:
 				return true;
 			case DROPPER_HERE:
-				*dropped_here = true;
 				return false;
 			case DROPPER_GONE:
 				break;

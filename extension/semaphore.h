@@ -91,7 +91,7 @@ extern bool coupon_preloaded(void);
 extern void coupon_require_preload(void);
 extern const uint8 *coupon_secret(void);
 extern bool coupon_slot_find(const CouponPoolKey *key, CouponSlotRef *ref,
-							 uint64 *epoch, bool *dropped_here);
+							 uint64 *epoch);
 extern bool coupon_slot_install(const CouponPoolKey *key,
 								const CouponPoolRow *row, uint64 epoch,
 								CouponSlotRef *ref);
