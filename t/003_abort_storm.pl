@@ -231,7 +231,7 @@ SELECT (SELECT count(*) FROM coupon_pools WHERE claimed > capacity)
 # From one open session: a psql started for each sample can take a second
 # on a loaded machine.
 my $sampler = bg_open($node);
-while ($pgbench->pumpable)
+while (running($pgbench))
 {
 	bg_send($sampler, $sample_sql);
 	my ($out, $state) = bg_collect($sampler);
@@ -241,7 +241,6 @@ while ($pgbench->pumpable)
 		$bad_samples++ if $out ne '0';
 	}
 	usleep(200_000);
-	last unless eval { $pgbench->pump_nb; 1 };
 }
 $pgbench->finish;
 my $pgbench_rc = $? >> 8;

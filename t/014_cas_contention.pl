@@ -54,9 +54,8 @@ my $run = pgbench_start($node, 'postgres', $dir, 'churn',
 # (a psql started for each sample can take a second on a loaded machine).
 my $sampler = bg_open($node);
 my ($samples, @bad) = (0);
-while ($run->pumpable && $samples < 100_000)
+while (running($run) && $samples < 100_000)
 {
-	$run->pump_nb;
 	my $row = bg_run($sampler,
 		"SELECT available, in_flight FROM coupon_pool_memory() WHERE pool = 'hot'");
 	my $m = $row eq '' ? undef : [ split /\|/, $row ];

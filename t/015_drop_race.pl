@@ -106,9 +106,8 @@ my $run = pgbench_start($node, 'postgres', $dir, 'race',
 # loaded machine.
 my $sampler = bg_open($node);
 my ($samples, $worst) = (0, 0);
-while ($run->pumpable)
+while (running($run))
 {
-	$run->pump_nb;
 	my $live = bg_run($sampler,
 		"SELECT count(*) FROM coupon_claims WHERE pool = 'race' AND released_at IS NULL");
 	$worst = $live if $live > $worst;

@@ -125,10 +125,9 @@ my $renamer_bench = pgbench_start($node, 'postgres', $dir, 'rename',
 
 # Both end after 3 s; the deadline is a guard against a hang.
 my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-while (grep { $_->pumpable } $bench, $renamer_bench)
+while (grep { running($_) } $bench, $renamer_bench)
 {
 	last if time > $deadline;
-	eval { $_->pump_nb } for $bench, $renamer_bench;
 	usleep(50_000);
 }
 if (grep { $_->pumpable } $bench, $renamer_bench)

@@ -12,6 +12,7 @@ use FindBin;
 use lib $FindBin::RealBin;
 
 use ClientTest;
+use CouponTest qw(running);
 use IPC::Run;
 use JSON::PP;
 use PostgreSQL::Test::Utils;
@@ -57,11 +58,10 @@ is($rounds, 3, 'three rounds of terminations while the client ran')
 sub sessions_back
 {
 	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-	while (time < $deadline && $client->pumpable)
+	while (time < $deadline && running($client))
 	{
 		return 1
 		  if $node->safe_psql('postgres', "SELECT ($sessions) >= 1") eq 't';
-		$client->pump_nb;
 		usleep(100_000);
 	}
 	return 0;

@@ -29,7 +29,7 @@ our @EXPORT = qw(
   query_value ledger_count memory_of check_log start_claimers stop_claimers
   check_acks pgbench_start pgbench_result wait_due wait_returned
   check_no_public_execute gdb_break gdb_wait_hit gdb_continue
-  run_across_update
+  run_across_update running
 );
 
 # The field separator of every psql call made here: pool names in the
@@ -186,6 +186,18 @@ sub pgbench_start
 	return IPC::Run::start(
 		[ 'pgbench', '-n', '-h', $node->host, '-p', $node->port, @args, $db ],
 		'>', "$dir/$name.out", '2>', "$dir/$name.err");
+}
+
+# Whether the IPC::Run harness $run (a pgbench, a psql, a client) still
+# runs, after handing it what it has written.  pump_nb dies when the
+# process ends between pumpable and it, a race a loaded machine wins now
+# and then: ask under eval, and ask again after.
+sub running
+{
+	my ($run) = @_;
+	return 0 unless $run->pumpable;
+	return 0 unless eval { $run->pump_nb; 1 };
+	return $run->pumpable ? 1 : 0;
 }
 
 # What a finished pgbench_start run wrote: the number of transactions it
@@ -431,8 +443,7 @@ sub bg_collect
 		  . " stdout '$s->{stdout}' stderr '$s->{stderr}'"
 		  if time > $deadline;
 		die "background psql exited: stderr '$s->{stderr}'"
-		  unless $s->{run}->pumpable;
-		$s->{run}->pump_nb;
+		  unless running($s->{run});
 		usleep(10_000);
 	}
 	my $took = time - $s->{coupon_started};
@@ -472,8 +483,7 @@ sub bg_close
 {
 	my ($s) = @_;
 	eval {
-		$s->{run}->pump_nb if $s->{run}->pumpable;
-		if ($s->{run}->pumpable)
+		if (running($s->{run}))
 		{
 			$s->{stdin} .= "\\q\n";
 			$s->{run}->finish;
@@ -505,9 +515,8 @@ sub wait_until_event
 		  if $node->safe_psql('postgres',
 			"SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND $cond")
 		  eq '1';
-		if ($s && $s->{coupon_banner} && $s->{run}->pumpable)
+		if ($s && $s->{coupon_banner} && running($s->{run}))
 		{
-			$s->{run}->pump_nb;
 			if ($s->{stdout} =~ /$s->{coupon_banner}\n/)
 			{
 				diag("backend $pid returned without waiting on $type:"
@@ -555,9 +564,8 @@ sub gdb_wait_file
 {
 	my ($g, $file) = @_;
 	my $until = time + $PostgreSQL::Test::Utils::timeout_default;
-	while (!-e "$g->{dir}/$file" && time < $until)
+	while (!-e "$g->{dir}/$file" && time < $until && running($g->{run}))
 	{
-		$g->{run}->pump_nb;
 		usleep(50_000);
 	}
 	return -e "$g->{dir}/$file";
