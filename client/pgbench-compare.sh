@@ -19,6 +19,16 @@
 #   bulk:
 #     bulk         SELECT ... FROM coupon_claim_many('bench', 100 customers)
 #     bulk-ceiling INSERT ledger SELECT ... (the same 100 rows, no check)
+#     bulk-spread  coupon_claim_many('spread', 100 of a million customers
+#                  who hold earlier claims: one index probe per customer)
+#     bulk-spread-ceiling  INSERT ledger SELECT ... (the same shape)
+#
+#   restart:
+#     a pool whose ledger holds 10 million claims, 1 million of them live
+#     (COUPON_RESTART_ROWS and COUPON_RESTART_LIVE change that), then in
+#     every round a restart (fast, then immediate: crash recovery, in turn)
+#     and the time of the first claim on the pool in a new session, which
+#     loads it, and of the second.  CLIENTS and SECONDS are not used.
 #
 # The ledger table is CREATE TABLE ... (LIKE coupon_claims INCLUDING ALL):
 # the same columns, constraints, indexes and id sequence as the extension's.
@@ -37,8 +47,9 @@ on | off) ;;
 esac
 case $set_name in
 claims) workloads=(hotrow hotrow-cte claim ceiling) ;;
-bulk) workloads=(bulk bulk-ceiling) ;;
-*) echo "pgbench-compare.sh: unknown set \"$set_name\" (claims or bulk)" >&2; exit 2 ;;
+bulk) workloads=(bulk bulk-ceiling bulk-spread bulk-spread-ceiling) ;;
+restart) workloads=() ;;
+*) echo "pgbench-compare.sh: unknown set \"$set_name\" (claims, bulk or restart)" >&2; exit 2 ;;
 esac
 source "$(dirname "$0")/throwaway.sh" pgbench 55491
 
@@ -50,7 +61,55 @@ CREATE TABLE bench.counter (id int PRIMARY KEY, remaining bigint NOT NULL);
 INSERT INTO bench.counter VALUES (1, 1000000000000);
 SELECT coupon_pool_create('bench', 1000000000000);
 SQL
+if [ "$set_name" = bulk ]; then
+	# A million customers with an earlier claim each, in both ledgers.
+	psql -Xq -o /dev/null -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO coupon_claims (pool, customer, qty)
+SELECT 'spread', 's' || g, 1 FROM generate_series(0, 999999) g;
+SELECT coupon_pool_create('spread', 1000000000000, 1000000000);
+INSERT INTO bench.ledger (pool, customer, qty)
+SELECT 'spread', 's' || g, 1 FROM generate_series(0, 999999) g;
+VACUUM ANALYZE coupon_claims, bench.ledger;
+SQL
+fi
 psql -XAtq -o /dev/null -c "ALTER SYSTEM SET synchronous_commit = $sync" -c "SELECT pg_reload_conf()"
+
+if [ "$set_name" = restart ]; then
+	rows=${COUPON_RESTART_ROWS:-10000000}
+	live=${COUPON_RESTART_LIVE:-1000000}
+	echo "restart, a ledger of $rows claims of which $live live, $rounds rounds, $(nproc) CPUs, PostgreSQL $(psql -XAtc 'SHOW server_version')"
+	psql -Xq -o /dev/null -v ON_ERROR_STOP=1 -v rows="$rows" -v live="$live" <<'SQL'
+INSERT INTO coupon_claims (pool, customer, qty, released_at)
+SELECT 'big', 'c' || g, 1, CASE WHEN g <= :live THEN NULL ELSE now() END
+  FROM generate_series(1, :rows) g;
+SELECT coupon_pool_create('big', :rows + 1000000, 1000000);
+VACUUM ANALYZE coupon_claims;
+SQL
+	for round in $(seq 1 "$rounds"); do
+		mode=fast
+		[ $((round % 2)) = 0 ] && mode=immediate
+		bash "$src/.ci/pgserver" stop "$throwaway_dir" "$mode"
+		bash "$src/.ci/pgserver" start "$throwaway_dir" "$PGPORT"
+		psql -XAtq -v round="$round" <<'SQL' | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | paste -sd ' ' |
+\timing on
+SELECT coupon_claim('big', 'first-' || :'round') IS NOT NULL;
+SELECT coupon_claim('big', 'second-' || :'round') IS NOT NULL;
+SQL
+			{
+				read -r first second
+				printf 'round %d  %-9s restart: first claim %8.1f ms, second %6.1f ms\n' "$round" "$mode" "$first" "$second"
+				echo "$first" >>"$throwaway_dir/first"
+			}
+	done
+	psql -XAtq <<SQL
+SELECT format('pool big: %s claimed (%s live rows in the ledger), balanced: %s', claimed,
+              (SELECT count(*) FROM coupon_claims WHERE pool = 'big' AND released_at IS NULL),
+              capacity = claimed + in_flight + available)
+  FROM coupon_pools WHERE pool = 'big';
+SQL
+	python3 -c 'import statistics,sys; print(f"median first claim after a restart: {statistics.median(map(float, open(sys.argv[1]))):.1f} ms")' "$throwaway_dir/first"
+	exit 0
+fi
 
 echo "pgbench, $set_name, $clients clients, ${seconds} s per run, $rounds rounds, synchronous_commit $sync, $(nproc) CPUs, PostgreSQL $(psql -XAtc 'SHOW server_version')"
 declare -A results
@@ -66,10 +125,10 @@ for round in $(seq 1 "$rounds"); do
 done
 
 psql -XAtq <<'SQL'
-SELECT format('coupon_claim and coupon_claim_many: %s granted, pool balanced: %s, ledger agrees: %s',
-              grants, capacity = claimed + in_flight + available,
-              claimed = (SELECT count(*) FROM coupon_claims WHERE pool = 'bench'))
-  FROM coupon_pools WHERE pool = 'bench';
+SELECT format('pool %s: %s granted, pool balanced: %s, ledger agrees: %s',
+              pool, grants, capacity = claimed + in_flight + available,
+              claimed = (SELECT sum(qty) FROM coupon_claims c WHERE c.pool = p.pool))
+  FROM coupon_pools p ORDER BY pool;
 SQL
 if [ "$set_name" = claims ]; then
 	python3 - "${results[hotrow]}" "${results[hotrow-cte]}" "${results[claim]}" "${results[ceiling]}" <<'PY'
@@ -81,10 +140,13 @@ print(f"claim / hotrow-cte = {claim / cte:.1f}x")
 print(f"claim / ceiling    = {claim / ceiling:.2f}x")
 PY
 else
-	python3 - "${results[bulk]}" "${results[bulk-ceiling]}" <<'PY'
+	python3 - "${results[bulk]}" "${results[bulk-ceiling]}" \
+		"${results[bulk-spread]}" "${results[bulk-spread-ceiling]}" <<'PY'
 import statistics, sys
-bulk, ceiling = (statistics.median(map(float, a.split())) for a in sys.argv[1:3])
-print(f"median rows/s: bulk {bulk * 100:.0f}, bulk-ceiling {ceiling * 100:.0f} (100 rows per call)")
-print(f"bulk / bulk-ceiling = {bulk / ceiling:.2f}x")
+bulk, ceiling, spread, spread_ceiling = (statistics.median(map(float, a.split())) for a in sys.argv[1:5])
+print(f"median rows/s: bulk {bulk * 100:.0f}, bulk-ceiling {ceiling * 100:.0f},"
+      f" bulk-spread {spread * 100:.0f}, bulk-spread-ceiling {spread_ceiling * 100:.0f} (100 rows per call)")
+print(f"bulk / bulk-ceiling               = {bulk / ceiling:.2f}x")
+print(f"bulk-spread / bulk-spread-ceiling = {spread / spread_ceiling:.2f}x")
 PY
 fi

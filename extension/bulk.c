@@ -122,6 +122,25 @@ customers_arg(FunctionCallInfo fcinfo, int argno, int *n)
 }
 
 /*
+ * The holdings of the customers whose holdings are an upper bound
+ * (CouponHoldings.bound) and would refuse one of their entries of qty,
+ * made exact: a bound is enough to grant, not to refuse.
+ */
+static void
+exact_where_refused(const CouponPoolKey *key, char **distinct,
+					const int *entries, int ndistinct, int32 qty,
+					int32 per_customer, CouponHoldings *holdings)
+{
+	for (int d = 0; d < ndistinct; d++)
+	{
+		if (holdings[d].bound &&
+			holdings[d].held + (int64) entries[d] * qty > per_customer)
+			coupon_ledger_holdings_many(key->name, &distinct[d], 1,
+										&holdings[d], true);
+	}
+}
+
+/*
  * Lock every customer (in sorted order) and decide, against the pool's
  * limit, who is to be granted.  Returns the number to grant.
  */
@@ -130,6 +149,7 @@ bulk_check(const CouponPoolKey *key, BulkEntry **sorted, int n, int32 qty,
 		   int32 per_customer)
 {
 	char	  **distinct = palloc(sizeof(char *) * Max(n, 1));
+	int		   *entries = palloc0(sizeof(int) * Max(n, 1));
 	CouponHoldings *holdings;
 	int			ndistinct = 0;
 	int			wanted = 0;
@@ -137,14 +157,19 @@ bulk_check(const CouponPoolKey *key, BulkEntry **sorted, int n, int32 qty,
 	/* All the locks first, then every customer's holdings in one scan. */
 	for (int i = 0; i < n; i++)
 	{
-		if (ndistinct > 0 &&
-			strcmp(distinct[ndistinct - 1], sorted[i]->customer) == 0)
-			continue;
-		distinct[ndistinct++] = sorted[i]->customer;
-		(void) coupon_lock_customer(key, sorted[i]->customer);
+		if (ndistinct == 0 ||
+			strcmp(distinct[ndistinct - 1], sorted[i]->customer) != 0)
+		{
+			distinct[ndistinct++] = sorted[i]->customer;
+			(void) coupon_lock_customer(key, sorted[i]->customer);
+		}
+		entries[ndistinct - 1]++;
 	}
 	holdings = palloc(sizeof(CouponHoldings) * Max(ndistinct, 1));
-	coupon_ledger_holdings_many(key->name, distinct, ndistinct, holdings);
+	coupon_ledger_holdings_many(key->name, distinct, ndistinct, holdings,
+								false);
+	exact_where_refused(key, distinct, entries, ndistinct, qty, per_customer,
+						holdings);
 
 	for (int i = 0, d = 0; i < n; d++)
 	{

@@ -118,22 +118,17 @@ typedef struct CouponStatementDef
 
 static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 	/*
-	 * capacity, per_customer, claimed, next expiry of the committed pool.
-	 * Planned for the pool at hand each time (custom_plan): a generic plan
-	 * cannot tell a pool of a few claims from one that fills the ledger,
-	 * and would scan the whole ledger to load either.
+	 * capacity, per_customer, next expiry of the committed pool (what it
+	 * has claimed is counted by ledger.c, coupon_ledger_claimed).  Planned
+	 * for the pool at hand each time (custom_plan): a generic plan cannot
+	 * tell a pool of a few holds from one that fills the ledger.
 	 */
 	[COUPON_SQL_LOAD] = {
 		"SELECT p.capacity, p.per_customer,"
-		" COALESCE((SELECT pg_catalog.sum(c.qty) FROM %1$s.coupon_claims c"
-		"           WHERE c.pool" EQ "$1 AND c.released_at IS NULL), 0),"
 		" (SELECT pg_catalog.min(c.expires_at) FROM %1$s.coupon_claims c"
 		"   WHERE c.pool" EQ "$1 AND " LIVE_HOLD ")"
 		" FROM %1$s.coupon_pool p WHERE p.name" EQ "$1",
-		"SELECT p.capacity, p.per_customer,"
-		" COALESCE((SELECT pg_catalog.sum(c.qty) FROM %1$s.coupon_claims c"
-		"           WHERE c.pool" EQ "$1 AND c.released_at IS NULL), 0),"
-		" NULL::pg_catalog.timestamptz"
+		"SELECT p.capacity, p.per_customer, NULL::pg_catalog.timestamptz"
 		" FROM %1$s.coupon_pool p WHERE p.name" EQ "$1",
 		1, {TEXTOID}, SEES_COMMITTED, SPI_OK_SELECT, true
 	},
@@ -613,6 +608,21 @@ statement_failed(MemoryContext context)
 }
 
 /*
+ * A registered snapshot of the latest committed data, without this
+ * transaction's own changes: they are visible from the command that made
+ * them on, and seen from the first command there are none.  The caller
+ * unregisters it.
+ */
+Snapshot
+coupon_committed_snapshot(void)
+{
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+
+	snapshot->curcid = FirstCommandId;
+	return snapshot;
+}
+
+/*
  * Run one statement as the owner of the ledger; returns the number of rows
  * it returned, which are in SPI_tuptable.  Between coupon_sql_begin() and
  * coupon_sql_end().
@@ -639,21 +649,19 @@ coupon_sql_run(CouponStatement id, Datum *values)
 		SetUserIdAndSecContext(coupon_catalog.owner,
 							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
-		snapshot = RegisterSnapshot(GetLatestSnapshot());
 		if (def->sees == SEES_COMMITTED)
 		{
-			/*
-			 * Our own changes are visible from the command that made them
-			 * on; seen from the first command, there are none.  Read-only,
-			 * so SPI uses the snapshot as it is.
-			 */
-			snapshot->curcid = FirstCommandId;
+			/* Read-only, so SPI uses the snapshot as it is. */
+			snapshot = coupon_committed_snapshot();
 			rc = SPI_execute_snapshot(plan, values, NULL, snapshot,
 									  InvalidSnapshot, true, false, 0);
 		}
 		else
+		{
+			snapshot = RegisterSnapshot(GetLatestSnapshot());
 			rc = SPI_execute_snapshot(plan, values, NULL, snapshot,
 									  InvalidSnapshot, false, true, 0);
+		}
 		UnregisterSnapshot(snapshot);
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}

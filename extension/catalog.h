@@ -10,6 +10,7 @@
 #define COUPON_CATALOG_H
 
 #include "utils/relcache.h"
+#include "utils/snapshot.h"
 
 #include "compat.h"
 
@@ -56,6 +57,7 @@ extern Oid	coupon_extension_schema(void);
 extern void coupon_catalog_bind(Oid schema);
 extern void coupon_catalog_check_ledger(Relation claims);
 extern void coupon_require_lifecycle(const char *function);
+extern Snapshot coupon_committed_snapshot(void);
 extern void coupon_sql_begin(void);
 extern void coupon_sql_end(void);
 extern uint64 coupon_sql_run(CouponStatement id, Datum *values);

@@ -137,9 +137,15 @@ customer_at_limit(const CouponPoolKey *key, const char *customer, int64 qty,
 	CouponHoldings holdings;
 	char	   *one = unconstify(char *, customer);
 
-	coupon_ledger_holdings_many(key->name, &one, 1, &holdings);
+	coupon_ledger_holdings_many(key->name, &one, 1, &holdings, false);
 	if (holdings.held + qty <= per_customer)
 		return false;
+	if (holdings.bound)
+	{
+		coupon_ledger_holdings_many(key->name, &one, 1, &holdings, true);
+		if (holdings.held + qty <= per_customer)
+			return false;
+	}
 	*claim_id = holdings.first_claim;
 	*status = coupon_limit_status(&holdings, per_customer, hold);
 	return true;

@@ -33,6 +33,11 @@
  * progress elsewhere still counts as held until it commits, which errs on
  * the safe side.  A hold whose time is up counts as not held, by the
  * clock, as for confirm and extend: once expired it can never come back.
+ * An earlier claim on a heap page that the visibility map marks
+ * all-visible is counted from the index entry alone, without a heap
+ * access: an upper bound of what the customer holds (an expired hold may
+ * be among them), enough to grant; the callers ask again, exactly, before
+ * they refuse.
  *
  * Note about locking: the writes take RowExclusiveLock on their table, as
  * an INSERT, UPDATE or DELETE would.
@@ -46,6 +51,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/visibilitymap.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "commands/sequence.h"
@@ -57,6 +63,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "storage/bufmgr.h"
 #include "utils/varlena.h"
 
 #include "catalog.h"
@@ -364,6 +371,61 @@ text_key(ScanKey key, Relation claims, AttrNumber attnum, AttrNumber indexattno,
 						   proc, value ? CStringGetTextDatum(value) : (Datum) 0);
 }
 
+/*
+ * A scan of the index of unreleased claims (pool, customer) INCLUDE (qty),
+ * returning its index tuples, with what it reads the heap and the
+ * visibility map through.
+ */
+typedef struct HolderScan
+{
+	Relation	claims;
+	Relation	holder;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	Buffer		vmbuffer;
+} HolderScan;
+
+static void
+holder_scan_begin(HolderScan *hs, Snapshot snapshot, int nkeys)
+{
+	hs->claims = table_open(coupon_catalog.claims_relid, AccessShareLock);
+	hs->holder = index_open(coupon_catalog.holder_index, AccessShareLock);
+	hs->slot = table_slot_create(hs->claims, NULL);
+	hs->scan = coupon_index_beginscan(hs->claims, hs->holder, snapshot, nkeys);
+	hs->scan->xs_want_itup = true;
+	hs->vmbuffer = InvalidBuffer;
+}
+
+static void
+holder_scan_end(HolderScan *hs)
+{
+	if (BufferIsValid(hs->vmbuffer))
+		ReleaseBuffer(hs->vmbuffer);
+	index_endscan(hs->scan);
+	ExecDropSingleTupleTableSlot(hs->slot);
+	index_close(hs->holder, NoLock);
+	table_close(hs->claims, NoLock);
+}
+
+/*
+ * The qty of the index entry the scan is on if the visibility map marks
+ * its heap page all-visible, as an index-only scan would take it: its row
+ * is visible to every transaction and unchanged since, so unreleased (the
+ * index is partial).  -1 if the heap must be asked.
+ */
+static int32
+visible_entry_qty(HolderScan *hs)
+{
+	bool		isnull;
+
+	if (!VM_ALL_VISIBLE(hs->claims,
+						ItemPointerGetBlockNumber(&hs->scan->xs_heaptid),
+						&hs->vmbuffer))
+		return -1;
+	return DatumGetInt32(index_getattr(hs->scan->xs_itup, 3,
+									   hs->scan->xs_itupdesc, &isnull));
+}
+
 /* The customers of coupon_ledger_holdings_many(), for a bsearch. */
 static int
 customer_cmp(const void *a, const void *b)
@@ -400,12 +462,19 @@ entry_holdings(IndexScanDesc scan, char *const *customers, int n,
  * than budget entries of other customers, which cost a comparison each
  * but no heap access (the scan returns the index tuple: pool, customer,
  * qty); the holdings are then incomplete.
+ *
+ * Unless exact, an entry on an all-visible heap page is counted from the
+ * index tuple alone (visible_entry_qty).  Only whether it is a hold whose
+ * time is up, and its id, would take the heap: such a customer's held is
+ * an upper bound (CouponHoldings.bound).
  */
 static bool
-holdings_in_range(IndexScanDesc scan, ScanKey keys, TupleTableSlot *slot,
-				  const char *lo, const char *hi, char *const *customers,
-				  int n, CouponHoldings *holdings, int budget)
+holdings_in_range(HolderScan *hs, ScanKey keys, bool exact, const char *lo,
+				  const char *hi, char *const *customers, int n,
+				  CouponHoldings *holdings, int budget)
 {
+	IndexScanDesc scan = hs->scan;
+	TupleTableSlot *slot = hs->slot;
 	CouponHoldings *h = NULL;
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -426,6 +495,17 @@ holdings_in_range(IndexScanDesc scan, ScanKey keys, TupleTableSlot *slot,
 			{
 				if (--budget < 0)
 					return false;
+				continue;
+			}
+		}
+		if (!exact && !scan->xs_heap_continue)
+		{
+			int32		qty = visible_entry_qty(hs);
+
+			if (qty >= 0)
+			{
+				h->held += qty;
+				h->bound = true;
 				continue;
 			}
 		}
@@ -459,8 +539,8 @@ holdings_in_range(IndexScanDesc scan, ScanKey keys, TupleTableSlot *slot,
 /*
  * What each customer holds in the pool now: the sum of qty of its
  * unreleased claims, and the lowest claim id among them (0 if none) and
- * whether that claim is a live hold, in holdings[i] for customers[i] (distinct, in strcmp() order; none at
- * all is no work).
+ * whether that claim is a live hold, in holdings[i] for customers[i]
+ * (distinct, in strcmp() order; none at all is no work).
  *
  * A bulk claim's customers are often close together in the index (new
  * customers with sequential names, campaign ranges): then one scan from
@@ -468,15 +548,19 @@ holdings_in_range(IndexScanDesc scan, ScanKey keys, TupleTableSlot *slot,
  * one descent of the index instead of one per customer.  If it passes too
  * many (customers spread over a large ledger), each customer is looked up
  * on its own, at the cost of a probe per customer, as for a single claim.
+ *
+ * Unless exact, entries on all-visible heap pages are counted from the
+ * index alone (holdings_in_range): a customer's held may then be an upper
+ * bound, and its first_claim unknown (bound set).  That spares a heap
+ * access per earlier claim, and an upper bound is enough to grant; a
+ * caller that would refuse on a bound asks again, exactly.
  */
 void
 coupon_ledger_holdings_many(const char *pool, char *const *customers, int n,
-							CouponHoldings *holdings)
+							CouponHoldings *holdings, bool exact)
 {
+	HolderScan	hs;
 	Relation	claims;
-	Relation	holder;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
 	ScanKeyData keys[3];
 	Oid			collation;
 	const char *lo;
@@ -485,11 +569,8 @@ coupon_ledger_holdings_many(const char *pool, char *const *customers, int n,
 	if (n == 0)
 		return;
 	lo = hi = customers[0];
-	claims = table_open(coupon_catalog.claims_relid, AccessShareLock);
-	holder = index_open(coupon_catalog.holder_index, AccessShareLock);
-	slot = table_slot_create(claims, NULL);
-	scan = coupon_index_beginscan(claims, holder, SnapshotSelf, 3);
-	scan->xs_want_itup = true;
+	holder_scan_begin(&hs, SnapshotSelf, 3);
+	claims = hs.claims;
 
 	/* The index is on (pool, customer): index columns 1 and 2. */
 	collation = TupleDescAttr(RelationGetDescr(claims), Anum_claims_customer - 1)->attcollation;
@@ -510,19 +591,66 @@ coupon_ledger_holdings_many(const char *pool, char *const *customers, int n,
 			hi = customers[i];
 	}
 	memset(holdings, 0, sizeof(CouponHoldings) * n);
-	if (!holdings_in_range(scan, keys, slot, lo, hi, customers, n, holdings,
-						   4 * n))
+	if (!holdings_in_range(&hs, keys, exact, lo, hi, customers, n,
+						   holdings, 4 * n))
 	{
 		memset(holdings, 0, sizeof(CouponHoldings) * n);
 		for (int i = 0; i < n; i++)
-			(void) holdings_in_range(scan, keys, slot, customers[i],
+			(void) holdings_in_range(&hs, keys, exact, customers[i],
 									 customers[i], &customers[i], 1,
 									 &holdings[i], PG_INT32_MAX);
 	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(holder, NoLock);
-	table_close(claims, NoLock);
+	holder_scan_end(&hs);
+}
+
+/*
+ * What the pool has claimed as the committed ledger says (the snapshot of
+ * coupon_committed_snapshot): the sum of qty of its unreleased claims,
+ * holds whose time is up included until they are returned.  What loading
+ * a pool counts.
+ *
+ * An index-only scan of the partial index of unreleased claims, read
+ * here rather than planned and run: an entry on an all-visible heap page
+ * is counted from its qty alone (visible_entry_qty), others from the
+ * version the snapshot sees.  A pool of a million live claims
+ * costs a pass over a million index entries, a few tens of milliseconds,
+ * rather than the executor's tuple by tuple aggregate.
+ */
+int64
+coupon_ledger_claimed(const char *pool)
+{
+	HolderScan	hs;
+	ScanKeyData key;
+	Snapshot	snapshot = coupon_committed_snapshot();
+	int64		claimed = 0;
+
+	holder_scan_begin(&hs, snapshot, 1);
+	text_key(&key, hs.claims, Anum_claims_pool, 1, BTEqualStrategyNumber,
+			 F_TEXTEQ, pool);
+	index_rescan(hs.scan, &key, 1, NULL, 0);
+	while (index_getnext_tid(hs.scan, ForwardScanDirection) != NULL)
+	{
+		int32		qty;
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		qty = visible_entry_qty(&hs);
+		if (qty >= 0)
+		{
+			claimed += qty;
+			continue;
+		}
+		/* An MVCC snapshot sees at most one version of the row. */
+		if (!index_fetch_heap(hs.scan, hs.slot))
+			continue;
+		(void) slot_getattr(hs.slot, Anum_claims_released_at, &isnull);
+		if (isnull)
+			claimed += DatumGetInt32(slot_getattr(hs.slot, Anum_claims_qty,
+												  &isnull));
+	}
+	holder_scan_end(&hs);
+	UnregisterSnapshot(snapshot);
+	return claimed;
 }
 
 /* A timestamptz column of a ledger row; 0 if it is null. */

@@ -40,6 +40,8 @@ typedef struct CouponHoldings
 	int64		held;			/* sum of qty of its unreleased claims */
 	int64		first_claim;	/* the lowest id among them, 0 if none */
 	bool		first_is_hold;	/* that claim is a live hold */
+	bool		bound;			/* held is an upper bound, first_claim not
+								 * known (not exact: see ledger.c) */
 } CouponHoldings;
 
 typedef enum CouponClaimChange
@@ -49,9 +51,10 @@ typedef enum CouponClaimChange
 } CouponClaimChange;
 
 extern void coupon_make_key(CouponPoolKey *key, const char *pool);
+extern int64 coupon_ledger_claimed(const char *pool);
 extern void coupon_ledger_holdings_many(const char *pool,
 										char *const *customers, int n,
-										CouponHoldings *holdings);
+										CouponHoldings *holdings, bool exact);
 extern bool coupon_ledger_find_request(const char *pool, const char *request_id,
 									   CouponClaimRow *row);
 extern int	coupon_ledger_find_cart_claim(const char *request_id,

@@ -43,6 +43,7 @@
 #include "args.h"
 #include "catalog.h"
 #include "common.h"
+#include "ledger.h"
 #include "load.h"
 #include "semaphore.h"
 
@@ -103,11 +104,12 @@ load_row(const CouponPoolKey *key, CouponPoolRow *row)
 
 		row->capacity = DatumGetInt64(coupon_sql_value(0, 1, NULL));
 		row->per_customer = DatumGetInt32(coupon_sql_value(0, 2, NULL));
-		row->claimed = DatumGetInt64(coupon_sql_value(0, 3, NULL));
-		expiry = coupon_sql_value(0, 4, &isnull);
+		expiry = coupon_sql_value(0, 3, &isnull);
 		row->next_expiry = isnull ? DT_NOEND : DatumGetTimestampTz(expiry);
 	}
 	coupon_sql_end();
+	if (committed)
+		row->claimed = coupon_ledger_claimed(key->name);
 	return committed;
 }
 

@@ -1,0 +1,105 @@
+# The per-customer check counts a customer's earlier claims from the index
+# alone where the visibility map says their heap page is all-visible; a
+# hold whose time is up is then still counted, and the claim's id is not
+# known, so that count is only an upper bound: enough to grant, never to
+# refuse.  Here every check runs with the ledger's pages all-visible (the
+# test vacuums until pg_visibility says so) and must give the exact
+# answer: an expired hold does not count, a repeat and a live hold answer
+# with their own claim's id, for single claims and bulk claims.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use CouponTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+# No expiry worker: an expired hold stays unreturned in the ledger, as it
+# does until a worker gets to it.
+my $node = coupon_node('visible', conf => ['coupon.expiry_workers = off']);
+$node->safe_psql('postgres', q{
+CREATE EXTENSION pg_visibility;
+SELECT coupon_pool_create('p', 100);
+SELECT coupon_pool_create('m', 100, 2);
+});
+my $ann = query_value($node, 'postgres', "SELECT coupon_claim('p', 'ann')");
+my $bob = query_value($node, 'postgres', "SELECT coupon_hold('p', 'bob', '1 s')");
+my $carl = query_value($node, 'postgres', "SELECT coupon_hold('p', 'carl', '1 hour')");
+my $dora = query_value($node, 'postgres', "SELECT coupon_hold('m', 'dora', '1 s')");
+my $eve = query_value($node, 'postgres', "SELECT coupon_hold('m', 'eve', '1 s')");
+my $fay = query_value($node, 'postgres', "SELECT coupon_claim('m', 'fay')");
+ok( $node->poll_query_until('postgres',
+		"SELECT bool_and(expires_at <= now()) FROM coupon_claims"
+		  . " WHERE id IN ($bob, $dora, $eve)"),
+	'the short holds ran out');
+
+# Vacuum until every page of the ledger is all-visible; false if it never
+# gets there.
+sub all_visible
+{
+	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	while (time < $deadline)
+	{
+		$node->safe_psql('postgres', 'VACUUM coupon_claims');
+		return 1
+		  if $node->safe_psql('postgres', q{
+SELECT all_visible = pg_relation_size('coupon_claims') / current_setting('block_size')::int
+  FROM pg_visibility_map_summary('coupon_claims')}) eq 't';
+		usleep(100_000);
+	}
+	return 0;
+}
+
+# One check with the ledger all-visible.
+sub check
+{
+	my ($sql, $want, $name) = @_;
+	ok(all_visible(), "the ledger is all-visible before: $name");
+	is($node->safe_psql('postgres', $sql), $want, $name);
+}
+
+check("SELECT claim_id, status FROM coupon_claim_detailed('p', 'ann')",
+	"$ann|repeat", 'a repeat answers with the first claim\'s id');
+check("SELECT claim_id, status FROM coupon_claim_detailed('p', 'carl')",
+	"$carl|held", 'a live hold answers held with its id');
+check(
+	"SELECT status, claim_id > $carl FROM coupon_claim_detailed('p', 'bob')",
+	'granted|t', 'a hold whose time is up does not count: granted');
+check(
+	qq{SELECT string_agg(customer || ':' || status || ':'
+	                     || CASE WHEN claim_id > $fay THEN 'new' ELSE claim_id::text END,
+	                     ',' ORDER BY customer)
+	    FROM coupon_claim_many('p', '{ann,carl,gus}')},
+	"ann:repeat:$ann,carl:held:$carl,gus:granted:new",
+	'a bulk claim answers repeats and holds with their ids');
+check(
+	q{SELECT string_agg(status, ',' ORDER BY claim_id)
+	    FROM coupon_claim_many('m', '{dora,dora}')},
+	'granted,granted',
+	'a bulk claim does not count a hold whose time is up: both granted');
+check(
+	q{SELECT string_agg(status, ',' ORDER BY claim_id NULLS LAST)
+	    FROM coupon_claim_many('m', '{fay,fay}')},
+	'granted,limit_reached',
+	'a bulk claim counts a live claim: one of two granted at a limit of 2');
+check("SELECT status FROM coupon_claim_detailed('m', 'eve', 2)",
+	'granted', 'a single claim of 2 does not count a hold whose time is up');
+check("SELECT status FROM coupon_claim_detailed('m', 'fay')",
+	'limit_reached', 'and refuses at the limit');
+
+# check_pools would count the unreturned expired holds: the limit, by the
+# clock, and the balance of each pool.
+is( $node->safe_psql('postgres', q{
+SELECT count(*) FROM (
+  SELECT 1 FROM coupon_claims c JOIN coupon_pools v USING (pool)
+   WHERE c.released_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > now())
+   GROUP BY c.pool, c.customer, v.per_customer HAVING sum(c.qty) > v.per_customer) x}),
+	'0', 'no customer holds more than the limit');
+is( $node->safe_psql('postgres', q{
+SELECT string_agg(pool || ':' || (capacity = claimed + in_flight + available), ',' ORDER BY pool)
+  FROM coupon_pools}),
+	'm:true,p:true', 'both pools balance');
+done_testing();
