@@ -23,7 +23,8 @@ OBJS = $(patsubst %.c,%.o,$(wildcard extension/*.c))
 # The script of the current version is that of 1.0 followed by the
 # upgrades, exactly what ALTER EXTENSION UPDATE runs.
 DATA = extension/coupon--1.0.sql extension/coupon--1.0--1.1.sql \
-	extension/coupon--1.1--1.2.sql extension/coupon--1.2--1.3.sql
+	extension/coupon--1.1--1.2.sql extension/coupon--1.2--1.3.sql \
+	extension/coupon--1.3--1.4.sql
 DATA_built = extension/coupon--$(EXTVERSION).sql
 PGFILEDESC = "coupon - exact, crash-safe coupon claims"
 
@@ -63,7 +64,7 @@ include $(PGXS)
 
 extension/coupon--$(EXTVERSION).sql: extension/coupon--1.0.sql \
 		extension/coupon--1.0--1.1.sql extension/coupon--1.1--1.2.sql \
-		extension/coupon--1.2--1.3.sql
+		extension/coupon--1.2--1.3.sql extension/coupon--1.3--1.4.sql
 	cat $^ > $@
 
 # The stress client has its own Makefile (PGXS builds one library here).
