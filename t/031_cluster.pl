@@ -51,6 +51,32 @@ sub members
 	} @nodes;
 }
 
+# pool => index of every node that has it; a pool on two nodes dies.
+sub pools_by_node
+{
+	my %on;
+	for my $i (0 .. 3)
+	{
+		for my $p (split /\n/, $nodes[$i]->safe_psql('postgres', 'SELECT name FROM coupon_pool'))
+		{
+			die "pool $p is on nodes $on{$p} and $i" if exists $on{$p};
+			$on{$p} = $i;
+		}
+	}
+	return %on;
+}
+
+# The connection string of node i, from the proxy's server.
+sub node_connstr
+{
+	my ($i) = @_;
+	return $proxy->safe_psql('postgres',
+		"SELECT option_value FROM pg_foreign_server, pg_options_to_table(srvoptions) WHERE option_name = 'p$i'");
+}
+
+# The number of ledger rows of every node.
+sub ledgers { return join ',', map { ledger_count($_, 'postgres') } @nodes; }
+
 # Before attach.
 expect_state($proxy, 'postgres', q{SELECT coupon_claim('a', 'c')}, 'UC007',
 	'a claim before attach is refused');
@@ -112,19 +138,15 @@ is( join(' ', map { $_->safe_psql('postgres', 'SELECT cluster FROM coupon_cluste
 	'of one cluster');
 
 # Pools, by name.
-my %node_of;    # pool => node index
-for my $p (map { "burst$_" } 0 .. 9)
-{
-	is(on_proxy(qq{SELECT coupon_pool_create('$p', 5)}), 't', "$p created through the proxy");
-	my @on = grep {
-		$nodes[$_]->safe_psql('postgres', qq{SELECT count(*) FROM coupon_pool WHERE name = '$p'}) eq '1'
-	} 0 .. 3;
-	is(scalar @on, 1, "$p is on one node");
-	$node_of{$p} = $on[0];
-	is(on_proxy(qq{SELECT coupon_node('$p')}), $proxy->safe_psql('postgres',
-		"SELECT option_value FROM pg_foreign_server, pg_options_to_table(srvoptions) WHERE option_name = 'p$on[0]'"),
-		"coupon_node('$p') names its node");
-}
+is(on_proxy(q{SELECT string_agg(coupon_pool_create('burst' || i, 5)::text, '') FROM generate_series(0, 9) i}),
+	'true' x 10, 'ten pools created through the proxy');
+my %node_of = pools_by_node();    # pool => node index
+is(join(' ', sort keys %node_of), join(' ', sort map { "burst$_" } 0 .. 9),
+	'each is on one node');
+is( on_proxy(q{SELECT string_agg(n.p || '=' || coupon_node(n.p), ' ' ORDER BY n.p)
+	             FROM (SELECT 'burst' || i AS p FROM generate_series(0, 9) i) n}),
+	do { my @c = map { node_connstr($_) } 0 .. 3; join(' ', map { "$_=$c[$node_of{$_}]" } sort keys %node_of) },
+	'coupon_node() names the node of each');
 my %used = map { $_ => 1 } values %node_of;
 cmp_ok(scalar keys %used, '>=', 3, 'ten pools are spread over ' . scalar(keys %used) . ' nodes');
 is(on_proxy('SELECT count(*), sum(capacity) FROM coupon_pools'), '10|50',
@@ -162,15 +184,13 @@ is(on_proxy(q{SELECT sum(claimed), sum(available) FROM coupon_pools WHERE pool L
 	'50|0', 'the proxy sees the 50 granted');
 
 # Release, confirm and extend by id reach the id's node.
+on_proxy(q{SELECT coupon_pool_create('life' || i, 10, 5) FROM generate_series(0, 15) i});
+my %life_node = pools_by_node();
 my @life;
-for my $k (0 .. 40)
+for my $p (map { "life$_" } 0 .. 15)
 {
-	my $p = "life$k";
-	on_proxy(qq{SELECT coupon_pool_create('$p', 10, 5)});
-	my ($n) = grep {
-		$nodes[$_]->safe_psql('postgres', qq{SELECT count(*) FROM coupon_pool WHERE name = '$p'}) eq '1'
-	} 1 .. 3;
-	next unless defined $n && !grep { $_->[1] == $n } @life;
+	my $n = $life_node{$p};
+	next if $n == 0 || grep { $_->[1] == $n } @life;
 	push @life, [ $p, $n ];
 	last if @life == 2;
 }
@@ -201,15 +221,15 @@ for my $l (@life)
 	is($node->safe_psql('postgres', qq{SELECT count(*) FROM coupon_claims WHERE request_id = 'req-$p'}),
 		'1', 'one claim on the node');
 }
+my $before = ledgers();
 for my $bad ((7 << 48) + 1, (4 << 48), -5)
 {
-	my $before = join ',', map { ledger_count($_, 'postgres') } @nodes;
 	expect_state($proxy, 'postgres', qq{SELECT coupon_release($bad, 'h')}, 'UC008',
 		"release of id $bad, which names no node, is refused");
 	expect_state($proxy, 'postgres', qq{SELECT coupon_confirm($bad)}, 'UC008',
 		"so is confirm");
-	is(join(',', map { ledger_count($_, 'postgres') } @nodes), $before, 'nothing changed');
 }
+is(ledgers(), $before, 'and they changed nothing');
 
 # Carts: on one node, or refused.
 my ($a_pool, $b_pool) = ($life[0][0], $life[1][0]);
@@ -223,12 +243,12 @@ SKIP:
 	is($nodes[$life[0][1]]->safe_psql('postgres', q{SELECT count(*) FROM coupon_claims WHERE customer = 'cart'}),
 		'2', 'on that node');
 }
-my $before = join ',', map { ledger_count($_, 'postgres') } @nodes;
+$before = ledgers();
 ($err) = (expect_state($proxy, 'postgres',
 		qq{SELECT coupon_claim_cart(ARRAY['$a_pool', '$b_pool'], ARRAY[1, 1], 'cart2')},
 		'0A000', 'a cart over two nodes is refused'))[2];
 like($err, qr/carts over several nodes are not supported yet/, 'saying so');
-is(join(',', map { ledger_count($_, 'postgres') } @nodes), $before, 'and changes nothing');
+is(ledgers(), $before, 'and changes nothing');
 
 # An application role: the documented grants on the proxy and the nodes.
 my $grants = q{
