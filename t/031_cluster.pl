@@ -35,7 +35,20 @@ plan skip_all => 'PL/Proxy is not installed'
   unless -f "$sharedir/extension/plproxy.control";
 
 my $t0 = time;
-my @nodes = map { coupon_node("node$_") } 0 .. 3;
+# One initdb for the four nodes: the others are copies of the first, with
+# coupon created (a copy keeps the system identifier, which no part of a
+# cluster reads).
+my @nodes = (coupon_node('node0'));
+$nodes[0]->stop;
+$nodes[0]->backup_fs_cold('fresh');
+$nodes[0]->start;
+for my $i (1 .. 3)
+{
+	my $node = PostgreSQL::Test::Cluster->new("node$i");
+	$node->init_from_backup($nodes[0], 'fresh');
+	$node->start;
+	push @nodes, $node;
+}
 my $proxy = PostgreSQL::Test::Cluster->new('proxy');
 $proxy->init;
 $proxy->append_conf('postgresql.conf', "log_min_messages = warning\n");
