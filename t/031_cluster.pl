@@ -13,7 +13,9 @@
 # confirm and extend by id reach the id's node; an id naming no node is
 # refused (UC008); a request id's retry through the proxy returns the
 # first claim; a cart on one node works, one over two nodes is refused
-# (0A000) and changes nothing.  An application role with the documented
+# (0A000) and changes nothing; claim_many, cart_detailed and drop run on
+# the pool's node, and coupon_holds gathers every node's holds.  An
+# application role with the documented
 # grants claims through the proxy; attach is not its.  A node stopped: the
 # calls for its pools fail in seconds naming it, pools on the other nodes
 # keep working, and once it starts again its ledger has every claim it
@@ -262,6 +264,25 @@ $before = ledgers();
 		'0A000', 'a cart over two nodes is refused'))[2];
 like($err, qr/carts over several nodes are not supported yet/, 'saying so');
 is(ledgers(), $before, 'and changes nothing');
+
+# The rest of the API, each on its node.
+my ($l0, $n0) = @{ $life[0] };
+is( on_proxy(qq{
+SELECT string_agg(customer || ':' || status || ':' || (claim_id >> 48), ' ' ORDER BY customer)
+  FROM coupon_claim_many('$l0', ARRAY['m1', 'm2']);
+SELECT status || ':' || (claim_ids[1] >> 48)
+  FROM coupon_claim_cart_detailed(ARRAY['$l0'], ARRAY[1], 'cd', '1 hour');
+SELECT coupon_pool_drop('life15');
+}),
+	"m1:granted:$n0 m2:granted:$n0\ngranted:$n0\n", 'claim_many, cart_detailed and drop through the proxy');
+my $holds = on_proxy(q{SELECT string_agg(claim_id::text, ',' ORDER BY claim_id) FROM coupon_holds});
+like($holds, qr/^\d+(,\d+)*$/, "coupon_holds through the proxy lists holds ($holds)");
+is( $holds,
+	join(',', sort { $a <=> $b } map {
+		split /\n/, $_->safe_psql('postgres', 'SELECT claim_id FROM coupon_holds') } @nodes),
+	'coupon_holds gathers the holds of every node');
+is(join('', map { $_->safe_psql('postgres', q{SELECT count(*) FROM coupon_pool WHERE name = 'life15'}) } @nodes),
+	'0000', 'the dropped pool is gone from its node');
 
 # An application role: the documented grants on the proxy and the nodes.
 my $grants = q{
