@@ -15,11 +15,10 @@
 # first claim; a cart on one node works, one over two nodes is refused
 # (0A000) and changes nothing; claim_many, cart_detailed and drop run on
 # the pool's node, and coupon_holds gathers every node's holds.  An
-# application role with the documented
-# grants claims through the proxy; attach is not its.  A node stopped: the
-# calls for its pools fail in seconds naming it, pools on the other nodes
-# keep working, and once it starts again its ledger has every claim it
-# had, and it serves again.
+# application role with the documented grants claims through the proxy;
+# attach is not its.  A node stopped: the calls for its pools fail in
+# seconds naming it, pools on the other nodes keep working, and once it
+# starts again its ledger has every claim it had, and it serves again.
 use strict;
 use warnings FATAL => 'all';
 
