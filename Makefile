@@ -1,7 +1,9 @@
 # coupon: build and test with PGXS, on PostgreSQL 15 to 18.
 #
-#   make                  the extension and the coupon-stress client
-#   make install          (as root) both; coupon-stress into /usr/local/bin
+#   make                  the extension, the proxy's extension coupon_proxy
+#                         (proxy/) and the coupon-stress client
+#   make install          (as root) all three; coupon-stress into
+#                         /usr/local/bin
 #   make check-floors     the file graphs of the extension and the client,
 #                         read from their objects: fails on a cycle
 #   make installcheck     (not as root, after make install) regress and
@@ -23,7 +25,8 @@ OBJS = $(patsubst %.c,%.o,$(wildcard extension/*.c))
 # The script of the current version is that of 1.0 followed by the
 # upgrades, exactly what ALTER EXTENSION UPDATE runs.
 DATA = extension/coupon--1.0.sql extension/coupon--1.0--1.1.sql \
-	extension/coupon--1.1--1.2.sql extension/coupon--1.2--1.3.sql
+	extension/coupon--1.1--1.2.sql extension/coupon--1.2--1.3.sql \
+	extension/coupon--1.3--1.4.sql
 DATA_built = extension/coupon--$(EXTVERSION).sql
 PGFILEDESC = "coupon - exact, crash-safe coupon claims"
 
@@ -63,8 +66,20 @@ include $(PGXS)
 
 extension/coupon--$(EXTVERSION).sql: extension/coupon--1.0.sql \
 		extension/coupon--1.0--1.1.sql extension/coupon--1.1--1.2.sql \
-		extension/coupon--1.2--1.3.sql
+		extension/coupon--1.2--1.3.sql extension/coupon--1.3--1.4.sql
 	cat $^ > $@
+
+# The proxy's extension (proxy/, SQL only) has a Makefile of its own, as
+# PGXS installs one control file per Makefile.
+all: proxy
+install: install-proxy
+clean: clean-proxy
+proxy:
+	$(MAKE) -C proxy
+install-proxy:
+	$(MAKE) -C proxy install
+clean-proxy:
+	$(MAKE) -C proxy clean
 
 # The stress client has its own Makefile (PGXS builds one library here).
 # CLIENT=no leaves it out (debian/rules packages it on its own).
@@ -92,4 +107,5 @@ check-floors: $(OBJS)
 	sh .ci/floors $(OBJS)
 	$(MAKE) -C client check-floors
 
-.PHONY: client install-client clean-client dist check-floors
+.PHONY: client install-client clean-client proxy install-proxy clean-proxy \
+	dist check-floors

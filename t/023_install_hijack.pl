@@ -13,12 +13,14 @@
 # earlier, where PUBLIC keeps CREATE on it.
 #
 # First, without a server: every operator and function call of every
-# script in the Makefile's DATA, DO blocks included, is schema-qualified,
-# and so is every operator that BETWEEN, IN, NULLIF, LIKE, a simple CASE
-# or a join USING implies.  Then, for each of those two planters, in
-# schema public: operators and functions of the shapes the scripts use,
-# each checked to be what an unqualified use resolves to, each recording
-# who ran it and trying ALTER ROLE ... SUPERUSER.  A superuser installs
+# script in the Makefiles' DATA (the proxy's too), DO blocks included, is
+# schema-qualified, and so is every operator that BETWEEN, IN, NULLIF,
+# LIKE, a simple CASE or a join USING implies.  Then, for each of those
+# two planters, in schema public: operators and functions of the shapes
+# the scripts use, each checked to be what an unqualified use resolves
+# to, each recording who ran it and trying ALTER ROLE ... SUPERUSER.  (The
+# proxy's script is only read: installing it needs PL/Proxy, which
+# t/031_cluster.pl has.)  A superuser installs
 # the default version into public, and in another database installs 1.0
 # and updates to the default version.  No planted object ran, nothing
 # depends on one, the planter gained no attribute, membership or grant;
@@ -125,6 +127,12 @@ $makefile =~ s/\\\n/ /g;
 my ($data) = $makefile =~ /^DATA\s*=\s*(.*)$/m;
 my @scripts = split ' ', $data // '';
 ok(@scripts >= 2, 'the Makefile lists the scripts: ' . join(' ', @scripts));
+# The proxy's (coupon_proxy, proxy/Makefile), whose PL/Proxy bodies are
+# read as code too: the SELECTs they send to the nodes name no function
+# or operator through search_path either.
+my ($proxy_data) = slurp_file("$root/proxy/Makefile") =~ /^DATA\s*=\s*(.*)$/m;
+push @scripts, map { "proxy/$_" } split ' ', $proxy_data // '';
+ok(grep(m{^proxy/}, @scripts), 'and the proxy\'s Makefile its script');
 for my $script (@scripts)
 {
 	is(join("\n", unqualified(slurp_file("$root/$script"))),

@@ -4,10 +4,12 @@
 # its SQLSTATE through the installed server's errcodes.txt and the
 # extension's own MAKE_SQLSTATE definitions (extension/*.h), has a row in
 # README's table under "### Errors", with the condition name PostgreSQL
-# gives it; and every row of the table is a SQLSTATE the code raises, or
-# one of the few that PostgreSQL raises for the extension (listed below
-# with the reason).  elog() is left out: it raises XX000 for states that
-# cannot happen, which the table does not list.
+# gives it, and so has every ERRCODE of a RAISE in the SQL scripts of
+# extension/ and proxy/ (a SQLSTATE or a condition name); and every row
+# of the table is a SQLSTATE the code raises, or one of the few that
+# PostgreSQL raises for the extension (listed below with the reason).
+# elog() is left out: it raises XX000 for states that cannot happen, which
+# the table does not list.
 use strict;
 use warnings FATAL => 'all';
 
@@ -22,14 +24,16 @@ my %raised_by_postgres = (
 	# code => 'why the table lists it',
 );
 
-# SQLSTATE => condition name (undef if it has none), and macro => SQLSTATE.
-my (%name_of, %state_of);
+# SQLSTATE => condition name (undef if it has none), macro => SQLSTATE,
+# and condition name => SQLSTATE.
+my (%name_of, %state_of, %state_named);
 chomp(my $sharedir = `pg_config --sharedir`);
 for my $line (split /\n/, slurp_file("$sharedir/errcodes.txt"))
 {
 	next unless $line =~ /^(\w{5})\s+[EWS]\s+(ERRCODE_\w+)(?:\s+(\w+))?/;
 	$state_of{$2} = $1;
 	$name_of{$1} //= $3;
+	$state_named{$3} //= $1 if defined $3;
 }
 ok(keys %state_of > 200, "read the SQLSTATEs of $sharedir/errcodes.txt");
 for my $h (glob("$root/extension/*.h"))
@@ -61,7 +65,26 @@ for my $c (glob("$root/extension/*.c"))
 		}
 	}
 }
-is(join("\n", @unknown), '', 'every errcode() of the code is a known SQLSTATE macro');
+for my $script (glob("$root/extension/*.sql"), glob("$root/proxy/*.sql"))
+{
+	(my $file = $script) =~ s{.*/(?=[^/]+/[^/]+$)}{};
+	my $text = slurp_file($script);
+	while ($text =~ /\bERRCODE\s*=\s*'([^']*)'/g)
+	{
+		my $code = $1;
+		my $line = 1 + (substr($text, 0, $-[0]) =~ tr/\n//);
+		my $state = $code =~ /^[0-9A-Z]{5}$/ ? $code : $state_named{$code};
+		if ($state)
+		{
+			push @{ $raised{$state} }, "$file:$line";
+		}
+		else
+		{
+			push @unknown, "$file:$line: ERRCODE = '$code'";
+		}
+	}
+}
+is(join("\n", @unknown), '', 'every errcode() and ERRCODE of the code is a known SQLSTATE');
 ok(keys %raised >= 10, 'the code raises ' . scalar(keys %raised) . ' SQLSTATEs');
 
 # The table: SQLSTATE => condition name as written ('' if none).
