@@ -64,6 +64,8 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
@@ -77,6 +79,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/relcache.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -246,6 +249,38 @@ catalog_damaged(const char *what)
 			 errhint("Recreate the extension with DROP EXTENSION coupon and CREATE EXTENSION coupon.")));
 }
 
+/*
+ * The index of unreleased claims must be the install script's: a valid
+ * btree on (pool, customer) INCLUDE (qty) WHERE released_at IS NULL,
+ * columns 2, 3, 4 and 6 of coupon_claims.  ledger.c reads qty from its
+ * entries and counts an entry on an all-visible page as an unreleased
+ * claim; an index recreated in another shape would make it count wrong.
+ */
+static void
+check_holder_index(Oid indexoid)
+{
+	Relation	index = index_open(indexoid, AccessShareLock);
+	Form_pg_index form = index->rd_index;
+	List	   *pred = RelationGetIndexPredicate(index);
+	NullTest   *test = list_length(pred) == 1 && IsA(linitial(pred), NullTest) ?
+		(NullTest *) linitial(pred) : NULL;
+
+	if (index->rd_rel->relam != BTREE_AM_OID ||
+		!form->indisvalid || !form->indisready ||
+		form->indnatts != 3 || form->indnkeyatts != 2 ||
+		form->indkey.values[0] != 2 || form->indkey.values[1] != 3 ||
+		form->indkey.values[2] != 4 ||
+		RelationGetIndexExpressions(index) != NIL ||
+		test == NULL || test->nulltesttype != IS_NULL ||
+		!IsA(test->arg, Var) || ((Var *) test->arg)->varattno != 6)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("index \"coupon_claims_holder\" has been altered"),
+				 errdetail("The extension reads it as a valid btree index on (pool, customer) INCLUDE (qty) WHERE released_at IS NULL."),
+				 errhint("Recreate the extension with DROP EXTENSION coupon and CREATE EXTENSION coupon.")));
+	index_close(index, NoLock);
+}
+
 /* A relation of the extension's schema, which must be of the kind given. */
 static Oid
 catalog_relation(const char *name, char relkind, bool missing_ok)
@@ -405,6 +440,7 @@ coupon_catalog_bind(Oid schema)
 	coupon_catalog.claims_relid = catalog_relation("coupon_claims", RELKIND_RELATION, false);
 	coupon_catalog.claims_pkey = catalog_relation("coupon_claims_pkey", RELKIND_INDEX, false);
 	coupon_catalog.holder_index = catalog_relation("coupon_claims_holder", RELKIND_INDEX, false);
+	check_holder_index(coupon_catalog.holder_index);
 	coupon_catalog.id_seq = catalog_relation("coupon_claims_id_seq", RELKIND_SEQUENCE, false);
 	coupon_catalog.owner = relation_owner(coupon_catalog.claims_relid);
 

@@ -5,7 +5,8 @@
 # refuse.  Here every check runs with the ledger's pages all-visible (the
 # test vacuums until pg_visibility says so) and must give the exact
 # answer: an expired hold does not count, a repeat and a live hold answer
-# with their own claim's id, for single claims and bulk claims.
+# with their own claim's id, for single claims and bulk claims.  And an
+# index of unreleased claims in another shape is refused, not read.
 use strict;
 use warnings FATAL => 'all';
 
@@ -102,4 +103,25 @@ is( $node->safe_psql('postgres', q{
 SELECT string_agg(pool || ':' || (capacity = claimed + in_flight + available), ',' ORDER BY pool)
   FROM coupon_pools}),
 	'm:true,p:true', 'both pools balance');
+# The shortcut trusts the index's shape: one recreated in another shape
+# (its third column an int8 id, no longer qty) is refused by every call,
+# not read.
+$node->safe_psql('postgres', q{
+DROP INDEX coupon_claims_holder;
+CREATE INDEX coupon_claims_holder ON coupon_claims (pool, customer)
+  INCLUDE (id) WHERE released_at IS NULL;
+});
+my ($rc, $out, $err) = $node->psql('postgres',
+	"SELECT coupon_claim('p', 'hal')", extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/55000: index "coupon_claims_holder" has been altered/,
+	'a claim refuses an index of unreleased claims in another shape');
+is(ledger_count($node, 'postgres', "customer = 'hal'"), '0', 'and claims nothing');
+$node->safe_psql('postgres', q{
+DROP INDEX coupon_claims_holder;
+CREATE INDEX coupon_claims_holder ON coupon_claims (pool, customer)
+  INCLUDE (qty) WHERE released_at IS NULL;
+});
+is($node->safe_psql('postgres', "SELECT status FROM coupon_claim_detailed('p', 'hal')"),
+	'granted', 'the index made again as the script makes it serves again');
+
 done_testing();
