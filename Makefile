@@ -26,7 +26,8 @@ OBJS = $(patsubst %.c,%.o,$(wildcard extension/*.c))
 # upgrades, exactly what ALTER EXTENSION UPDATE runs.
 DATA = extension/coupon--1.0.sql extension/coupon--1.0--1.1.sql \
 	extension/coupon--1.1--1.2.sql extension/coupon--1.2--1.3.sql \
-	extension/coupon--1.3--1.4.sql
+	extension/coupon--1.3--1.4.sql \
+		extension/coupon--1.4--1.5.sql
 DATA_built = extension/coupon--$(EXTVERSION).sql
 PGFILEDESC = "coupon - exact, crash-safe coupon claims"
 
@@ -66,7 +67,8 @@ include $(PGXS)
 
 extension/coupon--$(EXTVERSION).sql: extension/coupon--1.0.sql \
 		extension/coupon--1.0--1.1.sql extension/coupon--1.1--1.2.sql \
-		extension/coupon--1.2--1.3.sql extension/coupon--1.3--1.4.sql
+		extension/coupon--1.2--1.3.sql extension/coupon--1.3--1.4.sql \
+		extension/coupon--1.4--1.5.sql
 	cat $^ > $@
 
 # The proxy's extension (proxy/, SQL only) has a Makefile of its own, as

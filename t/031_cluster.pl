@@ -42,22 +42,7 @@ my $t0 = time;
 # One initdb for the four nodes: the others are copies of the first, with
 # coupon created (a copy keeps the system identifier, which no part of a
 # cluster reads).
-my @nodes = (coupon_node('node0'));
-$nodes[0]->stop;
-$nodes[0]->backup_fs_cold('fresh');
-$nodes[0]->start;
-for my $i (1 .. 3)
-{
-	my $node = PostgreSQL::Test::Cluster->new("node$i");
-	$node->init_from_backup($nodes[0], 'fresh');
-	$node->start;
-	push @nodes, $node;
-}
-my $proxy = PostgreSQL::Test::Cluster->new('proxy');
-$proxy->init;
-$proxy->append_conf('postgresql.conf', "log_min_messages = warning\n");
-$proxy->start;
-$proxy->safe_psql('postgres', 'CREATE EXTENSION coupon_proxy CASCADE');
+my ($proxy, @nodes) = coupon_cluster(4);
 
 sub on_proxy { return $proxy->safe_psql('postgres', $_[0]); }
 sub members
@@ -103,16 +88,10 @@ expect_state($proxy, 'postgres', q{SELECT coupon_release(1, 'c')}, 'UC007',
 	'a release before attach is refused');
 expect_state($proxy, 'postgres', q{SELECT coupon_node('a')}, 'UC007',
 	'coupon_node before attach is refused');
+on_proxy('ALTER SERVER coupon_cluster RENAME TO coupon_elsewhere');
 expect_state($proxy, 'postgres', q{SELECT coupon_cluster_attach()}, '42704',
 	'attach without the server is refused');
-
-my $options = join ', ',
-  map { "p$_ 'host=" . $nodes[$_]->host . ' port=' . $nodes[$_]->port
-	  . " dbname=postgres connect_timeout=3'" } 0 .. 3;
-on_proxy(qq{
-CREATE SERVER coupon_cluster FOREIGN DATA WRAPPER plproxy OPTIONS ($options);
-CREATE USER MAPPING FOR PUBLIC SERVER coupon_cluster;
-});
+on_proxy('ALTER SERVER coupon_elsewhere RENAME TO coupon_cluster');
 
 # A node stamped as another partition, and a node with claims, are refused
 # before any node is stamped.
@@ -178,10 +157,7 @@ SELECT * FROM coupon_claim_detailed('burst' || :p, 'u' || :u);
 });
 my $run = pgbench_start($proxy, 'postgres', $dir, 'burst',
 	'-c', '10', '-t', '150', '-f', "$dir/burst.sql");
-my $deadline = time + 150;    # hang guard
-while (running($run) && time < $deadline) { usleep(20_000) }
-ok(!running($run), 'the burst ended') or $run->kill_kill;
-$run->finish;
+pgbench_wait($run, 150, 'the burst ended');
 my ($done, $out, $berr) = pgbench_result($dir, 'burst');
 is($done, 1500, 'every call of the burst answered') or diag($berr);
 for my $i (0 .. 3)
@@ -294,7 +270,10 @@ GRANT SELECT ON coupon_pools TO app;
 };
 for my $node (@nodes)
 {
-	$node->safe_psql('postgres', "CREATE ROLE app LOGIN; $grants GRANT EXECUTE ON FUNCTION coupon_pool_memory() TO app;");
+	$node->safe_psql('postgres', "CREATE ROLE app LOGIN; $grants GRANT EXECUTE ON FUNCTION coupon_pool_memory() TO app;
+GRANT EXECUTE ON FUNCTION coupon_routed_claim(integer, text, text, integer, interval, text, boolean),
+    coupon_routed_here(integer, text, text), coupon_share_available(text),
+    coupon_transfers_pending(), coupon_spread_pools() TO app;");
 }
 on_proxy("CREATE ROLE app LOGIN; $grants
 GRANT EXECUTE ON FUNCTION coupon_proxy_pools() TO app;

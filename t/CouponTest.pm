@@ -29,7 +29,7 @@ our @EXPORT = qw(
   query_value ledger_count memory_of check_log start_claimers stop_claimers
   check_acks pgbench_start pgbench_result wait_due wait_returned
   check_no_public_execute gdb_break gdb_wait_hit gdb_continue
-  run_across_update running
+  run_across_update running coupon_cluster pgbench_wait
 );
 
 # The field separator of every psql call made here: pool names in the
@@ -56,6 +56,39 @@ sub coupon_node
 	$node->safe_psql($opt{db} // 'postgres', 'CREATE EXTENSION coupon')
 	  unless $opt{bare};
 	return $node;
+}
+
+# A coupon cluster of $n nodes (coupon_node, one initdb copied) and a
+# proxy with coupon_proxy, the server coupon_cluster over the nodes
+# (connect_timeout=3) and a user mapping for PUBLIC: everything of
+# README "Set-up" but coupon_cluster_attach().  Returns ($proxy, @nodes).
+sub coupon_cluster
+{
+	my ($n) = @_;
+	my @nodes = (coupon_node('node0'));
+	$nodes[0]->stop;
+	$nodes[0]->backup_fs_cold('fresh');
+	$nodes[0]->start;
+	for my $i (1 .. $n - 1)
+	{
+		my $node = PostgreSQL::Test::Cluster->new("node$i");
+		$node->init_from_backup($nodes[0], 'fresh');
+		$node->start;
+		push @nodes, $node;
+	}
+	my $proxy = PostgreSQL::Test::Cluster->new('proxy');
+	$proxy->init;
+	$proxy->append_conf('postgresql.conf', "log_min_messages = warning\n");
+	$proxy->start;
+	my $options = join ', ',
+	  map { "p$_ 'host=" . $nodes[$_]->host . ' port=' . $nodes[$_]->port
+		  . " dbname=postgres connect_timeout=3'" } 0 .. $n - 1;
+	$proxy->safe_psql('postgres', qq{
+CREATE EXTENSION coupon_proxy CASCADE;
+CREATE SERVER coupon_cluster FOREIGN DATA WRAPPER plproxy OPTIONS ($options);
+CREATE USER MAPPING FOR PUBLIC SERVER coupon_cluster;
+});
+	return ($proxy, @nodes);
 }
 
 # One value (first line of output) of a query, dies on error.
@@ -198,6 +231,19 @@ sub running
 	return 0 unless $run->pumpable;
 	return 0 unless eval { $run->pump_nb; 1 };
 	return $run->pumpable ? 1 : 0;
+}
+
+# Wait for a pgbench started by pgbench_start to end, at most $seconds
+# (a hang guard, not a timing): ok if it ended, else it is killed.
+sub pgbench_wait
+{
+	my ($run, $seconds, $label) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	my $deadline = time + $seconds;
+	usleep(20_000) while running($run) && time < $deadline;
+	ok(!running($run), $label) or $run->kill_kill;
+	$run->finish;
+	return;
 }
 
 # What a finished pgbench_start run wrote: the number of transactions it

@@ -1,0 +1,756 @@
+/* extension/coupon--1.4--1.5.sql */
+
+-- complain if script is sourced in psql, rather than via ALTER EXTENSION
+\echo Use "ALTER EXTENSION coupon UPDATE TO '1.5'" to load this file. \quit
+
+--
+-- 1.5 lets one pool be spread over several nodes of a cluster (README,
+-- "Spread pools").  A spread pool of capacity C over k nodes is k pools of
+-- the same name, one a node, whose capacities are shares of C; each share
+-- serves the customers whose hash picks it, so a customer's limit and
+-- request ids hold on one node.  Capacity moves between shares by a
+-- journaled transfer (the demarcation protocol): the giver lowers its
+-- capacity and records the transfer in one transaction, then the receiver
+-- raises its own once per transfer id.  A transfer cut between the two
+-- leaves capacity in flight, never counted twice: the sum of the shares
+-- plus what is in flight is C at every instant, and each share grants at
+-- most its own capacity.
+--
+-- A node decides for itself which customers it serves: the proxy's calls
+-- go through the routed functions below, which claim only for a customer
+-- of this share and otherwise say which partition serves it.  The
+-- functions that change shares and move capacity are for the proxy's role
+-- only (the DBA grants them, README "Scaling past one server").
+--
+
+-- This node's share of each spread pool.  A row whose pool_created_at is
+-- not that of the pool of the same name is stale (the pool was dropped
+-- here and created again) and counts for nothing.
+CREATE TABLE @extschema@.coupon_spread (
+    pool            text PRIMARY KEY,
+    spread_id       text NOT NULL,
+    spread          integer NOT NULL CHECK (spread OPERATOR(pg_catalog.>) 1),
+    member          integer NOT NULL CHECK (member OPERATOR(pg_catalog.>=) 0
+                                            AND member OPERATOR(pg_catalog.<) spread),
+    total           bigint NOT NULL CHECK (total OPERATOR(pg_catalog.>=) 0),
+    pool_created_at timestamptz NOT NULL
+);
+COMMENT ON COLUMN @extschema@.coupon_spread.total IS
+    'the capacity of the whole spread pool, kept by member 0 (the home): the shares plus what is in flight between them add up to it, or to less while a shrink is under way';
+COMMENT ON TABLE @extschema@.coupon_spread IS
+    'the spread pools this node holds a share of: written only by coupon_spread_join and coupon_spread_drop';
+
+-- The transfer journal: one row for what this node gave (outgoing) and one
+-- for what it took (incoming), per transfer id.  An incoming row is never
+-- deleted by the extension: it is what makes a take happen once.
+CREATE TABLE @extschema@.coupon_transfers (
+    transfer_id text NOT NULL
+                CHECK (pg_catalog.octet_length(transfer_id) OPERATOR(pg_catalog.>=) 1
+                       AND pg_catalog.octet_length(transfer_id) OPERATOR(pg_catalog.<=) 127),
+    outgoing    boolean NOT NULL,
+    pool        text NOT NULL,
+    spread_id   text NOT NULL,
+    peer        integer NOT NULL,
+    qty         bigint NOT NULL CHECK (qty OPERATOR(pg_catalog.>=) 0),
+    made_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    settled_at  timestamptz,
+    PRIMARY KEY (transfer_id, outgoing)
+);
+CREATE INDEX coupon_transfers_unsettled ON @extschema@.coupon_transfers (pool)
+    WHERE outgoing AND settled_at IS NULL;
+COMMENT ON TABLE @extschema@.coupon_transfers IS
+    'capacity given to (outgoing) and taken from (incoming) other shares of spread pools, by transfer id; settled_at marks an outgoing transfer whose receiver has taken it';
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.coupon_spread', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.coupon_transfers', '');
+REVOKE ALL ON TABLE @extschema@.coupon_spread, @extschema@.coupon_transfers FROM PUBLIC;
+
+--
+-- The functions below that the proxy calls on one node take, first, the
+-- partition the proxy means to call (PL/Proxy passes the arguments of its
+-- own function): a node refuses a call meant for another partition with
+-- UC005, so that server options changed after attach can never route a
+-- claim to the wrong share.
+--
+
+-- coupon_spread_share: this node's live share of pool (no row if the pool
+-- is not spread here), with the node's partition and the number of
+-- partitions.  lock: the pool row is locked FOR UPDATE, which serializes
+-- the caller with resize, drop, and every other give and take of it.
+CREATE FUNCTION @extschema@.coupon_spread_share(pool text, lock boolean,
+                                                OUT spread_id text, OUT spread integer,
+                                                OUT member integer, OUT total bigint,
+                                                OUT capacity bigint,
+                                                OUT partition integer, OUT partitions integer)
+RETURNS SETOF record
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF lock THEN
+        RETURN QUERY
+        SELECT s.spread_id, s.spread, s.member, s.total, p.capacity, m.partition, m.partitions
+          FROM @extschema@.coupon_pool p
+          JOIN @extschema@.coupon_spread s
+            ON s.pool OPERATOR(pg_catalog.=) p.name
+           AND s.pool_created_at OPERATOR(pg_catalog.=) p.created_at
+         CROSS JOIN @extschema@.coupon_cluster_member m
+         WHERE p.name OPERATOR(pg_catalog.=) $1
+           FOR UPDATE OF p;
+    ELSE
+        RETURN QUERY
+        SELECT s.spread_id, s.spread, s.member, s.total, p.capacity, m.partition, m.partitions
+          FROM @extschema@.coupon_pool p
+          JOIN @extschema@.coupon_spread s
+            ON s.pool OPERATOR(pg_catalog.=) p.name
+           AND s.pool_created_at OPERATOR(pg_catalog.=) p.created_at
+         CROSS JOIN @extschema@.coupon_cluster_member m
+         WHERE p.name OPERATOR(pg_catalog.=) $1;
+    END IF;
+END
+$$;
+
+-- coupon_routed_here: the partition that serves customer in pool, after
+-- checking that this node is partition partition (UC005 if not).  It is
+-- this node's partition unless the pool is spread here and the customer's
+-- hash picks another share: the shares of a spread pool sit on consecutive
+-- partitions from the pool's home, and share k serves the customers with
+-- hashtext(customer) modulo the number of shares = k.  It tells where a
+-- customer of a pool is served, nothing else.
+CREATE FUNCTION @extschema@.coupon_routed_here(partition integer, pool text, customer text)
+RETURNS integer
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    here integer := (SELECT m.partition FROM @extschema@.coupon_cluster_member m);
+    s record;
+    k integer;
+BEGIN
+    IF here IS NULL OR (here OPERATOR(pg_catalog.=) $1) IS NOT TRUE THEN
+        RAISE EXCEPTION 'this node is partition %, not partition %', COALESCE(here::text, 'of no cluster'), $1
+            USING ERRCODE = 'UC005',
+                  HINT = 'The proxy''s server options must name the nodes in the order coupon_cluster_attach() stamped them.';
+    END IF;
+    IF $2 IS NULL OR $3 IS NULL THEN
+        RETURN here;
+    END IF;
+    SELECT * INTO s FROM @extschema@.coupon_spread_share($2, false);
+    IF NOT FOUND THEN
+        RETURN here;
+    END IF;
+    k := ((pg_catalog.hashtext($3)::bigint OPERATOR(pg_catalog.&) 4294967295)
+          OPERATOR(pg_catalog.%) s.spread)::integer;
+    RETURN ((s.partition OPERATOR(pg_catalog.-) s.member OPERATOR(pg_catalog.+) k
+             OPERATOR(pg_catalog.+) s.partitions) OPERATOR(pg_catalog.%) s.partitions)::integer;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.coupon_routed_here(integer, text, text) IS
+    'the partition that serves customer in pool, after checking that this node is partition partition (UC005)';
+
+-- What a spread pool's share here has available, for the proxy's refill
+-- (NULL for a pool that is not spread here): the semaphore's count, or,
+-- for a pool not in shared memory (nothing in flight), what coupon_pools
+-- counts in the ledger.
+CREATE FUNCTION @extschema@.coupon_share_available(pool text)
+RETURNS bigint
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE((SELECT m.available FROM @extschema@.coupon_pool_memory() m
+                      WHERE m.pool OPERATOR(pg_catalog.=) $1),
+                    (SELECT v.available FROM @extschema@.coupon_pools v
+                      WHERE v.pool OPERATOR(pg_catalog.=) $1))
+     WHERE EXISTS (SELECT FROM @extschema@.coupon_spread_share($1, false))
+$$;
+COMMENT ON FUNCTION @extschema@.coupon_share_available(text) IS
+    'what this node''s share of a spread pool has available; NULL if pool is not spread here';
+
+--
+-- The routed calls: what the proxy runs on a pool's node.  Each claims
+-- exactly as the function it wraps when this node serves the customer,
+-- and otherwise claims nothing and answers with the partition that does
+-- (status 'elsewhere').  They run with the caller's rights: the caller
+-- needs EXECUTE on them and on the wrapped function, as on a lone server
+-- (triggers on the ledger run as the caller, never as the extension's
+-- owner).
+--
+
+-- detailed picks the function wrapped: coupon_claim_detailed, or
+-- coupon_claim (status 'granted' for an id, NULL for none), so that the
+-- caller needs the grant of the one it asked the proxy for.  available is
+-- the share's when a spread pool's share gave nothing; shared says, then,
+-- whether the pool is a spread pool's share, which a refill could help.
+CREATE FUNCTION @extschema@.coupon_routed_claim(partition integer, pool text, customer text,
+                                                qty integer, wait interval,
+                                                request_id text, detailed boolean,
+                                                OUT claim_id bigint, OUT status text,
+                                                OUT available bigint,
+                                                OUT serve_partition integer,
+                                                OUT shared boolean)
+RETURNS record
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    serve_partition := @extschema@.coupon_routed_here($1, $2, $3);
+    IF serve_partition OPERATOR(pg_catalog.<>) $1 THEN
+        status := 'elsewhere';
+        RETURN;
+    END IF;
+    IF detailed THEN
+        SELECT d.claim_id, d.status, d.available INTO claim_id, status, available
+          FROM @extschema@.coupon_claim_detailed($2, $3, $4, $5, $6) d;
+        IF claim_id IS NULL THEN
+            shared := @extschema@.coupon_share_available($2) IS NOT NULL;
+        END IF;
+    ELSE
+        claim_id := @extschema@.coupon_claim($2, $3, $4, $5, $6);
+        IF claim_id IS NOT NULL THEN
+            status := 'granted';
+        ELSE
+            available := @extschema@.coupon_share_available($2);
+            shared := available IS NOT NULL;
+        END IF;
+    END IF;
+END
+$$;
+
+CREATE FUNCTION @extschema@.coupon_routed_hold(partition integer, pool text, customer text,
+                                               ttl interval, qty integer, wait interval,
+                                               request_id text,
+                                               OUT claim_id bigint, OUT available bigint,
+                                               OUT serve_partition integer)
+RETURNS record
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    serve_partition := @extschema@.coupon_routed_here($1, $2, $3);
+    IF serve_partition OPERATOR(pg_catalog.<>) $1 THEN
+        RETURN;
+    END IF;
+    claim_id := @extschema@.coupon_hold($2, $3, $4, $5, $6, $7);
+    IF claim_id IS NULL THEN
+        available := @extschema@.coupon_share_available($2);
+    END IF;
+END
+$$;
+
+-- The customers this node serves are claimed together; the others come
+-- back with status 'elsewhere' and the partition that serves them.
+CREATE FUNCTION @extschema@.coupon_routed_claim_many(partition integer, pool text,
+                                                     customers text[], qty integer)
+RETURNS TABLE(customer text, claim_id bigint, status text, serve_partition integer)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    here integer := @extschema@.coupon_routed_here($1, NULL, NULL);
+    mine text[];
+    others text[];
+    others_at integer[];
+BEGIN
+    IF customers IS NOT NULL THEN
+        SELECT pg_catalog.array_agg(u.c ORDER BY u.n) FILTER (WHERE u.p OPERATOR(pg_catalog.=) here),
+               pg_catalog.array_agg(u.c ORDER BY u.n) FILTER (WHERE u.p OPERATOR(pg_catalog.<>) here),
+               pg_catalog.array_agg(u.p ORDER BY u.n) FILTER (WHERE u.p OPERATOR(pg_catalog.<>) here)
+          INTO mine, others, others_at
+          FROM (SELECT x.c, x.n, @extschema@.coupon_routed_here($1, $2, x.c) AS p
+                  FROM pg_catalog.unnest(customers) WITH ORDINALITY AS x(c, n)) u;
+        RETURN QUERY
+        SELECT o.c, NULL::bigint, 'elsewhere'::text, o.p
+          FROM ROWS FROM (pg_catalog.unnest(others), pg_catalog.unnest(others_at)) AS o(c, p);
+    END IF;
+    IF mine IS NOT NULL OR customers IS NULL
+       OR pg_catalog.cardinality(customers) OPERATOR(pg_catalog.=) 0 THEN
+        RETURN QUERY
+        SELECT m.customer, m.claim_id, m.status, here
+          FROM @extschema@.coupon_claim_many($2, COALESCE(mine, customers), $4) m;
+    END IF;
+END
+$$;
+
+-- A cart's pools must not be spread (the proxy splits no cart over the
+-- shares of a pool); otherwise the cart is claimed as it is.
+CREATE FUNCTION @extschema@.coupon_routed_claim_cart(partition integer, pools text[],
+                                                     qtys integer[], customer text,
+                                                     ttl interval, wait interval,
+                                                     request_id text,
+                                                     OUT claim_ids bigint[], OUT status text,
+                                                     OUT line integer)
+RETURNS record
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pool text;
+BEGIN
+    PERFORM @extschema@.coupon_routed_here($1, NULL, NULL);
+    FOREACH pool IN ARRAY COALESCE(pools, '{}') LOOP
+        IF @extschema@.coupon_share_available(pool) IS NOT NULL THEN
+            RAISE EXCEPTION 'pool "%" is spread over several nodes: it cannot be in a cart', pool
+                USING ERRCODE = 'feature_not_supported',
+                      HINT = 'Claim the spread pool''s line on its own, as a hold, and confirm it with the cart.';
+        END IF;
+    END LOOP;
+    SELECT d.claim_ids, d.status, d.line INTO claim_ids, status, line
+      FROM @extschema@.coupon_claim_cart_detailed($2, $3, $4, $5, $6, $7) d;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.coupon_routed_claim(integer, text, text, integer, interval, text, boolean) IS
+    'the proxy''s coupon_claim and coupon_claim_detailed: claims if this node serves customer in pool, else status ''elsewhere'' and the partition that does';
+COMMENT ON FUNCTION @extschema@.coupon_routed_hold(integer, text, text, interval, integer, interval, text) IS
+    'the proxy''s coupon_hold: holds if this node serves customer in pool, else no id and the partition that does';
+COMMENT ON FUNCTION @extschema@.coupon_routed_claim_many(integer, text, text[], integer) IS
+    'the proxy''s coupon_claim_many: claims for the customers this node serves in pool; the others get status ''elsewhere'' and their partition';
+COMMENT ON FUNCTION @extschema@.coupon_routed_claim_cart(integer, text[], integer[], text, interval, interval, text) IS
+    'the proxy''s coupon_claim_cart_detailed: refuses a spread pool (0A000), else claims the cart';
+
+-- For the roles that claim through the proxy (README, "Grants"), with
+-- coupon_routed_here and coupon_share_available, which they call.
+REVOKE ALL ON FUNCTION
+    @extschema@.coupon_spread_share(text, boolean),
+    @extschema@.coupon_routed_here(integer, text, text),
+    @extschema@.coupon_share_available(text),
+    @extschema@.coupon_routed_claim(integer, text, text, integer, interval, text, boolean),
+    @extschema@.coupon_routed_hold(integer, text, text, interval, integer, interval, text),
+    @extschema@.coupon_routed_claim_many(integer, text, text[], integer),
+    @extschema@.coupon_routed_claim_cart(integer, text[], integer[], text, interval, interval, text)
+    FROM PUBLIC;
+
+--
+-- Shares and transfers: for the owner of coupon_proxy, which the proxy
+-- connects as for them.  Each changes this node in one transaction.
+--
+
+-- Create this node's share of a spread pool of capacity total.  A repeat
+-- with the same spread id and member returns false and changes nothing
+-- (capacity may have moved since); any other pool of that name is
+-- refused.
+CREATE FUNCTION @extschema@.coupon_spread_join(partition integer, pool text, spread_id text,
+                                               total bigint, capacity bigint,
+                                               per_customer integer, spread integer,
+                                               member integer)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s record;
+    created timestamptz;
+BEGIN
+    PERFORM @extschema@.coupon_routed_here($1, NULL, NULL);
+    IF $3 IS NULL OR $4 IS NULL OR $7 IS NULL OR $8 IS NULL THEN
+        RAISE EXCEPTION 'spread_id, total, spread and member must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF $7 OPERATOR(pg_catalog.<) 2 OR $8 OPERATOR(pg_catalog.<) 0
+       OR $8 OPERATOR(pg_catalog.>=) $7 THEN
+        RAISE EXCEPTION 'member % of a pool spread over % nodes is not possible', $8, $7
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    LOCK TABLE @extschema@.coupon_spread IN SHARE ROW EXCLUSIVE MODE;
+    SELECT * INTO s FROM @extschema@.coupon_spread_share($2, true);
+    IF FOUND AND s.spread_id OPERATOR(pg_catalog.=) $3 AND s.member OPERATOR(pg_catalog.=) $8 THEN
+        RETURN false;
+    END IF;
+    IF FOUND OR EXISTS (SELECT FROM @extschema@.coupon_pool p
+                         WHERE p.name OPERATOR(pg_catalog.=) $2) THEN
+        RAISE EXCEPTION 'pool "%" already exists on this node', $2
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Drop it first, or choose another name for the spread pool.';
+    END IF;
+    PERFORM @extschema@.coupon_pool_create($2, $5, $6);
+    SELECT p.created_at INTO created FROM @extschema@.coupon_pool p
+     WHERE p.name OPERATOR(pg_catalog.=) $2;
+    DELETE FROM @extschema@.coupon_spread x WHERE x.pool OPERATOR(pg_catalog.=) $2;
+    INSERT INTO @extschema@.coupon_spread (pool, spread_id, spread, member, total, pool_created_at)
+    VALUES ($2, $3, $7, $8, $4, created);
+    RETURN true;
+END
+$$;
+
+-- Drop this node's share; false if it has none of that spread id.
+CREATE FUNCTION @extschema@.coupon_spread_drop(partition integer, pool text, spread_id text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s record;
+BEGIN
+    PERFORM @extschema@.coupon_routed_here($1, NULL, NULL);
+    SELECT * INTO s FROM @extschema@.coupon_spread_share($2, true);
+    IF NOT FOUND OR (s.spread_id OPERATOR(pg_catalog.=) $3) IS NOT TRUE THEN
+        RETURN false;
+    END IF;
+    PERFORM @extschema@.coupon_pool_drop($2);
+    DELETE FROM @extschema@.coupon_spread x WHERE x.pool OPERATOR(pg_catalog.=) $2;
+    RETURN true;
+END
+$$;
+
+-- This node's share of pool, locked, if it is one of spread spread_id;
+-- else undefined_object.
+CREATE FUNCTION @extschema@.coupon_spread_locked(partition integer, pool text, spread_id text,
+                                                 home_only boolean)
+RETURNS record
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s record;
+BEGIN
+    PERFORM @extschema@.coupon_routed_here($1, NULL, NULL);
+    SELECT * INTO s FROM @extschema@.coupon_spread_share($2, true);
+    IF (s.spread_id OPERATOR(pg_catalog.=) $3) IS NOT TRUE
+       OR (home_only AND s.member OPERATOR(pg_catalog.<>) 0) THEN
+        RAISE EXCEPTION 'pool "%" is not a share of spread pool % here', $2, $3
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN s;
+END
+$$;
+
+-- Lower the share by what it can spare of want, at most: capacity that is
+-- unclaimed, unheld and not in flight.  Claims race with it, so a shrink
+-- the escrow refuses is tried again with less.  Returns what was taken
+-- off (0 if nothing could be).
+CREATE FUNCTION @extschema@.coupon_spread_spare(pool text, want bigint, capacity bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a bigint;
+BEGIN
+    FOR attempt IN 1 .. 8 LOOP
+        a := LEAST(want, COALESCE(@extschema@.coupon_share_available($1), 0));
+        IF attempt OPERATOR(pg_catalog.>) 1 THEN
+            a := a OPERATOR(pg_catalog./) 2;
+        END IF;
+        IF a OPERATOR(pg_catalog.<=) 0 THEN
+            RETURN 0;
+        END IF;
+        BEGIN
+            PERFORM @extschema@.coupon_pool_resize($1, capacity OPERATOR(pg_catalog.-) a);
+            RETURN a;
+        EXCEPTION WHEN object_not_in_prerequisite_state THEN
+            NULL;   -- claimed meanwhile: ask again
+        END;
+    END LOOP;
+    RETURN 0;
+END
+$$;
+
+-- The arguments of a give or take: this node is partition, none is NULL,
+-- and the amount is at least at_least.
+CREATE FUNCTION @extschema@.coupon_transfer_check(partition integer, transfer_id text,
+                                                  pool text, spread_id text, peer integer,
+                                                  amount bigint, at_least bigint)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.coupon_routed_here($1, NULL, NULL);
+    IF $2 IS NULL OR $3 IS NULL OR $4 IS NULL OR $5 IS NULL OR $6 IS NULL THEN
+        RAISE EXCEPTION 'the arguments of a transfer must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF $6 OPERATOR(pg_catalog.<) $7 THEN
+        RAISE EXCEPTION 'the amount of a transfer must be at least %', $7
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+
+-- Give: lower this share by up to GREATEST(need, half of what it has
+-- available) and record the transfer to partition receiver, in one
+-- transaction.  A repeat of a transfer id that gave returns what it gave
+-- and changes nothing.  Returns the amount given, 0 if there was nothing
+-- to give (or the pool is no share of spread spread_id here).
+CREATE FUNCTION @extschema@.coupon_transfer_give(partition integer, transfer_id text,
+                                                 pool text, spread_id text,
+                                                 receiver integer, need bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s record;
+    given bigint;
+BEGIN
+    PERFORM @extschema@.coupon_transfer_check($1, $2, $3, $4, $5, $6, 1);
+    SELECT * INTO s FROM @extschema@.coupon_spread_share($3, true);
+    SELECT t.qty INTO given FROM @extschema@.coupon_transfers t
+     WHERE t.transfer_id OPERATOR(pg_catalog.=) $2 AND t.outgoing;
+    IF FOUND THEN
+        RETURN given;
+    END IF;
+    IF (s.spread_id OPERATOR(pg_catalog.=) $4) IS NOT TRUE THEN
+        RETURN 0;
+    END IF;
+    given := @extschema@.coupon_spread_spare($3,
+                 GREATEST($6, COALESCE(@extschema@.coupon_share_available($3), 0)
+                              OPERATOR(pg_catalog./) 2),
+                 s.capacity);
+    -- Nothing given leaves no trace: a repeat may give later, once.
+    IF given OPERATOR(pg_catalog.>) 0 THEN
+        INSERT INTO @extschema@.coupon_transfers (transfer_id, outgoing, pool, spread_id, peer, qty)
+        VALUES ($2, true, $3, $4, $5, given);
+    END IF;
+    RETURN given;
+END
+$$;
+
+-- Take: raise this share by qty once per transfer id.  Returns true if
+-- this call raised it; false for a repeat, and for a transfer to a pool
+-- that is no longer the share of spread spread_id here (the pool was
+-- dropped: what was in flight went with it).
+CREATE FUNCTION @extschema@.coupon_transfer_take(partition integer, transfer_id text,
+                                                 pool text, spread_id text,
+                                                 giver integer, qty bigint)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s record;
+BEGIN
+    PERFORM @extschema@.coupon_transfer_check($1, $2, $3, $4, $5, $6, 0);
+    -- The journal row first: a concurrent take of the same id waits here
+    -- and then does nothing.
+    INSERT INTO @extschema@.coupon_transfers (transfer_id, outgoing, pool, spread_id, peer, qty,
+                                              settled_at)
+    VALUES ($2, false, $3, $4, $5, $6, pg_catalog.now())
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    SELECT * INTO s FROM @extschema@.coupon_spread_share($3, true);
+    IF (s.spread_id OPERATOR(pg_catalog.=) $4) IS NOT TRUE THEN
+        RETURN false;
+    END IF;
+    IF $6 OPERATOR(pg_catalog.>) 0 THEN
+        PERFORM @extschema@.coupon_pool_resize($3, s.capacity OPERATOR(pg_catalog.+) $6);
+    END IF;
+    RETURN true;
+END
+$$;
+
+-- Mark an outgoing transfer taken; true if it was pending.
+CREATE FUNCTION @extschema@.coupon_transfer_settle(partition integer, transfer_id text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.coupon_routed_here($1, NULL, NULL);
+    UPDATE @extschema@.coupon_transfers t SET settled_at = pg_catalog.now()
+     WHERE t.transfer_id OPERATOR(pg_catalog.=) $2 AND t.outgoing AND t.settled_at IS NULL;
+    RETURN FOUND;
+END
+$$;
+
+-- A resize of the spread pool, at its home (member 0), which keeps its
+-- capacity: a growth raises the home's share and the total in one
+-- transaction and returns 0; a shrink changes nothing here and returns
+-- what the proxy must take off the shares (coupon_spread_adjust), after
+-- which coupon_spread_shrunk lowers the total by what it took.  The total
+-- is never below the shares plus what is in flight.
+CREATE FUNCTION @extschema@.coupon_spread_resize(partition integer, pool text, spread_id text,
+                                                 capacity bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s record;
+BEGIN
+    IF $4 IS NULL OR $4 OPERATOR(pg_catalog.<) 0 THEN
+        RAISE EXCEPTION 'capacity must be at least 0' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    s := @extschema@.coupon_spread_locked($1, $2, $3, true);
+    IF $4 OPERATOR(pg_catalog.<) s.total THEN
+        RETURN s.total OPERATOR(pg_catalog.-) $4;
+    END IF;
+    IF $4 OPERATOR(pg_catalog.>) s.total THEN
+        PERFORM @extschema@.coupon_pool_resize($2, s.capacity OPERATOR(pg_catalog.+)
+                                                   ($4 OPERATOR(pg_catalog.-) s.total));
+        UPDATE @extschema@.coupon_spread x SET total = $4 WHERE x.pool OPERATOR(pg_catalog.=) $2;
+    END IF;
+    RETURN 0;
+END
+$$;
+
+CREATE FUNCTION @extschema@.coupon_spread_shrunk(partition integer, pool text, spread_id text,
+                                                 removed bigint)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.coupon_spread_locked($1, $2, $3, true);
+    UPDATE @extschema@.coupon_spread x SET total = x.total OPERATOR(pg_catalog.-) $4
+     WHERE x.pool OPERATOR(pg_catalog.=) $2;
+    RETURN true;
+END
+$$;
+
+-- Grow a share by delta, or shrink it by what it can spare of -delta
+-- (a resize of the spread pool: capacity that comes from or goes to no
+-- other share).  Returns the change made.
+CREATE FUNCTION @extschema@.coupon_spread_adjust(partition integer, pool text, spread_id text,
+                                                 delta bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s record := @extschema@.coupon_spread_locked($1, $2, $3, false);
+BEGIN
+    IF $4 OPERATOR(pg_catalog.>=) 0 THEN
+        IF $4 OPERATOR(pg_catalog.>) 0 THEN
+            PERFORM @extschema@.coupon_pool_resize($2, s.capacity OPERATOR(pg_catalog.+) $4);
+        END IF;
+        RETURN $4;
+    END IF;
+    RETURN OPERATOR(pg_catalog.-) @extschema@.coupon_spread_spare($2, OPERATOR(pg_catalog.-) $4,
+                                                                  s.capacity);
+END
+$$;
+
+-- This node's share of pool: for the proxy's refill, resize and drop.
+CREATE FUNCTION @extschema@.coupon_spread_info(partition integer, pool text,
+                                               OUT spread_id text, OUT spread integer,
+                                               OUT member integer, OUT home integer,
+                                               OUT total bigint)
+RETURNS record
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s record;
+BEGIN
+    PERFORM @extschema@.coupon_routed_here($1, NULL, NULL);
+    SELECT * INTO s FROM @extschema@.coupon_spread_share($2, false);
+    spread_id := s.spread_id;
+    spread := s.spread;
+    member := s.member;
+    total := s.total;
+    home := ((s.partition OPERATOR(pg_catalog.-) s.member OPERATOR(pg_catalog.+) s.partitions)
+             OPERATOR(pg_catalog.%) s.partitions)::integer;
+END
+$$;
+
+-- This node's share of pool, if it has one (no row otherwise): what the
+-- proxy's refill asks every node at once, to pick the share that gives,
+-- or to know that none can and whether anything is in flight.
+CREATE FUNCTION @extschema@.coupon_spread_state(pool text, OUT partition integer,
+                                                OUT spread_id text, OUT member integer,
+                                                OUT spread integer, OUT available bigint,
+                                                OUT unsettled bigint)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.partition, s.spread_id, s.member, s.spread,
+           @extschema@.coupon_share_available($1),
+           (SELECT COALESCE(pg_catalog.sum(t.qty), 0)::bigint
+              FROM @extschema@.coupon_transfers t
+             WHERE t.pool OPERATOR(pg_catalog.=) $1 AND t.outgoing AND t.settled_at IS NULL)
+      FROM @extschema@.coupon_spread_share($1, false) s
+$$;
+COMMENT ON FUNCTION @extschema@.coupon_spread_state(text) IS
+    'this node''s share of a spread pool: partition, spread id, member, shares, available, and what it gave that is not settled';
+
+--
+-- For the proxy's view coupon_pools (PL/Proxy runs them on every node):
+-- for the roles that read it, as coupon_pools is (README, "Grants").
+--
+
+-- The outgoing transfers not settled yet, from this node (giver).
+CREATE FUNCTION @extschema@.coupon_transfers_pending(OUT giver integer, OUT transfer_id text,
+                                                     OUT pool text, OUT spread_id text,
+                                                     OUT receiver integer, OUT qty bigint,
+                                                     OUT made_at timestamptz)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT m.partition, t.transfer_id, t.pool, t.spread_id, t.peer, t.qty, t.made_at
+      FROM @extschema@.coupon_transfers t
+     CROSS JOIN @extschema@.coupon_cluster_member m
+     WHERE t.outgoing AND t.settled_at IS NULL
+$$;
+
+-- The spread pools whose home this node is, with their capacity.
+CREATE FUNCTION @extschema@.coupon_spread_pools(OUT pool text, OUT spread integer,
+                                                OUT total bigint)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.pool, s.spread, s.total
+      FROM @extschema@.coupon_spread s
+      JOIN @extschema@.coupon_pool p
+        ON p.name OPERATOR(pg_catalog.=) s.pool
+       AND p.created_at OPERATOR(pg_catalog.=) s.pool_created_at
+     WHERE s.member OPERATOR(pg_catalog.=) 0
+$$;
+
+REVOKE ALL ON FUNCTION
+    @extschema@.coupon_spread_join(integer, text, text, bigint, bigint, integer, integer, integer),
+    @extschema@.coupon_spread_drop(integer, text, text),
+    @extschema@.coupon_spread_locked(integer, text, text, boolean),
+    @extschema@.coupon_spread_spare(text, bigint, bigint),
+    @extschema@.coupon_transfer_check(integer, text, text, text, integer, bigint, bigint),
+    @extschema@.coupon_transfer_give(integer, text, text, text, integer, bigint),
+    @extschema@.coupon_transfer_take(integer, text, text, text, integer, bigint),
+    @extschema@.coupon_transfer_settle(integer, text),
+    @extschema@.coupon_spread_resize(integer, text, text, bigint),
+    @extschema@.coupon_spread_shrunk(integer, text, text, bigint),
+    @extschema@.coupon_spread_adjust(integer, text, text, bigint),
+    @extschema@.coupon_spread_info(integer, text),
+    @extschema@.coupon_spread_state(text),
+    @extschema@.coupon_transfers_pending(),
+    @extschema@.coupon_spread_pools() FROM PUBLIC;
+COMMENT ON FUNCTION @extschema@.coupon_spread_join(integer, text, text, bigint, bigint, integer, integer, integer) IS
+    'create this node''s share of a spread pool (the proxy''s coupon_pool_create); idempotent';
+COMMENT ON FUNCTION @extschema@.coupon_spread_drop(integer, text, text) IS
+    'drop this node''s share of a spread pool (the proxy''s coupon_pool_drop)';
+COMMENT ON FUNCTION @extschema@.coupon_transfer_give(integer, text, text, text, integer, bigint) IS
+    'lower this share and journal the transfer in one transaction; idempotent per transfer id';
+COMMENT ON FUNCTION @extschema@.coupon_transfer_take(integer, text, text, text, integer, bigint) IS
+    'raise this share once per transfer id';
+COMMENT ON FUNCTION @extschema@.coupon_transfer_settle(integer, text) IS
+    'mark an outgoing transfer as taken by its receiver';
+COMMENT ON FUNCTION @extschema@.coupon_spread_resize(integer, text, text, bigint) IS
+    'at the home of a spread pool: grow it to capacity, or say how much a shrink must take off the shares';
+COMMENT ON FUNCTION @extschema@.coupon_spread_shrunk(integer, text, text, bigint) IS
+    'at the home of a spread pool: lower its capacity by what a shrink took off the shares';
+COMMENT ON FUNCTION @extschema@.coupon_spread_adjust(integer, text, text, bigint) IS
+    'grow a share, or shrink it by what it can spare (the proxy''s coupon_pool_resize)';
+COMMENT ON FUNCTION @extschema@.coupon_spread_info(integer, text) IS
+    'this node''s share of a spread pool: spread id, number of shares, member, home partition, capacity';
+COMMENT ON FUNCTION @extschema@.coupon_transfers_pending() IS
+    'the outgoing transfers of this node not yet settled (the proxy''s coupon_pools and coupon_cluster_recover)';
+COMMENT ON FUNCTION @extschema@.coupon_spread_pools() IS
+    'the spread pools whose home this node is, with their capacity (the proxy''s coupon_pools)';

@@ -1,0 +1,922 @@
+/* proxy/coupon_proxy--1.0--1.1.sql */
+
+-- complain if script is sourced in psql, rather than via ALTER EXTENSION
+\echo Use "ALTER EXTENSION coupon_proxy UPDATE TO '1.1'" to load this file. \quit
+
+--
+-- 1.1 spreads one pool over several nodes (README, "Spread pools"), and
+-- needs coupon 1.5 on every node.
+--
+--   coupon_pool_create(pool, capacity, per_customer, spread)
+--       spread > 1 creates a share of the pool on each of spread nodes,
+--       the consecutive partitions from the pool's home (hashtext(pool)):
+--       capacities that add up to capacity, the same spread id on all.
+--   claims    go first to the pool's home node, which claims for the
+--       customers its share serves and names the partition of the others'
+--       share ('elsewhere'), where the claim goes next.  A node decides for
+--       itself whom it serves (coupon_routed_here), so no proxy needs
+--       to know which pools are spread, and a pool dropped and created
+--       again is never served by an old routing.
+--   sold out  on a share asks its peers for capacity (refill: a journaled
+--       transfer, give on the peer then take here), then claims again; it
+--       answers sold out only when no peer has any to give and nothing is
+--       in flight to it.
+--   coupon_cluster_recover() completes every transfer cut between its give
+--       and its take; refill runs it for its pool before it says sold out.
+--
+-- Refill, recover, and the administration of spread pools run as the
+-- owner of coupon_proxy (SECURITY DEFINER), so PL/Proxy connects to the
+-- nodes as that role: only it may give and take capacity there.
+--
+
+--
+-- The node's functions, run on one partition.  Each node function of
+-- coupon 1.5 that the proxy calls takes the partition first, so the proxy
+-- function of the same arguments calls it as its TARGET, and the node
+-- checks that it is that partition.
+--
+
+CREATE FUNCTION @extschema@.coupon_proxy_routed_claim(partition integer, pool text,
+                                                      customer text, qty integer,
+                                                      wait interval, request_id text,
+                                                      detailed boolean,
+                                                      OUT claim_id bigint, OUT status text,
+                                                      OUT available bigint,
+                                                      OUT serve_partition integer,
+                                                      OUT shared boolean)
+RETURNS record
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON partition;
+    TARGET coupon_routed_claim;
+$$;
+
+CREATE FUNCTION @extschema@.coupon_proxy_routed_hold(partition integer, pool text,
+                                                     customer text, ttl interval,
+                                                     qty integer, wait interval,
+                                                     request_id text,
+                                                     OUT claim_id bigint, OUT available bigint,
+                                                     OUT serve_partition integer)
+RETURNS record
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON partition;
+    TARGET coupon_routed_hold;
+$$;
+
+CREATE FUNCTION @extschema@.coupon_proxy_routed_claim_many(partition integer, pool text,
+                                                           customers text[], qty integer,
+                                                           OUT customer text,
+                                                           OUT claim_id bigint,
+                                                           OUT status text,
+                                                           OUT serve_partition integer)
+RETURNS SETOF record
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON partition;
+    TARGET coupon_routed_claim_many;
+$$;
+
+CREATE FUNCTION @extschema@.coupon_proxy_routed_cart(partition integer, pools text[],
+                                                     qtys integer[], customer text,
+                                                     ttl interval, wait interval,
+                                                     request_id text,
+                                                     OUT claim_ids bigint[], OUT status text,
+                                                     OUT line integer)
+RETURNS record
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON partition;
+    TARGET coupon_routed_claim_cart;
+$$;
+
+CREATE FUNCTION @extschema@.coupon_proxy_serve_partition(partition integer, pool text,
+                                                         customer text)
+RETURNS integer
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON partition;
+    TARGET coupon_routed_here;
+$$;
+
+CREATE FUNCTION @extschema@.coupon_proxy_spread_join(partition integer, pool text,
+                                                     spread_id text, total bigint,
+                                                     capacity bigint, per_customer integer,
+                                                     spread integer, member integer)
+RETURNS boolean
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON partition;
+    TARGET coupon_spread_join;
+$$;
+
+CREATE FUNCTION @extschema@.coupon_proxy_spread_drop(partition integer, pool text,
+                                                     spread_id text)
+RETURNS boolean
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON partition;
+    TARGET coupon_spread_drop;
+$$;
+
+CREATE FUNCTION @extschema@.coupon_proxy_spread_resize(partition integer, pool text,
+                                                       spread_id text, capacity bigint)
+RETURNS bigint
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON partition;
+    TARGET coupon_spread_resize;
+$$;
+
+CREATE FUNCTION @extschema@.coupon_proxy_spread_shrunk(partition integer, pool text,
+                                                       spread_id text, removed bigint)
+RETURNS boolean
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON partition;
+    TARGET coupon_spread_shrunk;
+$$;
+
+CREATE FUNCTION @extschema@.coupon_proxy_spread_adjust(partition integer, pool text,
+                                                       spread_id text, delta bigint)
+RETURNS bigint
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON partition;
+    TARGET coupon_spread_adjust;
+$$;
+
+CREATE FUNCTION @extschema@.coupon_proxy_spread_info(partition integer, pool text,
+                                                     OUT spread_id text, OUT spread integer,
+                                                     OUT member integer, OUT home integer,
+                                                     OUT total bigint)
+RETURNS record
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON partition;
+    TARGET coupon_spread_info;
+$$;
+
+CREATE FUNCTION @extschema@.coupon_proxy_give(partition integer, transfer_id text, pool text,
+                                              spread_id text, receiver integer, need bigint)
+RETURNS bigint
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON partition;
+    TARGET coupon_transfer_give;
+$$;
+
+CREATE FUNCTION @extschema@.coupon_proxy_take(partition integer, transfer_id text, pool text,
+                                              spread_id text, giver integer, qty bigint)
+RETURNS boolean
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON partition;
+    TARGET coupon_transfer_take;
+$$;
+
+CREATE FUNCTION @extschema@.coupon_proxy_settle(partition integer, transfer_id text)
+RETURNS boolean
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON partition;
+    TARGET coupon_transfer_settle;
+$$;
+
+-- Every node's share of pool: partition, spread id, member, shares,
+-- available, and what it gave that is not settled.
+CREATE FUNCTION @extschema@.coupon_proxy_spread_state(pool text, OUT partition integer,
+                                                      OUT spread_id text, OUT member integer,
+                                                      OUT spread integer, OUT available bigint,
+                                                      OUT unsettled bigint)
+RETURNS SETOF record
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON ALL;
+    TARGET coupon_spread_state;
+$$;
+
+-- A plain pool's administration, at its node.
+CREATE FUNCTION @extschema@.coupon_proxy_pool_create(pool text, capacity bigint,
+                                                     per_customer integer)
+RETURNS boolean
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON @extschema@.coupon_proxy_pool_hash(pool);
+    TARGET coupon_pool_create;
+$$;
+
+CREATE FUNCTION @extschema@.coupon_proxy_pool_resize(pool text, capacity bigint)
+RETURNS void
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON @extschema@.coupon_proxy_pool_hash(pool);
+    TARGET coupon_pool_resize;
+$$;
+
+CREATE FUNCTION @extschema@.coupon_proxy_pool_drop(pool text)
+RETURNS void
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON @extschema@.coupon_proxy_pool_hash(pool);
+    TARGET coupon_pool_drop;
+$$;
+
+-- Every node's transfers not settled yet, and every spread pool with its
+-- capacity, from its home.
+CREATE FUNCTION @extschema@.coupon_proxy_pending(OUT giver integer, OUT transfer_id text,
+                                                 OUT pool text, OUT spread_id text,
+                                                 OUT receiver integer, OUT qty bigint,
+                                                 OUT made_at timestamptz)
+RETURNS SETOF record
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON ALL;
+    TARGET coupon_transfers_pending;
+$$;
+
+CREATE FUNCTION @extschema@.coupon_proxy_spread_pools(OUT pool text, OUT spread integer,
+                                                      OUT total bigint)
+RETURNS SETOF record
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON ALL;
+    TARGET coupon_spread_pools;
+$$;
+
+--
+-- Transfers.
+--
+
+-- Complete the transfers of pool (every pool if NULL) cut between give
+-- and take: take on the receiver (it is idempotent), then settle on the
+-- giver.  Returns the number of transfers completed.  Runs as the owner.
+CREATE FUNCTION @extschema@.coupon_proxy_recover(pool text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t record;
+    n bigint := 0;
+BEGIN
+    FOR t IN SELECT * FROM @extschema@.coupon_proxy_pending() p
+              WHERE $1 IS NULL OR p.pool OPERATOR(pg_catalog.=) $1
+              ORDER BY p.made_at LOOP
+        PERFORM @extschema@.coupon_proxy_take(t.receiver, t.transfer_id, t.pool, t.spread_id,
+                                              t.giver, t.qty);
+        PERFORM @extschema@.coupon_proxy_settle(t.giver, t.transfer_id);
+        n := n OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- Give to the share of pool on partition receiver from partition peer
+-- (give there, take here, settle there); what was given.  A peer that
+-- does not answer gives nothing; if its give committed before the answer
+-- was lost, the transfer is in flight, and recover completes it.
+CREATE FUNCTION @extschema@.coupon_proxy_transfer(pool text, spread_id text, peer integer,
+                                                  receiver integer, need bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    transfer text := pg_catalog.gen_random_uuid()::text;
+    given bigint;
+BEGIN
+    BEGIN
+        given := @extschema@.coupon_proxy_give(peer, transfer, pool, spread_id, receiver, need);
+    EXCEPTION WHEN OTHERS THEN
+        RETURN 0;
+    END;
+    IF given OPERATOR(pg_catalog.>) 0 THEN
+        PERFORM @extschema@.coupon_proxy_take(receiver, transfer, pool, spread_id, peer, given);
+        PERFORM @extschema@.coupon_proxy_settle(peer, transfer);
+    END IF;
+    RETURN given;
+END
+$$;
+
+-- Bring capacity to the share of pool on partition receiver, which has
+-- less than need.  Every node is asked at once for its share, and the
+-- share with the most available gives.  If none has any, what is in
+-- flight for the pool is completed, and refill says whether that brought
+-- any.  True if the receiver got capacity.  With a node down, the shares
+-- are asked in turn instead, and the one that is down gives nothing.
+-- Runs as the owner, whom alone the nodes let give and take: whoever
+-- calls it moves capacity between the shares of a pool, which creates
+-- none.
+CREATE FUNCTION @extschema@.coupon_proxy_refill(pool text, receiver integer, need bigint)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    parts integer := @extschema@.coupon_proxy_partitions();
+    me record;
+    sid text;
+    flight bigint;
+    richest integer;
+    most bigint;
+BEGIN
+    BEGIN
+        WITH st AS (
+            SELECT * FROM @extschema@.coupon_proxy_spread_state(pool)
+        ), me AS (
+            SELECT st.spread_id FROM st WHERE st.partition OPERATOR(pg_catalog.=) receiver
+        ), peers AS (
+            SELECT st.* FROM st, me
+             WHERE st.spread_id OPERATOR(pg_catalog.=) me.spread_id
+               AND st.partition OPERATOR(pg_catalog.<>) receiver
+        )
+        SELECT me.spread_id,
+               (SELECT pg_catalog.sum(st.unsettled)::bigint FROM st
+                 WHERE st.spread_id OPERATOR(pg_catalog.=) me.spread_id),
+               (SELECT p.partition FROM peers p ORDER BY p.available DESC LIMIT 1),
+               (SELECT pg_catalog.max(p.available) FROM peers p)
+          INTO sid, flight, richest, most
+          FROM me;
+    EXCEPTION WHEN OTHERS THEN
+        -- A node does not answer: ask the shares in turn.
+        SELECT * INTO me FROM @extschema@.coupon_proxy_spread_info(receiver, pool) i;
+        FOR k IN 1 .. COALESCE(me.spread, 1) OPERATOR(pg_catalog.-) 1 LOOP
+            IF @extschema@.coupon_proxy_transfer(pool, me.spread_id,
+                   (me.home OPERATOR(pg_catalog.+)
+                    ((me.member OPERATOR(pg_catalog.+) k) OPERATOR(pg_catalog.%) me.spread))
+                   OPERATOR(pg_catalog.%) parts,
+                   receiver, need) OPERATOR(pg_catalog.>) 0 THEN
+                RETURN true;
+            END IF;
+        END LOOP;
+        RETURN false;
+    END;
+    IF sid IS NULL THEN
+        RETURN false;       -- not a spread pool (any more): nothing to ask for
+    END IF;
+    IF most OPERATOR(pg_catalog.>) 0
+       AND @extschema@.coupon_proxy_transfer(pool, sid, richest, receiver, need)
+           OPERATOR(pg_catalog.>) 0 THEN
+        RETURN true;
+    END IF;
+    -- Nothing to give: maybe something is in flight (a node that stops
+    -- answering meanwhile fails the recover: then nothing is brought).
+    IF flight OPERATOR(pg_catalog.>) 0 THEN
+        BEGIN
+            RETURN @extschema@.coupon_proxy_recover(pool) OPERATOR(pg_catalog.>) 0;
+        EXCEPTION WHEN OTHERS THEN
+            RETURN false;
+        END;
+    END IF;
+    RETURN false;
+END
+$$;
+
+-- Count one more call a claim of pool was sent on to: a few for a claim
+-- (the home, then the customer's share), one a node for a bulk call.
+-- Nodes that send it on and on disagree on the pool's shares, which
+-- happens only while it is dropped and created again: 40001, retry.
+CREATE FUNCTION @extschema@.coupon_proxy_hop(hops integer, pool text)
+RETURNS integer
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF hops OPERATOR(pg_catalog.>=) 64 THEN
+        RAISE EXCEPTION 'the nodes of pool "%" disagree on where its customers are served', pool
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'The pool is being dropped and created again: retry.';
+    END IF;
+    RETURN hops OPERATOR(pg_catalog.+) 1;
+END
+$$;
+
+-- The pool's home: its partition.
+CREATE FUNCTION @extschema@.coupon_proxy_home(pool text)
+RETURNS integer
+LANGUAGE sql STABLE
+AS $$
+    SELECT @extschema@.coupon_proxy_pool_hash(pool) OPERATOR(pg_catalog.&)
+           (@extschema@.coupon_proxy_partitions() OPERATOR(pg_catalog.-) 1)
+$$;
+
+--
+-- The user API.
+--
+
+-- A claim of pool for customer: at the home node first, then where it
+-- says the customer is served; a share that is sold out is refilled and
+-- asked again.  detailed: the statuses are the node's
+-- coupon_claim_detailed's; else the node runs coupon_claim.
+CREATE FUNCTION @extschema@.coupon_proxy_claim(pool text, customer text, qty integer,
+                                               wait interval, request_id text,
+                                               detailed boolean,
+                                               OUT claim_id bigint, OUT status text,
+                                               OUT available bigint)
+RETURNS record
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    part integer := @extschema@.coupon_proxy_home(pool);
+    r record;
+    refills integer := 0;
+    hops integer := 0;
+BEGIN
+    LOOP
+        SELECT * INTO r FROM @extschema@.coupon_proxy_routed_claim(part, pool, customer, qty,
+                                                                   wait, request_id, detailed);
+        IF r.status OPERATOR(pg_catalog.=) 'elsewhere' THEN
+            hops := @extschema@.coupon_proxy_hop(hops, pool);
+            part := r.serve_partition;
+            CONTINUE;
+        END IF;
+        -- A share sold out: the other shares may have some.  Each refill
+        -- moves capacity, so this ends when no share has any left.
+        EXIT WHEN r.shared IS NOT TRUE
+                  OR NOT (r.status OPERATOR(pg_catalog.=) 'sold_out'
+                          OR (NOT detailed AND r.available OPERATOR(pg_catalog.<) qty))
+                  OR refills OPERATOR(pg_catalog.>=) 64
+                  OR NOT @extschema@.coupon_proxy_refill(pool, part, qty);
+        refills := refills OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+    claim_id := r.claim_id;
+    status := r.status;
+    available := r.available;
+END
+$$;
+
+DROP FUNCTION @extschema@.coupon_claim_detailed(text, text, integer, interval, text);
+CREATE FUNCTION @extschema@.coupon_claim_detailed(pool text, customer text,
+                                                  qty integer DEFAULT 1,
+                                                  wait interval DEFAULT '0',
+                                                  request_id text DEFAULT NULL,
+                                                  OUT claim_id bigint,
+                                                  OUT status text,
+                                                  OUT available bigint)
+RETURNS record
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.claim_id, c.status, c.available
+      FROM @extschema@.coupon_proxy_claim(pool, customer, qty, wait, request_id, true) c
+$$;
+
+DROP FUNCTION @extschema@.coupon_claim(text, text, integer, interval, text);
+CREATE FUNCTION @extschema@.coupon_claim(pool text, customer text,
+                                         qty integer DEFAULT 1,
+                                         wait interval DEFAULT '0',
+                                         request_id text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.claim_id
+      FROM @extschema@.coupon_proxy_claim(pool, customer, qty, wait, request_id, false) c
+$$;
+
+DROP FUNCTION @extschema@.coupon_hold(text, text, interval, integer, interval, text);
+CREATE FUNCTION @extschema@.coupon_hold(pool text, customer text, ttl interval,
+                                        qty integer DEFAULT 1,
+                                        wait interval DEFAULT '0',
+                                        request_id text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    part integer := @extschema@.coupon_proxy_home(pool);
+    r record;
+    refills integer := 0;
+    hops integer := 0;
+BEGIN
+    LOOP
+        SELECT * INTO r FROM @extschema@.coupon_proxy_routed_hold(part, pool, customer, ttl, qty,
+                                                                  wait, request_id);
+        IF r.claim_id IS NULL AND r.serve_partition OPERATOR(pg_catalog.<>) part THEN
+            hops := @extschema@.coupon_proxy_hop(hops, pool);
+            part := r.serve_partition;
+            CONTINUE;
+        END IF;
+        -- No hold, and fewer available than asked for: refill and ask
+        -- again (a customer at its limit has coupons available).
+        EXIT WHEN r.claim_id IS NOT NULL OR r.available IS NULL
+                  OR r.available OPERATOR(pg_catalog.>=) qty
+                  OR refills OPERATOR(pg_catalog.>=) 64
+                  OR NOT @extschema@.coupon_proxy_refill(pool, part, qty);
+        refills := refills OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+    RETURN r.claim_id;
+END
+$$;
+
+-- Bulk: each node claims for the customers it serves; those a share is
+-- sold out for are claimed again after a refill.  Rows come node by node,
+-- not in the order of customers.
+DROP FUNCTION @extschema@.coupon_claim_many(text, text[], integer);
+CREATE FUNCTION @extschema@.coupon_claim_many(pool text, customers text[],
+                                              qty integer DEFAULT 1)
+RETURNS TABLE(customer text, claim_id bigint, status text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- Work left: customer work_who[i] at partition work_at[i].
+    work_at integer[];
+    work_who text[];
+    part integer := @extschema@.coupon_proxy_home(pool);
+    batch text[] := customers;      -- the first call, at the home, gets them all
+    sold text[];
+    r record;
+    refills integer := 0;
+    hops integer := 0;
+BEGIN
+    LOOP
+        sold := '{}';
+        FOR r IN SELECT * FROM @extschema@.coupon_proxy_routed_claim_many(part, pool, batch, qty) LOOP
+            IF r.status OPERATOR(pg_catalog.=) 'elsewhere' THEN
+                work_at := work_at OPERATOR(pg_catalog.||) r.serve_partition;
+                work_who := work_who OPERATOR(pg_catalog.||) r.customer;
+            ELSIF r.status OPERATOR(pg_catalog.=) 'sold_out' AND refills OPERATOR(pg_catalog.<) 64 THEN
+                sold := sold OPERATOR(pg_catalog.||) r.customer;
+            ELSE
+                customer := r.customer;
+                claim_id := r.claim_id;
+                status := r.status;
+                RETURN NEXT;
+            END IF;
+        END LOOP;
+        -- Those the share was sold out for, again at once after a refill,
+        -- before its capacity can be asked for by the next share.
+        IF pg_catalog.cardinality(sold) OPERATOR(pg_catalog.>) 0 THEN
+            refills := refills OPERATOR(pg_catalog.+) 1;
+            IF @extschema@.coupon_proxy_refill(pool, part, pg_catalog.cardinality(sold)::bigint
+                                                         OPERATOR(pg_catalog.*) qty) THEN
+                batch := sold;
+                CONTINUE;
+            END IF;
+            RETURN QUERY SELECT u.c, NULL::bigint, 'sold_out'::text
+                           FROM pg_catalog.unnest(sold) AS u(c);
+        END IF;
+        EXIT WHEN COALESCE(pg_catalog.cardinality(work_at), 0) OPERATOR(pg_catalog.=) 0;
+        hops := @extschema@.coupon_proxy_hop(hops, pool);
+        part := work_at[1];
+        SELECT pg_catalog.array_agg(w.who ORDER BY w.n) FILTER (WHERE w.at OPERATOR(pg_catalog.=) part),
+               pg_catalog.array_agg(w.at ORDER BY w.n) FILTER (WHERE w.at OPERATOR(pg_catalog.<>) part),
+               pg_catalog.array_agg(w.who ORDER BY w.n) FILTER (WHERE w.at OPERATOR(pg_catalog.<>) part)
+          INTO batch, work_at, work_who
+          FROM ROWS FROM (pg_catalog.unnest(work_at), pg_catalog.unnest(work_who))
+               WITH ORDINALITY AS w(at, who, n);
+    END LOOP;
+END
+$$;
+
+-- Carts go to their pools' node as before, through the node's check
+-- that none of them is spread.
+DROP FUNCTION @extschema@.coupon_claim_cart_detailed(text[], integer[], text, interval, interval, text);
+CREATE FUNCTION @extschema@.coupon_claim_cart_detailed(pools text[], qtys integer[],
+                                                       customer text,
+                                                       ttl interval DEFAULT NULL,
+                                                       wait interval DEFAULT '0',
+                                                       request_id text DEFAULT NULL,
+                                                       OUT claim_ids bigint[],
+                                                       OUT status text,
+                                                       OUT line integer)
+RETURNS record
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.claim_ids, c.status, c.line
+      FROM @extschema@.coupon_proxy_routed_cart(@extschema@.coupon_proxy_cart_partition(pools),
+                                                pools, qtys, customer, ttl, wait, request_id) c
+$$;
+
+DROP FUNCTION @extschema@.coupon_claim_cart(text[], integer[], text, interval, interval, text);
+CREATE FUNCTION @extschema@.coupon_claim_cart(pools text[], qtys integer[],
+                                              customer text,
+                                              ttl interval DEFAULT NULL,
+                                              wait interval DEFAULT '0',
+                                              request_id text DEFAULT NULL)
+RETURNS bigint[]
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN c.status OPERATOR(pg_catalog.=) 'granted'
+                  OR c.status OPERATOR(pg_catalog.=) 'repeat' THEN c.claim_ids END
+      FROM @extschema@.coupon_claim_cart_detailed(pools, qtys, customer, ttl, wait, request_id) c
+$$;
+
+--
+-- Administration: for the owner, who may grant it.  It runs as the owner
+-- of coupon_proxy, the role the nodes let create and drop shares.
+--
+
+-- The spread pool pool as its home node knows it (no spread id if it is
+-- not spread).
+CREATE FUNCTION @extschema@.coupon_proxy_home_share(pool text,
+                                                    OUT home integer, OUT spread_id text,
+                                                    OUT spread integer, OUT total bigint)
+RETURNS record
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s record;
+BEGIN
+    IF pool IS NULL THEN
+        RAISE EXCEPTION 'pool must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    home := @extschema@.coupon_proxy_home(pool);
+    SELECT * INTO s FROM @extschema@.coupon_proxy_spread_info(home, pool);
+    spread_id := s.spread_id;
+    spread := s.spread;
+    total := s.total;
+END
+$$;
+
+DROP FUNCTION @extschema@.coupon_pool_create(text, bigint, integer);
+CREATE FUNCTION @extschema@.coupon_pool_create(pool text, capacity bigint,
+                                               per_customer integer DEFAULT 1,
+                                               spread integer DEFAULT 1)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    parts integer := @extschema@.coupon_proxy_partitions();
+    h record;
+    sid text;
+    info record;
+    created boolean := false;
+BEGIN
+    IF spread IS NULL THEN
+        RAISE EXCEPTION 'spread must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF spread OPERATOR(pg_catalog.<) 1 OR spread OPERATOR(pg_catalog.>) parts THEN
+        RAISE EXCEPTION 'a pool cannot be spread over % nodes of a cluster of %', spread, parts
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = pg_catalog.format('spread is from 1 to %s, the number of nodes.', parts);
+    END IF;
+    SELECT * INTO h FROM @extschema@.coupon_proxy_home_share(pool);
+    IF spread OPERATOR(pg_catalog.=) 1 AND h.spread_id IS NULL THEN
+        RETURN @extschema@.coupon_proxy_pool_create(pool, capacity, per_customer);
+    END IF;
+    IF capacity IS NULL OR per_customer IS NULL THEN
+        RAISE EXCEPTION 'capacity and per_customer must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF capacity OPERATOR(pg_catalog.<) 0 OR per_customer OPERATOR(pg_catalog.<) 1 THEN
+        RAISE EXCEPTION 'capacity must be at least 0 and per_customer at least 1'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF h.spread_id IS NOT NULL
+       AND (h.spread OPERATOR(pg_catalog.<>) spread OR h.total OPERATOR(pg_catalog.<>) capacity) THEN
+        RAISE EXCEPTION 'pool "%" already exists with different settings', pool
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = pg_catalog.format('It has capacity %s spread over %s nodes.', h.total, h.spread),
+                  HINT = 'Use coupon_pool_resize() to change its capacity.';
+    END IF;
+    -- A create cut half-way left shares with the spread id it chose: a
+    -- retry joins the rest to the same one.
+    sid := h.spread_id;
+    IF sid IS NULL THEN
+        FOR k IN 1 .. spread OPERATOR(pg_catalog.-) 1 LOOP
+            SELECT * INTO info
+              FROM @extschema@.coupon_proxy_spread_info((h.home OPERATOR(pg_catalog.+) k)
+                                                        OPERATOR(pg_catalog.%) parts, pool);
+            IF info.member OPERATOR(pg_catalog.=) k AND info.spread OPERATOR(pg_catalog.=) spread THEN
+                sid := info.spread_id;
+            END IF;
+        END LOOP;
+    END IF;
+    sid := COALESCE(sid, pg_catalog.gen_random_uuid()::text);
+    -- The home last: until it has its share, no claim of the pool starts.
+    FOR k IN REVERSE spread OPERATOR(pg_catalog.-) 1 .. 0 LOOP
+        created := @extschema@.coupon_proxy_spread_join(
+                       (h.home OPERATOR(pg_catalog.+) k) OPERATOR(pg_catalog.%) parts,
+                       pool, sid, capacity,
+                       capacity OPERATOR(pg_catalog./) spread OPERATOR(pg_catalog.+)
+                       CASE WHEN k OPERATOR(pg_catalog.<) (capacity OPERATOR(pg_catalog.%) spread)
+                            THEN 1 ELSE 0 END,
+                       per_customer, spread, k)
+                   OR created;
+    END LOOP;
+    RETURN created;
+END
+$$;
+
+DROP FUNCTION @extschema@.coupon_pool_resize(text, bigint);
+CREATE FUNCTION @extschema@.coupon_pool_resize(pool text, capacity bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    parts integer := @extschema@.coupon_proxy_partitions();
+    h record;
+    to_remove bigint;
+    removed bigint := 0;
+BEGIN
+    SELECT * INTO h FROM @extschema@.coupon_proxy_home_share(pool);
+    IF h.spread_id IS NULL THEN
+        PERFORM @extschema@.coupon_proxy_pool_resize(pool, capacity);
+        RETURN;
+    END IF;
+    to_remove := @extschema@.coupon_proxy_spread_resize(h.home, pool, h.spread_id, capacity);
+    IF to_remove OPERATOR(pg_catalog.=) 0 THEN
+        RETURN;
+    END IF;
+    -- A shrink takes what each share can spare, and nothing if together
+    -- they cannot spare enough.
+    PERFORM @extschema@.coupon_proxy_recover(pool);
+    FOR k IN 0 .. h.spread OPERATOR(pg_catalog.-) 1 LOOP
+        EXIT WHEN removed OPERATOR(pg_catalog.>=) to_remove;
+        removed := removed OPERATOR(pg_catalog.-)
+                   @extschema@.coupon_proxy_spread_adjust(
+                       (h.home OPERATOR(pg_catalog.+) k) OPERATOR(pg_catalog.%) parts,
+                       pool, h.spread_id, removed OPERATOR(pg_catalog.-) to_remove);
+    END LOOP;
+    IF removed OPERATOR(pg_catalog.<) to_remove THEN
+        PERFORM @extschema@.coupon_proxy_spread_adjust(h.home, pool, h.spread_id, removed);
+        RAISE EXCEPTION 'cannot shrink pool "%" to capacity %', pool, capacity
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = pg_catalog.format('Its shares could spare %s of the %s it would take off.',
+                                             removed, to_remove);
+    END IF;
+    PERFORM @extschema@.coupon_proxy_spread_shrunk(h.home, pool, h.spread_id, removed);
+END
+$$;
+
+DROP FUNCTION @extschema@.coupon_pool_drop(text);
+CREATE FUNCTION @extschema@.coupon_pool_drop(pool text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    parts integer := @extschema@.coupon_proxy_partitions();
+    h record;
+BEGIN
+    SELECT * INTO h FROM @extschema@.coupon_proxy_home_share(pool);
+    IF h.spread_id IS NULL THEN
+        PERFORM @extschema@.coupon_proxy_pool_drop(pool);
+        RETURN;
+    END IF;
+    -- The home last: a drop cut half-way is done by a retry, which finds
+    -- the spread pool at its home still.
+    FOR k IN REVERSE h.spread OPERATOR(pg_catalog.-) 1 .. 0 LOOP
+        PERFORM @extschema@.coupon_proxy_spread_drop((h.home OPERATOR(pg_catalog.+) k)
+                                                     OPERATOR(pg_catalog.%) parts,
+                                                     pool, h.spread_id);
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION @extschema@.coupon_cluster_recover()
+RETURNS bigint
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT @extschema@.coupon_proxy_recover(NULL) $$;
+COMMENT ON FUNCTION @extschema@.coupon_cluster_recover() IS
+    'complete every capacity transfer between the shares of spread pools that was cut between its give and its take; returns how many';
+
+-- The node that serves pool for customer (the pool's home without one).
+CREATE OR REPLACE FUNCTION @extschema@.coupon_node(pool text, customer text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    part integer;
+    conn text;
+BEGIN
+    IF pool IS NULL THEN
+        RAISE EXCEPTION 'pool must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    part := @extschema@.coupon_proxy_home(pool);
+    IF customer IS NOT NULL THEN
+        part := @extschema@.coupon_proxy_serve_partition(part, pool, customer);
+    END IF;
+    SELECT o.option_value INTO conn
+      FROM pg_catalog.pg_foreign_server s,
+           pg_catalog.pg_options_to_table(s.srvoptions) o
+     WHERE s.srvname OPERATOR(pg_catalog.=) 'coupon_cluster'
+       AND o.option_name OPERATOR(pg_catalog.=) ANY
+           (ARRAY['p' OPERATOR(pg_catalog.||) part, 'partition_' OPERATOR(pg_catalog.||) part]);
+    RETURN conn;
+END
+$$;
+
+-- coupon_pools: one row a pool, a spread pool's shares added up, with
+-- its capacity and what is in flight between its shares.
+DROP VIEW @extschema@.coupon_pools;
+CREATE VIEW @extschema@.coupon_pools AS
+WITH nodes AS (
+    SELECT * FROM @extschema@.coupon_proxy_pools()
+), flight AS (
+    SELECT t.pool, pg_catalog.sum(t.qty)::bigint AS transferring
+      FROM @extschema@.coupon_proxy_pending() t
+     GROUP BY t.pool
+)
+SELECT n.pool,
+       COALESCE(pg_catalog.max(s.total), pg_catalog.sum(n.capacity))::bigint AS capacity,
+       pg_catalog.sum(n.claimed)::bigint AS claimed,
+       pg_catalog.sum(n.held)::bigint AS held,
+       pg_catalog.sum(n.in_flight)::bigint AS in_flight,
+       pg_catalog.sum(n.available)::bigint AS available,
+       pg_catalog.min(n.per_customer) AS per_customer,
+       pg_catalog.sum(n.grants)::bigint AS grants,
+       pg_catalog.sum(n.sold_out)::bigint AS sold_out,
+       pg_catalog.sum(n.waits)::bigint AS waits,
+       COALESCE(pg_catalog.max(s.spread), 1) AS spread,
+       COALESCE(pg_catalog.max(f.transferring), 0)::bigint AS transferring
+  FROM nodes n
+  LEFT JOIN @extschema@.coupon_proxy_spread_pools() s ON s.pool OPERATOR(pg_catalog.=) n.pool
+  LEFT JOIN flight f ON f.pool OPERATOR(pg_catalog.=) n.pool
+ GROUP BY n.pool;
+COMMENT ON VIEW @extschema@.coupon_pools IS
+    'every pool of the cluster, a spread pool''s shares added up: capacity is the pool''s, transferring what is in flight between its shares';
+
+-- Attach now needs coupon 1.5 on every node: the same function, with
+-- the version it asks for moved on.
+DO $$
+DECLARE
+    src text := pg_catalog.pg_get_functiondef('@extschema@.coupon_cluster_attach()'::pg_catalog.regprocedure);
+    old CONSTANT text := 'want_version CONSTANT text := ''1.4''';
+BEGIN
+    IF pg_catalog.strpos(src, old) OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION 'coupon_cluster_attach() is not that of coupon_proxy 1.0';
+    END IF;
+    EXECUTE pg_catalog.replace(src, old, 'want_version CONSTANT text := ''1.5''');
+END
+$$;
+
+REVOKE ALL ON FUNCTION
+    @extschema@.coupon_proxy_spread_join(integer, text, text, bigint, bigint, integer, integer, integer),
+    @extschema@.coupon_proxy_spread_drop(integer, text, text),
+    @extschema@.coupon_proxy_spread_resize(integer, text, text, bigint),
+    @extschema@.coupon_proxy_spread_shrunk(integer, text, text, bigint),
+    @extschema@.coupon_proxy_spread_adjust(integer, text, text, bigint),
+    @extschema@.coupon_proxy_spread_info(integer, text),
+    @extschema@.coupon_proxy_give(integer, text, text, text, integer, bigint),
+    @extschema@.coupon_proxy_take(integer, text, text, text, integer, bigint),
+    @extschema@.coupon_proxy_settle(integer, text),
+    @extschema@.coupon_proxy_spread_state(text),
+    @extschema@.coupon_proxy_transfer(text, text, integer, integer, bigint),
+    @extschema@.coupon_proxy_pool_create(text, bigint, integer),
+    @extschema@.coupon_proxy_pool_resize(text, bigint),
+    @extschema@.coupon_proxy_pool_drop(text),
+    @extschema@.coupon_proxy_recover(text),
+    @extschema@.coupon_proxy_home_share(text),
+    @extschema@.coupon_claim(text, text, integer, interval, text),
+    @extschema@.coupon_claim_detailed(text, text, integer, interval, text),
+    @extschema@.coupon_hold(text, text, interval, integer, interval, text),
+    @extschema@.coupon_claim_many(text, text[], integer),
+    @extschema@.coupon_claim_cart(text[], integer[], text, interval, interval, text),
+    @extschema@.coupon_claim_cart_detailed(text[], integer[], text, interval, interval, text),
+    @extschema@.coupon_pool_create(text, bigint, integer, integer),
+    @extschema@.coupon_pool_resize(text, bigint),
+    @extschema@.coupon_pool_drop(text),
+    @extschema@.coupon_cluster_recover() FROM PUBLIC;
+REVOKE ALL ON TABLE @extschema@.coupon_pools FROM PUBLIC;
+-- What the claim functions and the view call on the caller's behalf: each
+-- runs the node's function as the caller (who needs the grants there),
+-- computes a partition, or, for refill, moves capacity between the shares
+-- of a pool, which creates none.  The API's grants decide who calls.
+GRANT EXECUTE ON FUNCTION
+    @extschema@.coupon_proxy_routed_claim(integer, text, text, integer, interval, text, boolean),
+    @extschema@.coupon_proxy_routed_hold(integer, text, text, interval, integer, interval, text),
+    @extschema@.coupon_proxy_routed_claim_many(integer, text, text[], integer),
+    @extschema@.coupon_proxy_routed_cart(integer, text[], integer[], text, interval, interval, text),
+    @extschema@.coupon_proxy_serve_partition(integer, text, text),
+    @extschema@.coupon_proxy_claim(text, text, integer, interval, text, boolean),
+    @extschema@.coupon_proxy_hop(integer, text),
+    @extschema@.coupon_proxy_home(text),
+    @extschema@.coupon_proxy_refill(text, integer, bigint),
+    @extschema@.coupon_proxy_pending(),
+    @extschema@.coupon_proxy_spread_pools() TO PUBLIC;

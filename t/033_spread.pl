@@ -1,0 +1,301 @@
+# Spread pools: one pool over several nodes of a coupon cluster (one proxy,
+# four nodes), its capacity moved between the shares by journaled
+# transfers.  Every count is taken on the nodes' own ledgers and tables.
+#
+# The invariant (README, "The contract"): the shares' capacities plus the
+# capacity in flight (given, not yet taken) add up to the pool's capacity,
+# and the grants on the ledgers never exceed it, whatever was cut where.
+#
+# Bad spreads are refused and create nothing.  A pool of 1,000 over four
+# nodes, claimed through the proxy by 3,000 customers from eight clients,
+# grants exactly 1,000, each customer at most once over all nodes, the
+# last coupons to customers of any share.  A transfer cut after its give
+# (the proxy gone), a giver killed with SIGKILL after it, a receiver
+# killed after its take: capacity is in flight or taken twice never, and
+# coupon_cluster_recover() makes the sums exact; a drain then reaches the
+# capacity exactly.  A node down: customers of the other shares are still
+# served and refills skip it; when it is back, nothing it granted is
+# lost.  Resize grows and shrinks a spread pool (refusing a shrink below
+# what is claimed, changing nothing), drop drops every share, a pool of
+# the same name created again plain is served by its one node, and an
+# application role with the documented grants claims through the proxy
+# but cannot give or take capacity on a node.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use CouponTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+chomp(my $sharedir = `pg_config --sharedir`);
+BAIL_OUT('PL/Proxy is not installed: apt-get install postgresql-'
+	  . (split /\//, $sharedir)[-1] . '-plproxy')
+  unless -f "$sharedir/extension/plproxy.control";
+
+my ($proxy, @nodes) = coupon_cluster(4);
+sub on_proxy { return $proxy->safe_psql('postgres', $_[0]); }
+is(on_proxy('SELECT coupon_cluster_attach()'), '4', 'a cluster of four nodes');
+
+# Per node: the share's capacity ('-' if none), live grants, what it gave
+# and has not seen taken.
+sub share
+{
+	my ($i, $pool) = @_;
+	return $nodes[$i]->safe_psql('postgres', qq{
+SELECT coalesce((SELECT capacity FROM coupon_pool WHERE name = '$pool')::text, '-')
+       || '/' || (SELECT coalesce(sum(qty), 0) FROM coupon_claims
+                   WHERE pool = '$pool' AND released_at IS NULL)
+       || '/' || (SELECT coalesce(sum(qty), 0) FROM coupon_transfers
+                   WHERE pool = '$pool' AND outgoing AND settled_at IS NULL)});
+}
+
+# The sums over the nodes: capacity of the shares, what is in flight
+# (given, and not taken by its receiver, asked on the receiver), grants.
+sub sums
+{
+	my ($pool) = @_;
+	my ($cap, $granted, $flight) = (0, 0, 0);
+	my (%taken, @given);
+	for my $i (0 .. $#nodes)
+	{
+		my ($c, $g) = split /\//, share($i, $pool);
+		$cap += $c eq '-' ? 0 : $c;
+		$granted += $g;
+		$taken{$_} = 1 for split /\n/, $nodes[$i]->safe_psql('postgres',
+			qq{SELECT transfer_id FROM coupon_transfers WHERE pool = '$pool' AND NOT outgoing});
+		push @given, split /\n/, $nodes[$i]->safe_psql('postgres',
+			qq{SELECT transfer_id || ' ' || qty FROM coupon_transfers WHERE pool = '$pool' AND outgoing});
+	}
+	for (@given)
+	{
+		my ($id, $qty) = split / /;
+		$flight += $qty unless $taken{$id};
+	}
+	return "$cap+$flight granted $granted";
+}
+
+# Kill node i's postmaster and all its processes with SIGKILL, as a crash
+# of its machine, and start it again (crash recovery).
+sub crash
+{
+	my ($node) = @_;
+	my $pid = $node->{_pid};
+	my @procs = ($pid, split(/\s+/, `pgrep -P $pid`));
+	kill 'KILL', grep { /^\d+$/ } @procs;
+	$node->{_pid} = undef;
+	my $deadline = time + 60;
+	usleep(20_000) while (grep { kill 0, $_ } grep { /^\d+$/ } @procs) && time < $deadline;
+	$node->start;
+}
+
+# No customer holds a coupon of pool on two nodes, or two on one.
+sub customers_once
+{
+	my ($pool) = @_;
+	my %seen;
+	my $twice = 0;
+	for my $node (@nodes)
+	{
+		for my $c (split /\n/, $node->safe_psql('postgres',
+			qq{SELECT customer FROM coupon_claims WHERE pool = '$pool' AND released_at IS NULL}))
+		{
+			$twice++ if $seen{$c}++;
+		}
+	}
+	return $twice;
+}
+
+# Bad spreads: refused, nothing created anywhere.
+expect_state($proxy, 'postgres', q{SELECT coupon_pool_create('bad', 10, 1, 5)}, '22023',
+	'a spread larger than the cluster is refused');
+expect_state($proxy, 'postgres', q{SELECT coupon_pool_create('bad', 10, 1, 0)}, '22023',
+	'a spread below 1 is refused');
+expect_state($proxy, 'postgres', q{SELECT coupon_pool_create('bad', 10, 1, NULL)}, '22004',
+	'a NULL spread is refused');
+expect_state($proxy, 'postgres', q{SELECT coupon_pool_create('bad', -1, 1, 2)}, '22023',
+	'a negative capacity is refused');
+is(join(' ', map { $_->safe_psql('postgres', q{SELECT count(*) FROM coupon_pool WHERE name = 'bad'}) } @nodes),
+	'0 0 0 0', 'and none creates a share');
+
+# A pool of 1,000 over the four nodes.
+is(on_proxy(q{SELECT coupon_pool_create('giant', 1000, 1, 4)}), 't', 'a spread pool is created');
+is(on_proxy(q{SELECT coupon_pool_create('giant', 1000, 1, 4)}), 'f', 'and again: nothing new');
+expect_state($proxy, 'postgres', q{SELECT coupon_pool_create('giant', 900, 1, 4)}, '42710',
+	'the same name with another capacity is refused');
+is(join(' ', map { share($_, 'giant') } 0 .. 3), '250/0/0 250/0/0 250/0/0 250/0/0',
+	'each node holds a share of 250');
+is(on_proxy(q{SELECT capacity, available, spread, transferring FROM coupon_pools WHERE pool = 'giant'}),
+	'1000|1000|4|0', 'coupon_pools on the proxy shows one pool of 1,000 over 4 nodes');
+is(on_proxy(q{SELECT count(DISTINCT coupon_node('giant', 'c' || i)) FROM generate_series(1, 40) i}),
+	'4', 'coupon_node() sends customers of the pool to all four nodes');
+
+# 3,000 customers from eight clients.  Each claim starts at the pool's
+# home, goes on to the customer's share, and refills it when it is sold
+# out.
+my $dir = PostgreSQL::Test::Utils::tempdir;
+PostgreSQL::Test::Utils::append_to_file("$dir/burst.sql", q{
+\set c random(1, 3000)
+SELECT * FROM coupon_claim_detailed('giant', 'c' || :c);
+});
+my $run = pgbench_start($proxy, 'postgres', $dir, 'burst',
+	'-c', '8', '-t', '250', '-f', "$dir/burst.sql");
+pgbench_wait($run, 240, 'the burst ended');
+my ($done, undef, $berr) = pgbench_result($dir, 'burst');
+is($done, 2000, 'every call of the burst answered') or diag($berr);
+is(customers_once('giant'), 0, 'no customer holds two coupons, on one node or two');
+
+# Drain: every customer once more, in one bulk call per 500.
+on_proxy(qq{SELECT count(*) FROM coupon_claim_many('giant',
+	ARRAY(SELECT 'c' || i FROM generate_series($_, $_ + 499) i))})
+  for map { 1 + 500 * $_ } 0 .. 5;
+is(sums('giant'), '1000+0 granted 1000', 'drained: exactly 1,000 granted, the shares add up to 1,000');
+is(customers_once('giant'), 0, 'still each customer once');
+my @per_node = map { (split /\//, share($_, 'giant'))[1] } 0 .. 3;
+is(scalar(grep { $_ > 0 } @per_node), 4, "every share granted some (@per_node)");
+is(on_proxy(q{SELECT claimed, available FROM coupon_pools WHERE pool = 'giant'}), '1000|0',
+	'coupon_pools: all claimed');
+is(on_proxy(q{SELECT * FROM coupon_claim_detailed('giant', 'late')}), '|sold_out|0',
+	'sold out means sold out everywhere');
+
+# The same customer twice through the proxy: one claim, the same id.
+on_proxy(q{SELECT coupon_pool_create('twice', 100, 1, 4)});
+my $first = on_proxy(q{SELECT coupon_claim('twice', 'alice', 1, '0', 'req-1')});
+like($first, qr/^\d+$/, 'a claim with a request id');
+is(on_proxy(q{SELECT coupon_claim('twice', 'alice', 1, '0', 'req-1')}), $first,
+	'its retry returns the first claim');
+is(on_proxy(q{SELECT claim_id, status FROM coupon_claim_detailed('twice', 'alice')}), "$first|repeat",
+	'the customer again: a repeat');
+is(on_proxy(qq{SELECT coupon_release($first, 'alice')}), 't', 'released by id through the proxy');
+
+# Transfers cut at every point.  A pool of 100 over two nodes; the
+# transfers are run step by step as the proxy runs them.
+on_proxy(q{SELECT coupon_pool_create('cut', 100, 1, 2)});
+my ($home, $sid) = split /\|/, on_proxy(q{SELECT home, spread_id FROM coupon_proxy_home_share('cut')});
+my $peer = ($home + 1) % 4;
+is(sums('cut'), '100+0 granted 0', 'the pool of 100 over two nodes');
+
+# 1. The proxy is gone after the give.
+is(on_proxy(qq{SELECT coupon_proxy_give($peer, 't1', 'cut', '$sid', $home, 10)}), '25',
+	'a give of half the peer\'s available');
+is(on_proxy(qq{SELECT coupon_proxy_give($peer, 't1', 'cut', '$sid', $home, 10)}), '25',
+	'its repeat gives nothing more');
+is(sums('cut'), '75+25 granted 0', 'cut after the give: 25 in flight, none counted twice');
+is(on_proxy(q{SELECT transferring FROM coupon_pools WHERE pool = 'cut'}), '25',
+	'coupon_pools shows them in flight');
+
+# 2. The giver killed with SIGKILL after a second give.
+is(on_proxy(qq{SELECT coupon_proxy_give($peer, 't2', 'cut', '$sid', $home, 5)}), '12',
+	'a second give');
+crash($nodes[$peer]);
+is(sums('cut'), '63+37 granted 0', 'the giver killed and back: 37 in flight');
+
+# 3. The receiver killed after a take, before the giver settled it.
+is(on_proxy(qq{SELECT coupon_proxy_take($home, 't2', 'cut', '$sid', $peer, 12)}), 't', 'a take');
+is(on_proxy(qq{SELECT coupon_proxy_take($home, 't2', 'cut', '$sid', $peer, 12)}), 'f',
+	'its repeat takes nothing');
+crash($nodes[$home]);
+is(sums('cut'), '75+25 granted 0', 'the receiver killed and back: its take kept, once');
+is(on_proxy('SELECT coupon_cluster_recover()'), '2', 'recover completes both transfers');
+is(on_proxy('SELECT coupon_cluster_recover()'), '0', 'and again: nothing left');
+is(sums('cut'), '100+0 granted 0', 'the shares add up to 100 again');
+is(share($home, 'cut') . ' ' . share($peer, 'cut'), '87/0/0 13/0/0', 'the capacity moved once');
+
+# A drain over both shares reaches the capacity exactly.
+on_proxy(q{SELECT count(*) FROM coupon_claim_many('cut', ARRAY(SELECT 'd' || i FROM generate_series(1, 300) i))});
+is(sums('cut'), '100+0 granted 100', 'a drain grants exactly 100');
+
+# Resize: grow, a refused shrink, a shrink.
+on_proxy(q{SELECT coupon_pool_resize('cut', 120)});
+is(sums('cut'), '120+0 granted 100', 'grown to 120');
+expect_state($proxy, 'postgres', q{SELECT coupon_pool_resize('cut', 90)}, '55000',
+	'a shrink below what is claimed is refused');
+is(sums('cut'), '120+0 granted 100', 'and changes nothing');
+on_proxy(q{SELECT coupon_pool_resize('cut', 105)});
+is(sums('cut'), '105+0 granted 100', 'shrunk to 105');
+is(on_proxy(q{SELECT capacity, claimed FROM coupon_pools WHERE pool = 'cut'}), '105|100',
+	'as coupon_pools says');
+on_proxy(q{SELECT count(*) FROM coupon_claim_many('cut', ARRAY(SELECT 'e' || i FROM generate_series(1, 300) i))});
+is(sums('cut'), '105+0 granted 105', 'the last five went to new customers');
+
+# A node down: the other shares serve; refills skip it.
+on_proxy(q{SELECT coupon_pool_create('down', 40, 1, 4)});
+my $dead = on_proxy(q{SELECT (home + 2) % 4 FROM coupon_proxy_home_share('down')});
+on_proxy(q{SELECT count(coupon_claim('down', 'pre' || i)) FROM generate_series(1, 12) i});
+my $before = share($dead, 'down');
+like($before, qr{^10/[1-9]\d*/0$}, "its share has granted some ($before)");
+$nodes[$dead]->stop('immediate');
+my $dead_conn = on_proxy(qq{SELECT option_value FROM pg_foreign_server, pg_options_to_table(srvoptions)
+                             WHERE option_name = 'p$dead'});
+my $victim = on_proxy(qq{SELECT 'f' || i FROM generate_series(1, 100) i
+                          WHERE coupon_node('down', 'f' || i) = '$dead_conn' LIMIT 1});
+my (undef, undef, $derr) = $proxy->psql('postgres', qq{SELECT coupon_claim('down', '$victim')});
+my $dead_port = $nodes[$dead]->port;
+like($derr, qr/\Q$dead_port\E/, 'a customer of the node that is down fails, naming it');
+is( on_proxy(q{
+CREATE TEMP TABLE answered (ok boolean);
+DO $$
+BEGIN
+    FOR i IN 1 .. 60 LOOP
+        BEGIN
+            PERFORM coupon_claim('down', 'f' || i);
+            INSERT INTO answered VALUES (true);
+        EXCEPTION WHEN OTHERS THEN
+            INSERT INTO answered VALUES (false);
+        END;
+    END LOOP;
+END
+$$;
+SELECT count(*) FILTER (WHERE ok) > 0 AND count(*) FILTER (WHERE NOT ok) > 0 FROM answered}),
+	't', 'with a node down, its customers fail, the others are served');
+$nodes[$dead]->start;
+is(share($dead, 'down'), $before, 'the node back has all it had');
+my $down = sums('down');
+like($down, qr/^40\+0 granted (\d+)$/, "the shares add up to 40 ($down)");
+on_proxy(q{SELECT count(*) FROM coupon_claim_many('down', ARRAY(SELECT 'g' || i FROM generate_series(1, 400) i))});
+is(sums('down'), '40+0 granted 40', 'and a drain with all nodes up reaches 40');
+
+# Drop every share; the name again as a plain pool.
+on_proxy(q{SELECT coupon_pool_drop('giant')});
+is(join(' ', map { share($_, 'giant') } 0 .. 3), '-/0/0 -/0/0 -/0/0 -/0/0', 'drop drops every share');
+on_proxy(q{SELECT coupon_pool_create('giant', 3)});
+is(on_proxy(q{SELECT count(coupon_claim('giant', 'h' || i)) FROM generate_series(1, 10) i}), '3',
+	'the name created again as a plain pool is served by its node alone');
+is(on_proxy(q{SELECT spread, capacity FROM coupon_pools WHERE pool = 'giant'}), '1|3', 'one node');
+
+# An application role with the documented grants.
+for my $node (@nodes)
+{
+	$node->safe_psql('postgres', q{
+CREATE ROLE app LOGIN;
+GRANT EXECUTE ON FUNCTION coupon_claim(text, text, integer, interval, text),
+    coupon_routed_claim(integer, text, text, integer, interval, text, boolean),
+    coupon_routed_here(integer, text, text), coupon_share_available(text) TO app;
+});
+}
+$proxy->safe_psql('postgres', q{
+CREATE ROLE app LOGIN;
+GRANT USAGE ON FOREIGN SERVER coupon_cluster TO app;
+GRANT EXECUTE ON FUNCTION coupon_claim(text, text, integer, interval, text) TO app;
+});
+on_proxy(q{SELECT coupon_pool_create('app', 8, 1, 4)});
+my $as_app = $proxy->connstr('postgres') . ' user=app';
+is( $proxy->safe_psql('postgres',
+		q{SELECT count(coupon_claim('app', 'a' || i)) FROM generate_series(1, 30) i},
+		connstr => $as_app),
+	'8', 'the application role drains a spread pool through the proxy, refills included');
+is(sums('app'), '8+0 granted 8', 'exactly its capacity');
+my $some = $nodes[0]->connstr('postgres') . ' user=app';
+for my $call (q{SELECT coupon_transfer_take(0, 'x', 'app', 'y', 1, 100)},
+	q{SELECT coupon_transfer_give(0, 'x', 'app', 'y', 1, 100)},
+	q{SELECT coupon_spread_adjust(0, 'app', 'y', 100)})
+{
+	my ($ret, $out, $err) = $nodes[0]->psql('postgres', $call, connstr => $some);
+	like($err, qr/permission denied/, "the role cannot call on a node: $call");
+}
+
+done_testing();
