@@ -124,26 +124,32 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    here integer := (SELECT m.partition FROM @extschema@.coupon_cluster_member m);
-    s record;
-    k integer;
+    here integer;
+    parts integer;
+    shares integer;
+    member integer;
 BEGIN
+    -- One look at the membership and, if the pool is spread here, its
+    -- share (a share whose pool was created again counts for nothing).
+    SELECT m.partition, m.partitions, s.spread, s.member INTO here, parts, shares, member
+      FROM @extschema@.coupon_cluster_member m
+      LEFT JOIN (@extschema@.coupon_spread s
+                 JOIN @extschema@.coupon_pool p
+                   ON p.name OPERATOR(pg_catalog.=) s.pool
+                  AND p.created_at OPERATOR(pg_catalog.=) s.pool_created_at)
+        ON s.pool OPERATOR(pg_catalog.=) $2;
     IF here IS NULL OR (here OPERATOR(pg_catalog.=) $1) IS NOT TRUE THEN
         RAISE EXCEPTION 'this node is partition %, not partition %', COALESCE(here::text, 'of no cluster'), $1
             USING ERRCODE = 'UC005',
                   HINT = 'The proxy''s server options must name the nodes in the order coupon_cluster_attach() stamped them.';
     END IF;
-    IF $2 IS NULL OR $3 IS NULL THEN
+    IF shares IS NULL OR $3 IS NULL THEN
         RETURN here;
     END IF;
-    SELECT * INTO s FROM @extschema@.coupon_spread_share($2, false);
-    IF NOT FOUND THEN
-        RETURN here;
-    END IF;
-    k := ((pg_catalog.hashtext($3)::bigint OPERATOR(pg_catalog.&) 4294967295)
-          OPERATOR(pg_catalog.%) s.spread)::integer;
-    RETURN ((s.partition OPERATOR(pg_catalog.-) s.member OPERATOR(pg_catalog.+) k
-             OPERATOR(pg_catalog.+) s.partitions) OPERATOR(pg_catalog.%) s.partitions)::integer;
+    RETURN ((here OPERATOR(pg_catalog.-) member
+             OPERATOR(pg_catalog.+) ((pg_catalog.hashtext($3)::bigint OPERATOR(pg_catalog.&) 4294967295)
+                                     OPERATOR(pg_catalog.%) shares)::integer
+             OPERATOR(pg_catalog.+) parts) OPERATOR(pg_catalog.%) parts)::integer;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.coupon_routed_here(integer, text, text) IS
@@ -175,7 +181,8 @@ COMMENT ON FUNCTION @extschema@.coupon_share_available(text) IS
 -- (status 'elsewhere').  They run with the caller's rights: the caller
 -- needs EXECUTE on them and on the wrapped function, as on a lone server
 -- (triggers on the ledger run as the caller, never as the extension's
--- owner).
+-- owner).  Every name in them is qualified, so the claim functions pin no
+-- search_path, which would cost every claim.
 --
 
 -- detailed picks the function wrapped: coupon_claim_detailed, or
@@ -192,7 +199,6 @@ CREATE FUNCTION @extschema@.coupon_routed_claim(partition integer, pool text, cu
                                                 OUT shared boolean)
 RETURNS record
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     serve_partition := @extschema@.coupon_routed_here($1, $2, $3);
@@ -225,7 +231,6 @@ CREATE FUNCTION @extschema@.coupon_routed_hold(partition integer, pool text, cus
                                                OUT serve_partition integer)
 RETURNS record
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     serve_partition := @extschema@.coupon_routed_here($1, $2, $3);

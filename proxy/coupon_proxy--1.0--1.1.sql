@@ -301,7 +301,6 @@ CREATE FUNCTION @extschema@.coupon_proxy_transfer(pool text, spread_id text, pee
                                                   receiver integer, need bigint)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     transfer text := pg_catalog.gen_random_uuid()::text;
@@ -423,7 +422,9 @@ AS $$
 $$;
 
 --
--- The user API.
+-- The user API.  Like the routing functions of 1.0, the functions a claim
+-- runs through pin no search_path (every name in them is qualified): they
+-- run with the caller's rights, and pinning costs every claim.
 --
 
 -- A claim of pool for customer: at the home node first, then where it
@@ -437,7 +438,6 @@ CREATE FUNCTION @extschema@.coupon_proxy_claim(pool text, customer text, qty int
                                                OUT available bigint)
 RETURNS record
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     part integer := @extschema@.coupon_proxy_home(pool);
@@ -478,7 +478,6 @@ CREATE FUNCTION @extschema@.coupon_claim_detailed(pool text, customer text,
                                                   OUT available bigint)
 RETURNS record
 LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT c.claim_id, c.status, c.available
       FROM @extschema@.coupon_proxy_claim(pool, customer, qty, wait, request_id, true) c
@@ -491,7 +490,6 @@ CREATE FUNCTION @extschema@.coupon_claim(pool text, customer text,
                                          request_id text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT c.claim_id
       FROM @extschema@.coupon_proxy_claim(pool, customer, qty, wait, request_id, false) c
@@ -504,7 +502,6 @@ CREATE FUNCTION @extschema@.coupon_hold(pool text, customer text, ttl interval,
                                         request_id text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     part integer := @extschema@.coupon_proxy_home(pool);
@@ -540,7 +537,6 @@ CREATE FUNCTION @extschema@.coupon_claim_many(pool text, customers text[],
                                               qty integer DEFAULT 1)
 RETURNS TABLE(customer text, claim_id bigint, status text)
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     -- Work left: customer work_who[i] at partition work_at[i].
@@ -606,7 +602,6 @@ CREATE FUNCTION @extschema@.coupon_claim_cart_detailed(pools text[], qtys intege
                                                        OUT line integer)
 RETURNS record
 LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT c.claim_ids, c.status, c.line
       FROM @extschema@.coupon_proxy_routed_cart(@extschema@.coupon_proxy_cart_partition(pools),
@@ -621,7 +616,6 @@ CREATE FUNCTION @extschema@.coupon_claim_cart(pools text[], qtys integer[],
                                               request_id text DEFAULT NULL)
 RETURNS bigint[]
 LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN c.status OPERATOR(pg_catalog.=) 'granted'
                   OR c.status OPERATOR(pg_catalog.=) 'repeat' THEN c.claim_ids END
