@@ -33,10 +33,13 @@ CREATE TABLE @extschema@.coupon_spread (
     member          integer NOT NULL CHECK (member OPERATOR(pg_catalog.>=) 0
                                             AND member OPERATOR(pg_catalog.<) spread),
     total           bigint NOT NULL CHECK (total OPERATOR(pg_catalog.>=) 0),
-    pool_created_at timestamptz NOT NULL
+    pool_created_at timestamptz NOT NULL,
+    dropping        boolean NOT NULL DEFAULT false
 );
+COMMENT ON COLUMN @extschema@.coupon_spread.dropping IS
+    'at the home: a drop of the spread pool has begun (its other shares may be gone), so no create or resize may use the pool until the drop is finished';
 COMMENT ON COLUMN @extschema@.coupon_spread.total IS
-    'the capacity of the whole spread pool, kept by member 0 (the home): the shares plus what is in flight between them add up to it, or to less while a shrink is under way';
+    'the capacity of the whole spread pool, kept by member 0 (the home): the shares plus what is in flight between them add up to it';
 COMMENT ON TABLE @extschema@.coupon_spread IS
     'the spread pools this node holds a share of: written only by coupon_spread_join and coupon_spread_drop';
 
@@ -75,12 +78,15 @@ REVOKE ALL ON TABLE @extschema@.coupon_spread, @extschema@.coupon_transfers FROM
 
 -- coupon_spread_share: this node's live share of pool (no row if the pool
 -- is not spread here), with the node's partition and the number of
--- partitions.  lock: the pool row is locked FOR UPDATE, which serializes
--- the caller with resize, drop, and every other give and take of it.
+-- partitions.  lock: the pool row and the share's row are locked FOR
+-- UPDATE, which serializes the caller with resize, drop, and every other
+-- give and take of it; both are locked so that a caller that waited reads
+-- both as the transaction it waited for left them.
 CREATE FUNCTION @extschema@.coupon_spread_share(pool text, lock boolean,
                                                 OUT spread_id text, OUT spread integer,
                                                 OUT member integer, OUT total bigint,
-                                                OUT capacity bigint,
+                                                OUT capacity bigint, OUT per_customer integer,
+                                                OUT dropping boolean,
                                                 OUT partition integer, OUT partitions integer)
 RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE
@@ -89,17 +95,19 @@ AS $$
 BEGIN
     IF lock THEN
         RETURN QUERY
-        SELECT s.spread_id, s.spread, s.member, s.total, p.capacity, m.partition, m.partitions
+        SELECT s.spread_id, s.spread, s.member, s.total, p.capacity, p.per_customer,
+               s.dropping, m.partition, m.partitions
           FROM @extschema@.coupon_pool p
           JOIN @extschema@.coupon_spread s
             ON s.pool OPERATOR(pg_catalog.=) p.name
            AND s.pool_created_at OPERATOR(pg_catalog.=) p.created_at
          CROSS JOIN @extschema@.coupon_cluster_member m
          WHERE p.name OPERATOR(pg_catalog.=) $1
-           FOR UPDATE OF p;
+           FOR UPDATE OF p, s;
     ELSE
         RETURN QUERY
-        SELECT s.spread_id, s.spread, s.member, s.total, p.capacity, m.partition, m.partitions
+        SELECT s.spread_id, s.spread, s.member, s.total, p.capacity, p.per_customer,
+               s.dropping, m.partition, m.partitions
           FROM @extschema@.coupon_pool p
           JOIN @extschema@.coupon_spread s
             ON s.pool OPERATOR(pg_catalog.=) p.name
@@ -174,6 +182,24 @@ $$;
 COMMENT ON FUNCTION @extschema@.coupon_share_available(text) IS
     'what this node''s share of a spread pool has available; NULL if pool is not spread here';
 
+-- What a share that is too small for qty has available, for a claim of
+-- qty > 1 (NULL if the pool is not spread here, or its share is large
+-- enough, or qty is above the per-customer limit, which is bad input on
+-- any share).  A share's capacity is a part of the pool's that moves
+-- with transfers, so a quantity above it is no error: it waits for a
+-- refill, as a sold-out share does.
+CREATE FUNCTION @extschema@.coupon_share_short(pool text, qty integer)
+RETURNS bigint
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.coupon_share_available($1)
+      FROM @extschema@.coupon_spread_share($1, false) s
+     WHERE s.capacity OPERATOR(pg_catalog.<) $2
+       AND s.per_customer OPERATOR(pg_catalog.>=) $2
+$$;
+
 --
 -- The routed calls: what the proxy runs on a pool's node.  Each claims
 -- exactly as the function it wraps when this node serves the customer,
@@ -206,6 +232,14 @@ BEGIN
         status := 'elsewhere';
         RETURN;
     END IF;
+    IF $4 OPERATOR(pg_catalog.>) 1 THEN
+        available := @extschema@.coupon_share_short($2, $4);
+        IF available IS NOT NULL THEN
+            status := 'sold_out';
+            shared := true;
+            RETURN;
+        END IF;
+    END IF;
     IF detailed THEN
         SELECT d.claim_id, d.status, d.available INTO claim_id, status, available
           FROM @extschema@.coupon_claim_detailed($2, $3, $4, $5, $6) d;
@@ -236,6 +270,12 @@ BEGIN
     serve_partition := @extschema@.coupon_routed_here($1, $2, $3);
     IF serve_partition OPERATOR(pg_catalog.<>) $1 THEN
         RETURN;
+    END IF;
+    IF $5 OPERATOR(pg_catalog.>) 1 THEN
+        available := @extschema@.coupon_share_short($2, $5);
+        IF available IS NOT NULL THEN
+            RETURN;
+        END IF;
     END IF;
     claim_id := @extschema@.coupon_hold($2, $3, $4, $5, $6, $7);
     IF claim_id IS NULL THEN
@@ -321,6 +361,7 @@ REVOKE ALL ON FUNCTION
     @extschema@.coupon_spread_share(text, boolean),
     @extschema@.coupon_routed_here(integer, text, text),
     @extschema@.coupon_share_available(text),
+    @extschema@.coupon_share_short(text, integer),
     @extschema@.coupon_routed_claim(integer, text, text, integer, interval, text, boolean),
     @extschema@.coupon_routed_hold(integer, text, text, interval, integer, interval, text),
     @extschema@.coupon_routed_claim_many(integer, text, text[], integer),
@@ -333,9 +374,9 @@ REVOKE ALL ON FUNCTION
 --
 
 -- Create this node's share of a spread pool of capacity total.  A repeat
--- with the same spread id and member returns false and changes nothing
--- (capacity may have moved since); any other pool of that name is
--- refused.
+-- with the same spread id, member and settings returns false and changes
+-- nothing (capacity may have moved since); any other pool of that name,
+-- and a share that is being dropped, is refused.
 CREATE FUNCTION @extschema@.coupon_spread_join(partition integer, pool text, spread_id text,
                                                total bigint, capacity bigint,
                                                per_customer integer, spread integer,
@@ -361,7 +402,14 @@ BEGIN
     END IF;
     LOCK TABLE @extschema@.coupon_spread IN SHARE ROW EXCLUSIVE MODE;
     SELECT * INTO s FROM @extschema@.coupon_spread_share($2, true);
-    IF FOUND AND s.spread_id OPERATOR(pg_catalog.=) $3 AND s.member OPERATOR(pg_catalog.=) $8 THEN
+    IF FOUND AND s.spread_id OPERATOR(pg_catalog.=) $3 AND s.member OPERATOR(pg_catalog.=) $8
+       AND s.total OPERATOR(pg_catalog.=) $4 AND s.spread OPERATOR(pg_catalog.=) $7
+       AND s.per_customer OPERATOR(pg_catalog.=) $6 THEN
+        IF s.dropping THEN
+            RAISE EXCEPTION 'spread pool "%" is being dropped', $2
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Finish the drop with coupon_pool_drop() first.';
+        END IF;
         RETURN false;
     END IF;
     IF FOUND OR EXISTS (SELECT FROM @extschema@.coupon_pool p
@@ -455,14 +503,20 @@ END
 $$;
 
 -- The arguments of a give or take: this node is partition, none is NULL,
--- and the amount is at least at_least.
+-- and the amount is at least at_least.  Then the journal's row for the
+-- transfer id in that direction, if there is one: its qty (NULL if
+-- none).  A transfer id is the proxy's for one transfer: a row of it for
+-- another pool, spread or peer is refused (42710).
 CREATE FUNCTION @extschema@.coupon_transfer_check(partition integer, transfer_id text,
                                                   pool text, spread_id text, peer integer,
-                                                  amount bigint, at_least bigint)
-RETURNS void
+                                                  amount bigint, at_least bigint,
+                                                  outgoing boolean)
+RETURNS bigint
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    t record;
 BEGIN
     PERFORM @extschema@.coupon_routed_here($1, NULL, NULL);
     IF $2 IS NULL OR $3 IS NULL OR $4 IS NULL OR $5 IS NULL OR $6 IS NULL THEN
@@ -473,6 +527,16 @@ BEGIN
         RAISE EXCEPTION 'the amount of a transfer must be at least %', $7
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    SELECT * INTO t FROM @extschema@.coupon_transfers x
+     WHERE x.transfer_id OPERATOR(pg_catalog.=) $2 AND x.outgoing OPERATOR(pg_catalog.=) $8;
+    IF FOUND AND (t.pool OPERATOR(pg_catalog.<>) $3 OR t.spread_id OPERATOR(pg_catalog.<>) $4
+                  OR t.peer OPERATOR(pg_catalog.<>) $5) THEN
+        RAISE EXCEPTION 'transfer % was made for another pool or peer', $2
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = pg_catalog.format('It moved %s of pool "%s" (spread %s) with partition %s.',
+                                             t.qty, t.pool, t.spread_id, t.peer);
+    END IF;
+    RETURN t.qty;
 END
 $$;
 
@@ -493,11 +557,9 @@ DECLARE
     s record;
     given bigint;
 BEGIN
-    PERFORM @extschema@.coupon_transfer_check($1, $2, $3, $4, $5, $6, 1);
     SELECT * INTO s FROM @extschema@.coupon_spread_share($3, true);
-    SELECT t.qty INTO given FROM @extschema@.coupon_transfers t
-     WHERE t.transfer_id OPERATOR(pg_catalog.=) $2 AND t.outgoing;
-    IF FOUND THEN
+    given := @extschema@.coupon_transfer_check($1, $2, $3, $4, $5, $6, 1, true);
+    IF given IS NOT NULL THEN
         RETURN given;
     END IF;
     IF (s.spread_id OPERATOR(pg_catalog.=) $4) IS NOT TRUE THEN
@@ -531,7 +593,9 @@ AS $$
 DECLARE
     s record;
 BEGIN
-    PERFORM @extschema@.coupon_transfer_check($1, $2, $3, $4, $5, $6, 0);
+    IF @extschema@.coupon_transfer_check($1, $2, $3, $4, $5, $6, 0, false) IS NOT NULL THEN
+        RETURN false;
+    END IF;
     -- The journal row first: a concurrent take of the same id waits here
     -- and then does nothing.
     INSERT INTO @extschema@.coupon_transfers (transfer_id, outgoing, pool, spread_id, peer, qty,
@@ -567,12 +631,33 @@ BEGIN
 END
 $$;
 
+-- At the home of a spread pool: mark it as being dropped, the first step
+-- of a drop, before the other shares go.  Until the home's share goes
+-- too, no create or resize may use the pool.  True if it was not marked.
+CREATE FUNCTION @extschema@.coupon_spread_dropping(partition integer, pool text, spread_id text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.coupon_spread_locked($1, $2, $3, true);
+    UPDATE @extschema@.coupon_spread x SET dropping = true
+     WHERE x.pool OPERATOR(pg_catalog.=) $2 AND NOT x.dropping;
+    RETURN FOUND;
+END
+$$;
+
 -- A resize of the spread pool, at its home (member 0), which keeps its
--- capacity: a growth raises the home's share and the total in one
--- transaction and returns 0; a shrink changes nothing here and returns
--- what the proxy must take off the shares (coupon_spread_adjust), after
--- which coupon_spread_shrunk lowers the total by what it took.  The total
--- is never below the shares plus what is in flight.
+-- capacity (total).  A growth raises the home's share and the total in
+-- one transaction.  A shrink lowers both by the same amount in one
+-- transaction if the home's share can spare it (unclaimed, unheld, not in
+-- flight); if it cannot, nothing changes, and the function returns what
+-- the home lacks, which the proxy brings to it from the other shares by
+-- transfers before it asks again.  Returns 0 once the pool has that
+-- capacity.  The shares plus what is in flight add up to the total at
+-- every commit, so concurrent resizes each find an exact pool: the last
+-- one decides its capacity.
 CREATE FUNCTION @extschema@.coupon_spread_resize(partition integer, pool text, spread_id text,
                                                  capacity bigint)
 RETURNS bigint
@@ -582,67 +667,49 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     s record;
+    lack bigint;
 BEGIN
-    IF $4 IS NULL OR $4 OPERATOR(pg_catalog.<) 0 THEN
+    IF $4 IS NULL THEN
+        RAISE EXCEPTION 'capacity must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF $4 OPERATOR(pg_catalog.<) 0 THEN
         RAISE EXCEPTION 'capacity must be at least 0' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     s := @extschema@.coupon_spread_locked($1, $2, $3, true);
-    IF $4 OPERATOR(pg_catalog.<) s.total THEN
-        RETURN s.total OPERATOR(pg_catalog.-) $4;
+    IF s.dropping THEN
+        RAISE EXCEPTION 'spread pool "%" is being dropped', $2
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Finish the drop with coupon_pool_drop().';
     END IF;
-    IF $4 OPERATOR(pg_catalog.>) s.total THEN
+    IF $4 OPERATOR(pg_catalog.<) s.total THEN
+        lack := s.total OPERATOR(pg_catalog.-) $4
+                OPERATOR(pg_catalog.-) COALESCE(@extschema@.coupon_share_available($2), 0);
+        IF lack OPERATOR(pg_catalog.>) 0 THEN
+            RETURN lack;
+        END IF;
+        BEGIN
+            PERFORM @extschema@.coupon_pool_resize($2, s.capacity OPERATOR(pg_catalog.-)
+                                                       (s.total OPERATOR(pg_catalog.-) $4));
+        EXCEPTION WHEN object_not_in_prerequisite_state THEN
+            RETURN 1;       -- claimed meanwhile: the home lacks one at least
+        END;
+    ELSIF $4 OPERATOR(pg_catalog.>) s.total THEN
         PERFORM @extschema@.coupon_pool_resize($2, s.capacity OPERATOR(pg_catalog.+)
                                                    ($4 OPERATOR(pg_catalog.-) s.total));
-        UPDATE @extschema@.coupon_spread x SET total = $4 WHERE x.pool OPERATOR(pg_catalog.=) $2;
     END IF;
+    UPDATE @extschema@.coupon_spread x SET total = $4 WHERE x.pool OPERATOR(pg_catalog.=) $2;
     RETURN 0;
 END
 $$;
 
-CREATE FUNCTION @extschema@.coupon_spread_shrunk(partition integer, pool text, spread_id text,
-                                                 removed bigint)
-RETURNS boolean
-LANGUAGE plpgsql VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM @extschema@.coupon_spread_locked($1, $2, $3, true);
-    UPDATE @extschema@.coupon_spread x SET total = x.total OPERATOR(pg_catalog.-) $4
-     WHERE x.pool OPERATOR(pg_catalog.=) $2;
-    RETURN true;
-END
-$$;
-
--- Grow a share by delta, or shrink it by what it can spare of -delta
--- (a resize of the spread pool: capacity that comes from or goes to no
--- other share).  Returns the change made.
-CREATE FUNCTION @extschema@.coupon_spread_adjust(partition integer, pool text, spread_id text,
-                                                 delta bigint)
-RETURNS bigint
-LANGUAGE plpgsql VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    s record := @extschema@.coupon_spread_locked($1, $2, $3, false);
-BEGIN
-    IF $4 OPERATOR(pg_catalog.>=) 0 THEN
-        IF $4 OPERATOR(pg_catalog.>) 0 THEN
-            PERFORM @extschema@.coupon_pool_resize($2, s.capacity OPERATOR(pg_catalog.+) $4);
-        END IF;
-        RETURN $4;
-    END IF;
-    RETURN OPERATOR(pg_catalog.-) @extschema@.coupon_spread_spare($2, OPERATOR(pg_catalog.-) $4,
-                                                                  s.capacity);
-END
-$$;
-
--- This node's share of pool: for the proxy's refill, resize and drop.
+-- This node's share of pool, for the proxy's create, resize and drop;
+-- pool_exists says whether a pool of that name is here, a share or not.
 CREATE FUNCTION @extschema@.coupon_spread_info(partition integer, pool text,
                                                OUT spread_id text, OUT spread integer,
                                                OUT member integer, OUT home integer,
-                                               OUT total bigint)
+                                               OUT total bigint, OUT capacity bigint,
+                                               OUT per_customer integer, OUT dropping boolean,
+                                               OUT pool_exists boolean)
 RETURNS record
 LANGUAGE plpgsql STABLE
 SECURITY DEFINER
@@ -657,6 +724,11 @@ BEGIN
     spread := s.spread;
     member := s.member;
     total := s.total;
+    capacity := s.capacity;
+    per_customer := s.per_customer;
+    dropping := s.dropping;
+    pool_exists := EXISTS (SELECT FROM @extschema@.coupon_pool p
+                            WHERE p.name OPERATOR(pg_catalog.=) $2);
     home := ((s.partition OPERATOR(pg_catalog.-) s.member OPERATOR(pg_catalog.+) s.partitions)
              OPERATOR(pg_catalog.%) s.partitions)::integer;
 END
@@ -678,7 +750,8 @@ AS $$
            @extschema@.coupon_share_available($1),
            (SELECT COALESCE(pg_catalog.sum(t.qty), 0)::bigint
               FROM @extschema@.coupon_transfers t
-             WHERE t.pool OPERATOR(pg_catalog.=) $1 AND t.outgoing AND t.settled_at IS NULL)
+             WHERE t.pool OPERATOR(pg_catalog.=) $1 AND t.spread_id OPERATOR(pg_catalog.=) s.spread_id
+               AND t.outgoing AND t.settled_at IS NULL)
       FROM @extschema@.coupon_spread_share($1, false) s
 $$;
 COMMENT ON FUNCTION @extschema@.coupon_spread_state(text) IS
@@ -706,14 +779,14 @@ AS $$
 $$;
 
 -- The spread pools whose home this node is, with their capacity.
-CREATE FUNCTION @extschema@.coupon_spread_pools(OUT pool text, OUT spread integer,
-                                                OUT total bigint)
+CREATE FUNCTION @extschema@.coupon_spread_pools(OUT pool text, OUT spread_id text,
+                                                OUT spread integer, OUT total bigint)
 RETURNS SETOF record
 LANGUAGE sql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT s.pool, s.spread, s.total
+    SELECT s.pool, s.spread_id, s.spread, s.total
       FROM @extschema@.coupon_spread s
       JOIN @extschema@.coupon_pool p
         ON p.name OPERATOR(pg_catalog.=) s.pool
@@ -726,13 +799,12 @@ REVOKE ALL ON FUNCTION
     @extschema@.coupon_spread_drop(integer, text, text),
     @extschema@.coupon_spread_locked(integer, text, text, boolean),
     @extschema@.coupon_spread_spare(text, bigint, bigint),
-    @extschema@.coupon_transfer_check(integer, text, text, text, integer, bigint, bigint),
+    @extschema@.coupon_transfer_check(integer, text, text, text, integer, bigint, bigint, boolean),
     @extschema@.coupon_transfer_give(integer, text, text, text, integer, bigint),
     @extschema@.coupon_transfer_take(integer, text, text, text, integer, bigint),
     @extschema@.coupon_transfer_settle(integer, text),
+    @extschema@.coupon_spread_dropping(integer, text, text),
     @extschema@.coupon_spread_resize(integer, text, text, bigint),
-    @extschema@.coupon_spread_shrunk(integer, text, text, bigint),
-    @extschema@.coupon_spread_adjust(integer, text, text, bigint),
     @extschema@.coupon_spread_info(integer, text),
     @extschema@.coupon_spread_state(text),
     @extschema@.coupon_transfers_pending(),
@@ -747,14 +819,12 @@ COMMENT ON FUNCTION @extschema@.coupon_transfer_take(integer, text, text, text, 
     'raise this share once per transfer id';
 COMMENT ON FUNCTION @extschema@.coupon_transfer_settle(integer, text) IS
     'mark an outgoing transfer as taken by its receiver';
+COMMENT ON FUNCTION @extschema@.coupon_spread_dropping(integer, text, text) IS
+    'at the home of a spread pool: mark it as being dropped (the first step of the proxy''s coupon_pool_drop)';
 COMMENT ON FUNCTION @extschema@.coupon_spread_resize(integer, text, text, bigint) IS
-    'at the home of a spread pool: grow it to capacity, or say how much a shrink must take off the shares';
-COMMENT ON FUNCTION @extschema@.coupon_spread_shrunk(integer, text, text, bigint) IS
-    'at the home of a spread pool: lower its capacity by what a shrink took off the shares';
-COMMENT ON FUNCTION @extschema@.coupon_spread_adjust(integer, text, text, bigint) IS
-    'grow a share, or shrink it by what it can spare (the proxy''s coupon_pool_resize)';
+    'at the home of a spread pool: grow or shrink it to capacity, or say what its share lacks for the shrink';
 COMMENT ON FUNCTION @extschema@.coupon_spread_info(integer, text) IS
-    'this node''s share of a spread pool: spread id, number of shares, member, home partition, capacity';
+    'this node''s share of a spread pool: spread id, number of shares, member, home partition, the pool''s capacity, the share''s capacity, per-customer limit, whether it is being dropped, and whether a pool of that name exists here';
 COMMENT ON FUNCTION @extschema@.coupon_transfers_pending() IS
     'the outgoing transfers of this node not yet settled (the proxy''s coupon_pools and coupon_cluster_recover)';
 COMMENT ON FUNCTION @extschema@.coupon_spread_pools() IS

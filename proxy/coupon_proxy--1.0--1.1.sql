@@ -136,30 +136,23 @@ AS $$
     TARGET coupon_spread_resize;
 $$;
 
-CREATE FUNCTION @extschema@.coupon_proxy_spread_shrunk(partition integer, pool text,
-                                                       spread_id text, removed bigint)
+CREATE FUNCTION @extschema@.coupon_proxy_spread_dropping(partition integer, pool text,
+                                                         spread_id text)
 RETURNS boolean
 LANGUAGE plproxy
 AS $$
     CLUSTER @extschema@.coupon_proxy_cluster_name();
     RUN ON partition;
-    TARGET coupon_spread_shrunk;
-$$;
-
-CREATE FUNCTION @extschema@.coupon_proxy_spread_adjust(partition integer, pool text,
-                                                       spread_id text, delta bigint)
-RETURNS bigint
-LANGUAGE plproxy
-AS $$
-    CLUSTER @extschema@.coupon_proxy_cluster_name();
-    RUN ON partition;
-    TARGET coupon_spread_adjust;
+    TARGET coupon_spread_dropping;
 $$;
 
 CREATE FUNCTION @extschema@.coupon_proxy_spread_info(partition integer, pool text,
                                                      OUT spread_id text, OUT spread integer,
                                                      OUT member integer, OUT home integer,
-                                                     OUT total bigint)
+                                                     OUT total bigint, OUT capacity bigint,
+                                                     OUT per_customer integer,
+                                                     OUT dropping boolean,
+                                                     OUT pool_exists boolean)
 RETURNS record
 LANGUAGE plproxy
 AS $$
@@ -254,8 +247,8 @@ AS $$
     TARGET coupon_transfers_pending;
 $$;
 
-CREATE FUNCTION @extschema@.coupon_proxy_spread_pools(OUT pool text, OUT spread integer,
-                                                      OUT total bigint)
+CREATE FUNCTION @extschema@.coupon_proxy_spread_pools(OUT pool text, OUT spread_id text,
+                                                      OUT spread integer, OUT total bigint)
 RETURNS SETOF record
 LANGUAGE plproxy
 AS $$
@@ -295,8 +288,9 @@ $$;
 
 -- Give to the share of pool on partition receiver from partition peer
 -- (give there, take here, settle there); what was given.  A peer that
--- does not answer gives nothing; if its give committed before the answer
--- was lost, the transfer is in flight, and recover completes it.
+-- does not answer (PL/Proxy's connection errors are internal_error) gives
+-- nothing; if its give committed before the answer was lost, the
+-- transfer is in flight, and recover completes it.
 CREATE FUNCTION @extschema@.coupon_proxy_transfer(pool text, spread_id text, peer integer,
                                                   receiver integer, need bigint)
 RETURNS bigint
@@ -308,7 +302,7 @@ DECLARE
 BEGIN
     BEGIN
         given := @extschema@.coupon_proxy_give(peer, transfer, pool, spread_id, receiver, need);
-    EXCEPTION WHEN OTHERS THEN
+    EXCEPTION WHEN internal_error THEN
         RETURN 0;
     END;
     IF given OPERATOR(pg_catalog.>) 0 THEN
@@ -336,7 +330,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     parts integer := @extschema@.coupon_proxy_partitions();
-    me record;
+    info record;
     sid text;
     flight bigint;
     richest integer;
@@ -345,27 +339,27 @@ BEGIN
     BEGIN
         WITH st AS (
             SELECT * FROM @extschema@.coupon_proxy_spread_state(pool)
-        ), me AS (
+        ), receiving AS (
             SELECT st.spread_id FROM st WHERE st.partition OPERATOR(pg_catalog.=) receiver
         ), peers AS (
-            SELECT st.* FROM st, me
-             WHERE st.spread_id OPERATOR(pg_catalog.=) me.spread_id
+            SELECT st.* FROM st, receiving r
+             WHERE st.spread_id OPERATOR(pg_catalog.=) r.spread_id
                AND st.partition OPERATOR(pg_catalog.<>) receiver
         )
-        SELECT me.spread_id,
+        SELECT r.spread_id,
                (SELECT pg_catalog.sum(st.unsettled)::bigint FROM st
-                 WHERE st.spread_id OPERATOR(pg_catalog.=) me.spread_id),
+                 WHERE st.spread_id OPERATOR(pg_catalog.=) r.spread_id),
                (SELECT p.partition FROM peers p ORDER BY p.available DESC LIMIT 1),
                (SELECT pg_catalog.max(p.available) FROM peers p)
           INTO sid, flight, richest, most
-          FROM me;
-    EXCEPTION WHEN OTHERS THEN
+          FROM receiving r;
+    EXCEPTION WHEN internal_error THEN
         -- A node does not answer: ask the shares in turn.
-        SELECT * INTO me FROM @extschema@.coupon_proxy_spread_info(receiver, pool) i;
-        FOR k IN 1 .. COALESCE(me.spread, 1) OPERATOR(pg_catalog.-) 1 LOOP
-            IF @extschema@.coupon_proxy_transfer(pool, me.spread_id,
-                   (me.home OPERATOR(pg_catalog.+)
-                    ((me.member OPERATOR(pg_catalog.+) k) OPERATOR(pg_catalog.%) me.spread))
+        SELECT * INTO info FROM @extschema@.coupon_proxy_spread_info(receiver, pool) i;
+        FOR k IN 1 .. COALESCE(info.spread, 1) OPERATOR(pg_catalog.-) 1 LOOP
+            IF @extschema@.coupon_proxy_transfer(pool, info.spread_id,
+                   (info.home OPERATOR(pg_catalog.+)
+                    ((info.member OPERATOR(pg_catalog.+) k) OPERATOR(pg_catalog.%) info.spread))
                    OPERATOR(pg_catalog.%) parts,
                    receiver, need) OPERATOR(pg_catalog.>) 0 THEN
                 RETURN true;
@@ -386,7 +380,7 @@ BEGIN
     IF flight OPERATOR(pg_catalog.>) 0 THEN
         BEGIN
             RETURN @extschema@.coupon_proxy_recover(pool) OPERATOR(pg_catalog.>) 0;
-        EXCEPTION WHEN OTHERS THEN
+        EXCEPTION WHEN internal_error THEN
             RETURN false;
         END;
     END IF;
@@ -456,8 +450,9 @@ BEGIN
         -- A share sold out: the other shares may have some.  Each refill
         -- moves capacity, so this ends when no share has any left.
         EXIT WHEN r.shared IS NOT TRUE
-                  OR NOT (r.status OPERATOR(pg_catalog.=) 'sold_out'
-                          OR (NOT detailed AND r.available OPERATOR(pg_catalog.<) qty))
+                  OR NOT ((r.status OPERATOR(pg_catalog.=) 'sold_out') IS TRUE
+                          OR (NOT detailed AND r.available OPERATOR(pg_catalog.<) qty)
+                             IS TRUE)
                   OR refills OPERATOR(pg_catalog.>=) 64
                   OR NOT @extschema@.coupon_proxy_refill(pool, part, qty);
         refills := refills OPERATOR(pg_catalog.+) 1;
@@ -628,10 +623,13 @@ $$;
 --
 
 -- The spread pool pool as its home node knows it (no spread id if it is
--- not spread).
+-- not spread; pool_exists if a pool of that name is there, spread or not).
 CREATE FUNCTION @extschema@.coupon_proxy_home_share(pool text,
                                                     OUT home integer, OUT spread_id text,
-                                                    OUT spread integer, OUT total bigint)
+                                                    OUT spread integer, OUT total bigint,
+                                                    OUT per_customer integer,
+                                                    OUT dropping boolean,
+                                                    OUT pool_exists boolean)
 RETURNS record
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -647,9 +645,30 @@ BEGIN
     spread_id := s.spread_id;
     spread := s.spread;
     total := s.total;
+    per_customer := s.per_customer;
+    dropping := s.dropping;
+    pool_exists := s.pool_exists;
 END
 $$;
 
+-- The capacity that member (0 to spread - 1) of a spread pool of capacity
+-- total starts with: equal parts, the first ones one more for what is left.
+CREATE FUNCTION @extschema@.coupon_proxy_share_of(total bigint, spread integer, member integer)
+RETURNS bigint
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT total OPERATOR(pg_catalog./) spread OPERATOR(pg_catalog.+)
+           CASE WHEN member OPERATOR(pg_catalog.<) (total OPERATOR(pg_catalog.%) spread)
+                THEN 1 ELSE 0 END
+$$;
+
+-- A spread pool is created on every node it spreads to, the home last:
+-- until the home has its share, no claim of the pool starts, and nothing
+-- else touches the other shares.  Every node is checked before any is
+-- changed: a pool of that name on one of them is refused (42710), unless
+-- it is the share that the same create, cut half-way, left there (the
+-- same settings and spread id, its capacity untouched): the call again
+-- finishes the create.
 DROP FUNCTION @extschema@.coupon_pool_create(text, bigint, integer);
 CREATE FUNCTION @extschema@.coupon_pool_create(pool text, capacity bigint,
                                                per_customer integer DEFAULT 1,
@@ -664,6 +683,7 @@ DECLARE
     h record;
     sid text;
     info record;
+    part integer;
     created boolean := false;
 BEGIN
     IF spread IS NULL THEN
@@ -675,6 +695,11 @@ BEGIN
                   HINT = pg_catalog.format('spread is from 1 to %s, the number of nodes.', parts);
     END IF;
     SELECT * INTO h FROM @extschema@.coupon_proxy_home_share(pool);
+    IF h.dropping THEN
+        RAISE EXCEPTION 'spread pool "%" is being dropped', pool
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Finish the drop with coupon_pool_drop() first.';
+    END IF;
     IF spread OPERATOR(pg_catalog.=) 1 AND h.spread_id IS NULL THEN
         RETURN @extschema@.coupon_proxy_pool_create(pool, capacity, per_customer);
     END IF;
@@ -686,35 +711,46 @@ BEGIN
         RAISE EXCEPTION 'capacity must be at least 0 and per_customer at least 1'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF h.spread_id IS NOT NULL
-       AND (h.spread OPERATOR(pg_catalog.<>) spread OR h.total OPERATOR(pg_catalog.<>) capacity) THEN
-        RAISE EXCEPTION 'pool "%" already exists with different settings', pool
+    IF h.spread_id IS NOT NULL THEN
+        IF h.spread OPERATOR(pg_catalog.<>) spread OR h.total OPERATOR(pg_catalog.<>) capacity
+           OR h.per_customer OPERATOR(pg_catalog.<>) per_customer THEN
+            RAISE EXCEPTION 'pool "%" already exists with different settings', pool
+                USING ERRCODE = 'duplicate_object',
+                      DETAIL = pg_catalog.format('It has capacity %s spread over %s nodes, at most %s per customer.',
+                                                 h.total, h.spread, h.per_customer),
+                      HINT = 'Use coupon_pool_resize() to change its capacity.';
+        END IF;
+        sid := h.spread_id;
+    ELSIF h.pool_exists THEN
+        RAISE EXCEPTION 'pool "%" already exists, and is not spread', pool
             USING ERRCODE = 'duplicate_object',
-                  DETAIL = pg_catalog.format('It has capacity %s spread over %s nodes.', h.total, h.spread),
-                  HINT = 'Use coupon_pool_resize() to change its capacity.';
-    END IF;
-    -- A create cut half-way left shares with the spread id it chose: a
-    -- retry joins the rest to the same one.
-    sid := h.spread_id;
-    IF sid IS NULL THEN
+                  HINT = 'Drop it first, or choose another name for the spread pool.';
+    ELSE
         FOR k IN 1 .. spread OPERATOR(pg_catalog.-) 1 LOOP
-            SELECT * INTO info
-              FROM @extschema@.coupon_proxy_spread_info((h.home OPERATOR(pg_catalog.+) k)
-                                                        OPERATOR(pg_catalog.%) parts, pool);
-            IF info.member OPERATOR(pg_catalog.=) k AND info.spread OPERATOR(pg_catalog.=) spread THEN
-                sid := info.spread_id;
+            part := (h.home OPERATOR(pg_catalog.+) k) OPERATOR(pg_catalog.%) parts;
+            SELECT * INTO info FROM @extschema@.coupon_proxy_spread_info(part, pool);
+            CONTINUE WHEN NOT info.pool_exists;
+            IF (info.member OPERATOR(pg_catalog.=) k
+                AND info.spread OPERATOR(pg_catalog.=) spread
+                AND info.total OPERATOR(pg_catalog.=) capacity
+                AND info.per_customer OPERATOR(pg_catalog.=) per_customer
+                AND info.capacity OPERATOR(pg_catalog.=)
+                    @extschema@.coupon_proxy_share_of(capacity, spread, k)
+                AND info.spread_id OPERATOR(pg_catalog.=) COALESCE(sid, info.spread_id)) IS NOT TRUE THEN
+                RAISE EXCEPTION 'pool "%" already exists on partition %', pool, part
+                    USING ERRCODE = 'duplicate_object',
+                          DETAIL = CASE WHEN info.spread_id IS NOT NULL
+                                        THEN 'It is a share of an earlier spread pool of that name, left by a create cut half-way or a drop on the node.' END,
+                          HINT = 'coupon_pool_drop() on the proxy drops what is left of a spread pool whose home has no pool of that name; or choose another name.';
             END IF;
+            sid := info.spread_id;
         END LOOP;
     END IF;
     sid := COALESCE(sid, pg_catalog.gen_random_uuid()::text);
-    -- The home last: until it has its share, no claim of the pool starts.
     FOR k IN REVERSE spread OPERATOR(pg_catalog.-) 1 .. 0 LOOP
         created := @extschema@.coupon_proxy_spread_join(
                        (h.home OPERATOR(pg_catalog.+) k) OPERATOR(pg_catalog.%) parts,
-                       pool, sid, capacity,
-                       capacity OPERATOR(pg_catalog./) spread OPERATOR(pg_catalog.+)
-                       CASE WHEN k OPERATOR(pg_catalog.<) (capacity OPERATOR(pg_catalog.%) spread)
-                            THEN 1 ELSE 0 END,
+                       pool, sid, capacity, @extschema@.coupon_proxy_share_of(capacity, spread, k),
                        per_customer, spread, k)
                    OR created;
     END LOOP;
@@ -722,6 +758,12 @@ BEGIN
 END
 $$;
 
+-- A resize of a spread pool happens at its home, in one transaction
+-- there: a growth adds to the home's share; a shrink takes off the home's
+-- share, once transfers from the other shares have brought it what it
+-- lacks.  A shrink that the shares cannot spare (claimed, held or in
+-- flight) is refused and changes no capacity: what was moved to the home
+-- stays there.
 DROP FUNCTION @extschema@.coupon_pool_resize(text, bigint);
 CREATE FUNCTION @extschema@.coupon_pool_resize(pool text, capacity bigint)
 RETURNS void
@@ -730,41 +772,32 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    parts integer := @extschema@.coupon_proxy_partitions();
     h record;
-    to_remove bigint;
-    removed bigint := 0;
+    lack bigint;
 BEGIN
     SELECT * INTO h FROM @extschema@.coupon_proxy_home_share(pool);
     IF h.spread_id IS NULL THEN
         PERFORM @extschema@.coupon_proxy_pool_resize(pool, capacity);
         RETURN;
     END IF;
-    to_remove := @extschema@.coupon_proxy_spread_resize(h.home, pool, h.spread_id, capacity);
-    IF to_remove OPERATOR(pg_catalog.=) 0 THEN
-        RETURN;
-    END IF;
-    -- A shrink takes what each share can spare, and nothing if together
-    -- they cannot spare enough.
-    PERFORM @extschema@.coupon_proxy_recover(pool);
-    FOR k IN 0 .. h.spread OPERATOR(pg_catalog.-) 1 LOOP
-        EXIT WHEN removed OPERATOR(pg_catalog.>=) to_remove;
-        removed := removed OPERATOR(pg_catalog.-)
-                   @extschema@.coupon_proxy_spread_adjust(
-                       (h.home OPERATOR(pg_catalog.+) k) OPERATOR(pg_catalog.%) parts,
-                       pool, h.spread_id, removed OPERATOR(pg_catalog.-) to_remove);
+    FOR attempt IN 1 .. 64 LOOP
+        lack := @extschema@.coupon_proxy_spread_resize(h.home, pool, h.spread_id, capacity);
+        IF lack OPERATOR(pg_catalog.=) 0 THEN
+            RETURN;
+        END IF;
+        EXIT WHEN NOT @extschema@.coupon_proxy_refill(pool, h.home, lack);
     END LOOP;
-    IF removed OPERATOR(pg_catalog.<) to_remove THEN
-        PERFORM @extschema@.coupon_proxy_spread_adjust(h.home, pool, h.spread_id, removed);
-        RAISE EXCEPTION 'cannot shrink pool "%" to capacity %', pool, capacity
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = pg_catalog.format('Its shares could spare %s of the %s it would take off.',
-                                             removed, to_remove);
-    END IF;
-    PERFORM @extschema@.coupon_proxy_spread_shrunk(h.home, pool, h.spread_id, removed);
+    RAISE EXCEPTION 'cannot shrink pool "%" to capacity %', pool, capacity
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              DETAIL = pg_catalog.format('Its shares have %s more claimed, held or in flight than that.', lack);
 END
 $$;
 
+-- A drop marks the spread pool at its home as being dropped, drops the
+-- other shares, then the home's: a drop cut half-way is finished by the
+-- call again, which finds the pool at its home still, and meanwhile no
+-- create or resize uses it.  A pool whose home has none of that name may
+-- have shares elsewhere, left by a create cut half-way: they are dropped.
 DROP FUNCTION @extschema@.coupon_pool_drop(text);
 CREATE FUNCTION @extschema@.coupon_pool_drop(pool text)
 RETURNS void
@@ -775,14 +808,24 @@ AS $$
 DECLARE
     parts integer := @extschema@.coupon_proxy_partitions();
     h record;
+    left_over record;
+    found_any boolean := false;
 BEGIN
     SELECT * INTO h FROM @extschema@.coupon_proxy_home_share(pool);
     IF h.spread_id IS NULL THEN
-        PERFORM @extschema@.coupon_proxy_pool_drop(pool);
+        IF NOT h.pool_exists THEN
+            FOR left_over IN SELECT * FROM @extschema@.coupon_proxy_spread_state(pool) LOOP
+                PERFORM @extschema@.coupon_proxy_spread_drop(left_over.partition, pool,
+                                                             left_over.spread_id);
+                found_any := true;
+            END LOOP;
+        END IF;
+        IF NOT found_any THEN
+            PERFORM @extschema@.coupon_proxy_pool_drop(pool);
+        END IF;
         RETURN;
     END IF;
-    -- The home last: a drop cut half-way is done by a retry, which finds
-    -- the spread pool at its home still.
+    PERFORM @extschema@.coupon_proxy_spread_dropping(h.home, pool, h.spread_id);
     FOR k IN REVERSE h.spread OPERATOR(pg_catalog.-) 1 .. 0 LOOP
         PERFORM @extschema@.coupon_proxy_spread_drop((h.home OPERATOR(pg_catalog.+) k)
                                                      OPERATOR(pg_catalog.%) parts,
@@ -794,6 +837,7 @@ $$;
 CREATE FUNCTION @extschema@.coupon_cluster_recover()
 RETURNS bigint
 LANGUAGE sql VOLATILE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT @extschema@.coupon_proxy_recover(NULL) $$;
 COMMENT ON FUNCTION @extschema@.coupon_cluster_recover() IS
@@ -833,9 +877,9 @@ CREATE VIEW @extschema@.coupon_pools AS
 WITH nodes AS (
     SELECT * FROM @extschema@.coupon_proxy_pools()
 ), flight AS (
-    SELECT t.pool, pg_catalog.sum(t.qty)::bigint AS transferring
+    SELECT t.pool, t.spread_id, pg_catalog.sum(t.qty)::bigint AS transferring
       FROM @extschema@.coupon_proxy_pending() t
-     GROUP BY t.pool
+     GROUP BY t.pool, t.spread_id
 )
 SELECT n.pool,
        COALESCE(pg_catalog.max(s.total), pg_catalog.sum(n.capacity))::bigint AS capacity,
@@ -852,6 +896,7 @@ SELECT n.pool,
   FROM nodes n
   LEFT JOIN @extschema@.coupon_proxy_spread_pools() s ON s.pool OPERATOR(pg_catalog.=) n.pool
   LEFT JOIN flight f ON f.pool OPERATOR(pg_catalog.=) n.pool
+                     AND f.spread_id OPERATOR(pg_catalog.=) s.spread_id
  GROUP BY n.pool;
 COMMENT ON VIEW @extschema@.coupon_pools IS
     'every pool of the cluster, a spread pool''s shares added up: capacity is the pool''s, transferring what is in flight between its shares';
@@ -873,9 +918,8 @@ $$;
 REVOKE ALL ON FUNCTION
     @extschema@.coupon_proxy_spread_join(integer, text, text, bigint, bigint, integer, integer, integer),
     @extschema@.coupon_proxy_spread_drop(integer, text, text),
+    @extschema@.coupon_proxy_spread_dropping(integer, text, text),
     @extschema@.coupon_proxy_spread_resize(integer, text, text, bigint),
-    @extschema@.coupon_proxy_spread_shrunk(integer, text, text, bigint),
-    @extschema@.coupon_proxy_spread_adjust(integer, text, text, bigint),
     @extschema@.coupon_proxy_spread_info(integer, text),
     @extschema@.coupon_proxy_give(integer, text, text, text, integer, bigint),
     @extschema@.coupon_proxy_take(integer, text, text, text, integer, bigint),
@@ -887,6 +931,12 @@ REVOKE ALL ON FUNCTION
     @extschema@.coupon_proxy_pool_drop(text),
     @extschema@.coupon_proxy_recover(text),
     @extschema@.coupon_proxy_home_share(text),
+    @extschema@.coupon_proxy_refill(text, integer, bigint),
+    @extschema@.coupon_proxy_claim(text, text, integer, interval, text, boolean),
+    @extschema@.coupon_proxy_routed_claim(integer, text, text, integer, interval, text, boolean),
+    @extschema@.coupon_proxy_routed_hold(integer, text, text, interval, integer, interval, text),
+    @extschema@.coupon_proxy_routed_claim_many(integer, text, text[], integer),
+    @extschema@.coupon_proxy_routed_cart(integer, text[], integer[], text, interval, interval, text),
     @extschema@.coupon_claim(text, text, integer, interval, text),
     @extschema@.coupon_claim_detailed(text, text, integer, interval, text),
     @extschema@.coupon_hold(text, text, interval, integer, interval, text),
@@ -898,19 +948,14 @@ REVOKE ALL ON FUNCTION
     @extschema@.coupon_pool_drop(text),
     @extschema@.coupon_cluster_recover() FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.coupon_pools FROM PUBLIC;
--- What the claim functions and the view call on the caller's behalf: each
--- runs the node's function as the caller (who needs the grants there),
--- computes a partition, or, for refill, moves capacity between the shares
--- of a pool, which creates none.  The API's grants decide who calls.
+-- The claim functions' steps that only compute a partition, and what the
+-- view reads.  The steps that claim or move capacity (coupon_proxy_claim,
+-- the routed calls, refill) are granted with the API function that uses
+-- them (README, "Grants"), so that a role without the grant of
+-- coupon_claim cannot claim through them, nor move capacity.
 GRANT EXECUTE ON FUNCTION
-    @extschema@.coupon_proxy_routed_claim(integer, text, text, integer, interval, text, boolean),
-    @extschema@.coupon_proxy_routed_hold(integer, text, text, interval, integer, interval, text),
-    @extschema@.coupon_proxy_routed_claim_many(integer, text, text[], integer),
-    @extschema@.coupon_proxy_routed_cart(integer, text[], integer[], text, interval, interval, text),
     @extschema@.coupon_proxy_serve_partition(integer, text, text),
-    @extschema@.coupon_proxy_claim(text, text, integer, interval, text, boolean),
     @extschema@.coupon_proxy_hop(integer, text),
     @extschema@.coupon_proxy_home(text),
-    @extschema@.coupon_proxy_refill(text, integer, bigint),
     @extschema@.coupon_proxy_pending(),
     @extschema@.coupon_proxy_spread_pools() TO PUBLIC;

@@ -273,10 +273,13 @@ for my $node (@nodes)
 	$node->safe_psql('postgres', "CREATE ROLE app LOGIN; $grants GRANT EXECUTE ON FUNCTION coupon_pool_memory() TO app;
 GRANT EXECUTE ON FUNCTION coupon_routed_claim(integer, text, text, integer, interval, text, boolean),
     coupon_routed_here(integer, text, text), coupon_share_available(text),
-    coupon_transfers_pending(), coupon_spread_pools() TO app;");
+    coupon_share_short(text, integer), coupon_transfers_pending(), coupon_spread_pools() TO app;");
 }
 on_proxy("CREATE ROLE app LOGIN; $grants
-GRANT EXECUTE ON FUNCTION coupon_proxy_pools() TO app;
+GRANT EXECUTE ON FUNCTION coupon_proxy_pools(),
+    coupon_proxy_claim(text, text, integer, interval, text, boolean),
+    coupon_proxy_routed_claim(integer, text, text, integer, interval, text, boolean),
+    coupon_proxy_refill(text, integer, bigint) TO app;
 GRANT USAGE ON FOREIGN SERVER coupon_cluster TO app;");
 my $as_app = $proxy->connstr('postgres') . ' user=app';
 is($proxy->safe_psql('postgres', qq{SELECT coupon_claim('$a_pool', 'app1') >> 48}, connstr => $as_app),

@@ -15,11 +15,19 @@
 # coupon_cluster_recover() makes the sums exact; a drain then reaches the
 # capacity exactly.  A node down: customers of the other shares are still
 # served and refills skip it; when it is back, nothing it granted is
-# lost.  Resize grows and shrinks a spread pool (refusing a shrink below
-# what is claimed, changing nothing), drop drops every share, a pool of
-# the same name created again plain is served by its one node, and an
-# application role with the documented grants claims through the proxy
-# but cannot give or take capacity on a node.
+# lost.  A transfer cut after its give, then every share drained by claims:
+# the claims' refill completes it, and the last coupons are granted, not
+# sold out.  Resize grows and shrinks a spread pool (refusing a shrink
+# below what is claimed, changing no sum); two resizes at once each find
+# an exact pool.  Creates that meet a pool of the name on any node, or
+# left-overs of another create, are refused before anything is created;
+# a create cut half-way is finished by the call again; a drop cut
+# half-way blocks creates until the drop is called again.  A quantity
+# above a share's capacity is served by a refill, a customer at its
+# limit moves no capacity.  Drop drops every share, a pool of the same
+# name created again plain is served by its one node, and an application
+# role with the documented grants claims through the proxy but cannot
+# give or take capacity on a node, nor a role without them refill.
 use strict;
 use warnings FATAL => 'all';
 
@@ -222,6 +230,109 @@ is(on_proxy(q{SELECT capacity, claimed FROM coupon_pools WHERE pool = 'cut'}), '
 on_proxy(q{SELECT count(*) FROM coupon_claim_many('cut', ARRAY(SELECT 'e' || i FROM generate_series(1, 300) i))});
 is(sums('cut'), '105+0 granted 105', 'the last five went to new customers');
 
+# Two resizes at once: the second waits for the first at the home and
+# finds the total it left (a grow does not add to a stale total, a second
+# equal shrink takes nothing more).
+on_proxy(q{SELECT coupon_pool_create('both', 1000, 1, 4)});
+my ($bhome, $bsid) = split /\|/, on_proxy(q{SELECT home, spread_id FROM coupon_proxy_home_share('both')});
+for my $step ([ 1200, 1500, '1500+0 granted 0', 'a grow beside another grow' ],
+	[ 1100, 1100, '1100+0 granted 0', 'a shrink beside the same shrink' ])
+{
+	my ($first, $second, $want, $what) = @$step;
+	my $held = bg_open($nodes[$bhome]);
+	bg_run($held, 'BEGIN');
+	bg_run($held, qq{SELECT coupon_spread_resize($bhome, 'both', '$bsid', $first)});
+	my $other = bg_open($proxy);
+	bg_send($other, qq{SELECT coupon_pool_resize('both', $second)});
+	ok($nodes[$bhome]->poll_query_until('postgres', q{SELECT count(*) > 0 FROM pg_stat_activity
+	                   WHERE wait_event_type = 'Lock' AND query LIKE '%coupon_spread_resize%'}),
+		"$what: the second waits for the first");
+	bg_run($held, 'COMMIT');
+	my (undef, $state, $err) = bg_collect($other);
+	is($state, '00000', "$what: the second succeeds") or diag($err);
+	bg_close($_) for $held, $other;
+	is(sums('both'), $want, "$what: the shares add up to the last capacity");
+	is(on_proxy(q{SELECT capacity FROM coupon_pools WHERE pool = 'both'}), $second,
+		"$what: coupon_pools agrees");
+}
+
+# A transfer cut after its give, and no one runs recover: claims that
+# drain every share find the capacity in flight through their refill.
+on_proxy(q{SELECT coupon_pool_create('flight', 20, 1, 2)});
+my ($fhome, $fsid) = split /\|/, on_proxy(q{SELECT home, spread_id FROM coupon_proxy_home_share('flight')});
+my $fpeer = ($fhome + 1) % 4;
+is(on_proxy(qq{SELECT coupon_proxy_give($fpeer, 'f1', 'flight', '$fsid', $fhome, 5)}), '5',
+	'a give, cut before its take');
+is(on_proxy(q{SELECT count(coupon_claim('flight', 'k' || i)) FROM generate_series(1, 80) i}), '20',
+	'claims alone grant all 20: the refill completed the transfer in flight');
+is(sums('flight'), '20+0 granted 20', 'nothing in flight, exactly 20 granted');
+
+# A quantity above one share's capacity: shares of 3, 3, 2, 2.
+on_proxy(q{SELECT coupon_pool_create('qty', 10, 4, 4)});
+my $qhome = on_proxy(q{SELECT home FROM coupon_proxy_home_share('qty')});
+my $small = on_proxy(qq{SELECT 'q' || i FROM generate_series(1, 200) i
+                         WHERE coupon_proxy_serve_partition($qhome, 'qty', 'q' || i) = ($qhome + 3) % 4
+                         LIMIT 1});
+like(on_proxy(qq{SELECT coupon_claim('qty', '$small', 4)}), qr/^\d+$/,
+	'4 for a customer of a share of 2: granted after a refill');
+is(sums('qty'), '10+0 granted 4', 'the shares still add up to 10');
+expect_state($proxy, 'postgres', qq{SELECT coupon_claim('qty', '$small', 5)}, '22023',
+	'above the per-customer limit it is bad input');
+
+# A customer at its limit moves no capacity: nothing is sold out.
+on_proxy(q{SELECT coupon_pool_create('limit', 40, 2, 2)});
+on_proxy(q{SELECT coupon_claim('limit', 'once', 2)});
+is(on_proxy(q{SELECT coupon_claim('limit', 'once') IS NULL}), 't',
+	'a customer at its limit of 2: no claim (limit_reached)');
+on_proxy(q{SELECT coupon_pool_create('limit1', 40, 1, 2)});
+on_proxy(q{SELECT coupon_hold('limit1', 'holder', '1 hour')});
+is(on_proxy(q{SELECT coupon_claim('limit1', 'holder') IS NULL}), 't',
+	'a customer with a live hold: no claim from coupon_claim (held)');
+is(join('', map { $_->safe_psql('postgres', q{SELECT count(*) FROM coupon_transfers WHERE pool IN ('limit', 'limit1')}) } @nodes),
+	'0000', 'and no transfer was made for either');
+
+# Creates that meet another pool of the name change nothing anywhere.
+my $plain_home = on_proxy(q{SELECT coupon_proxy_home('taken')});
+on_proxy(q{SELECT coupon_pool_create('taken', 5)});
+expect_state($proxy, 'postgres', q{SELECT coupon_pool_create('taken', 100, 1, 4)}, '42710',
+	'a spread create over a plain pool is refused');
+is(join(' ', map { share($_, 'taken') } 0 .. 3),
+	join(' ', map { $_ == $plain_home ? '5/0/0' : '-/0/0' } 0 .. 3),
+	'before any share was created');
+on_proxy(q{SELECT coupon_pool_drop('taken')});
+# A create cut half-way: member 1 joined, nothing else.
+my $thome = $plain_home;
+on_proxy(qq{SELECT coupon_proxy_spread_join(($thome + 1) % 4, 'taken', 'cut-create', 100, 25, 1, 4, 1)});
+expect_state($proxy, 'postgres', q{SELECT coupon_pool_create('taken', 10, 1, 4)}, '42710',
+	'a create with other settings than the one cut half-way is refused');
+is(on_proxy(q{SELECT coupon_pool_create('taken', 100, 1, 4)}), 't',
+	'the create with the same settings finishes it');
+is(on_proxy(q{SELECT spread_id FROM coupon_proxy_home_share('taken')}), 'cut-create', 'under its spread id');
+is(sums('taken'), '100+0 granted 0', 'the shares add up to 100');
+on_proxy(q{SELECT coupon_pool_drop('taken')});
+# What a cut create left, dropped by coupon_pool_drop.
+on_proxy(qq{SELECT coupon_proxy_spread_join(($thome + 2) % 4, 'taken', 'left', 100, 25, 1, 4, 2)});
+on_proxy(q{SELECT coupon_pool_drop('taken')});
+is(join(' ', map { share($_, 'taken') } 0 .. 3), '-/0/0 -/0/0 -/0/0 -/0/0',
+	'a drop removes the shares a cut create left');
+
+# A drop cut half-way: the home marked, one share dropped.  A create must
+# not bring the dropped share back with new capacity.
+on_proxy(q{SELECT coupon_pool_create('half', 100, 1, 4)});
+my ($hhome, $hsid) = split /\|/, on_proxy(q{SELECT home, spread_id FROM coupon_proxy_home_share('half')});
+on_proxy(qq{SELECT coupon_claim('half', 'h' || i) FROM generate_series(1, 10) i});
+on_proxy(qq{SELECT coupon_proxy_spread_dropping($hhome, 'half', '$hsid'),
+                   coupon_proxy_spread_drop(($hhome + 3) % 4, 'half', '$hsid')});
+expect_state($proxy, 'postgres', q{SELECT coupon_pool_create('half', 100, 1, 4)}, '55000',
+	'a create during a drop cut half-way is refused');
+expect_state($proxy, 'postgres', q{SELECT coupon_pool_resize('half', 200)}, '55000',
+	'and so is a resize');
+on_proxy(q{SELECT coupon_pool_drop('half')});
+is(join(' ', map { share($_, 'half') } 0 .. 3), '-/0/0 -/0/0 -/0/0 -/0/0',
+	'the drop called again finishes');
+is(on_proxy(q{SELECT coupon_pool_create('half', 100, 1, 4)}), 't', 'then the name is free');
+isnt(on_proxy(q{SELECT spread_id FROM coupon_proxy_home_share('half')}), $hsid, 'under a new spread id');
+
 # A node down: the other shares serve; refills skip it.
 on_proxy(q{SELECT coupon_pool_create('down', 40, 1, 4)});
 my $dead = on_proxy(q{SELECT (home + 2) % 4 FROM coupon_proxy_home_share('down')});
@@ -274,13 +385,18 @@ for my $node (@nodes)
 CREATE ROLE app LOGIN;
 GRANT EXECUTE ON FUNCTION coupon_claim(text, text, integer, interval, text),
     coupon_routed_claim(integer, text, text, integer, interval, text, boolean),
-    coupon_routed_here(integer, text, text), coupon_share_available(text) TO app;
+    coupon_routed_here(integer, text, text), coupon_share_available(text),
+    coupon_share_short(text, integer) TO app;
 });
 }
 $proxy->safe_psql('postgres', q{
 CREATE ROLE app LOGIN;
-GRANT USAGE ON FOREIGN SERVER coupon_cluster TO app;
-GRANT EXECUTE ON FUNCTION coupon_claim(text, text, integer, interval, text) TO app;
+CREATE ROLE other LOGIN;
+GRANT USAGE ON FOREIGN SERVER coupon_cluster TO app, other;
+GRANT EXECUTE ON FUNCTION coupon_claim(text, text, integer, interval, text),
+    coupon_proxy_claim(text, text, integer, interval, text, boolean),
+    coupon_proxy_routed_claim(integer, text, text, integer, interval, text, boolean),
+    coupon_proxy_refill(text, integer, bigint) TO app;
 });
 on_proxy(q{SELECT coupon_pool_create('app', 8, 1, 4)});
 my $as_app = $proxy->connstr('postgres') . ' user=app';
@@ -292,10 +408,26 @@ is(sums('app'), '8+0 granted 8', 'exactly its capacity');
 my $some = $nodes[0]->connstr('postgres') . ' user=app';
 for my $call (q{SELECT coupon_transfer_take(0, 'x', 'app', 'y', 1, 100)},
 	q{SELECT coupon_transfer_give(0, 'x', 'app', 'y', 1, 100)},
-	q{SELECT coupon_spread_adjust(0, 'app', 'y', 100)})
+	q{SELECT coupon_transfer_settle(0, 'x')},
+	q{SELECT coupon_spread_resize(0, 'app', 'y', 100)},
+	q{SELECT coupon_spread_join(0, 'app', 'y', 100, 100, 1, 2, 1)},
+	q{SELECT coupon_spread_drop(0, 'app', 'y')},
+	q{SELECT coupon_spread_dropping(0, 'app', 'y')})
 {
-	my ($ret, $out, $err) = $nodes[0]->psql('postgres', $call, connstr => $some);
-	like($err, qr/permission denied/, "the role cannot call on a node: $call");
+	expect_state($nodes[0], 'postgres', $call, '42501', "the role cannot call on a node: $call",
+		connstr => $some);
+}
+# A role without the grants of the claim cannot claim or move capacity
+# through the steps of the proxy's claim.
+my $as_other = $proxy->connstr('postgres') . ' user=other';
+for my $call (q{SELECT coupon_claim('app', 'o')},
+	q{SELECT * FROM coupon_proxy_claim('app', 'o', 1, '0', NULL, false)},
+	q{SELECT * FROM coupon_proxy_routed_claim(0, 'app', 'o', 1, '0', NULL, false)},
+	q{SELECT coupon_proxy_refill('app', 0, 100)},
+	q{SELECT coupon_cluster_recover()})
+{
+	expect_state($proxy, 'postgres', $call, '42501', "a role without grants on the proxy: $call",
+		connstr => $as_other);
 }
 
 done_testing();
