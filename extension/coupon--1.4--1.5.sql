@@ -400,6 +400,9 @@ BEGIN
         RAISE EXCEPTION 'member % of a pool spread over % nodes is not possible', $8, $7
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- The pool table first, as coupon_pool_create below locks it and as a
+    -- resize (pool row, then share row) does: no deadlock with either.
+    LOCK TABLE @extschema@.coupon_pool IN SHARE ROW EXCLUSIVE MODE;
     LOCK TABLE @extschema@.coupon_spread IN SHARE ROW EXCLUSIVE MODE;
     SELECT * INTO s FROM @extschema@.coupon_spread_share($2, true);
     IF FOUND AND s.spread_id OPERATOR(pg_catalog.=) $3 AND s.member OPERATOR(pg_catalog.=) $8

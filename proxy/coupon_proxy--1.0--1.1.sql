@@ -720,7 +720,10 @@ BEGIN
                                                  h.total, h.spread, h.per_customer),
                       HINT = 'Use coupon_pool_resize() to change its capacity.';
         END IF;
-        sid := h.spread_id;
+        -- The home joins last: every other share joined before it.  No
+        -- join again, which would bring back a share that a drop has
+        -- dropped since this call read the home.
+        RETURN false;
     ELSIF h.pool_exists THEN
         RAISE EXCEPTION 'pool "%" already exists, and is not spread', pool
             USING ERRCODE = 'duplicate_object',

@@ -333,6 +333,14 @@ is(join(' ', map { share($_, 'half') } 0 .. 3), '-/0/0 -/0/0 -/0/0 -/0/0',
 is(on_proxy(q{SELECT coupon_pool_create('half', 100, 1, 4)}), 't', 'then the name is free');
 isnt(on_proxy(q{SELECT spread_id FROM coupon_proxy_home_share('half')}), $hsid, 'under a new spread id');
 
+# A create of a pool whose home has it joins nothing again: a share that
+# is gone (a drop under way, or dropped on its node) does not come back.
+on_proxy(q{SELECT coupon_pool_create('gone', 100, 1, 4)});
+my ($ghome, $gsid) = split /\|/, on_proxy(q{SELECT home, spread_id FROM coupon_proxy_home_share('gone')});
+on_proxy(qq{SELECT coupon_proxy_spread_drop(($ghome + 3) % 4, 'gone', '$gsid')});
+is(on_proxy(q{SELECT coupon_pool_create('gone', 100, 1, 4)}), 'f', 'the create again: nothing new');
+is(sums('gone'), '75+0 granted 0', 'and the dropped share stays dropped');
+
 # A node down: the other shares serve; refills skip it.
 on_proxy(q{SELECT coupon_pool_create('down', 40, 1, 4)});
 my $dead = on_proxy(q{SELECT (home + 2) % 4 FROM coupon_proxy_home_share('down')});
