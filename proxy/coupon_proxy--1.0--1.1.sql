@@ -317,12 +317,16 @@ $$;
 -- less than need.  Every node is asked at once for its share, and the
 -- share with the most available gives.  If none has any, what is in
 -- flight for the pool is completed, and refill says whether that brought
--- any.  True if the receiver got capacity.  With a node down, the shares
+-- any.  True if the receiver got capacity.  one_claim is the quantity of one
+-- claim: when all the shares together have less available, no share
+-- could serve it, and nothing is moved (a qty above the pool's capacity
+-- would otherwise drain every share into one before it is sold_out).  With a node down, the shares
 -- are asked in turn instead, and the one that is down gives nothing.
 -- Runs as the owner, whom alone the nodes let give and take: whoever
 -- calls it moves capacity between the shares of a pool, which creates
 -- none.
-CREATE FUNCTION @extschema@.coupon_proxy_refill(pool text, receiver integer, need bigint)
+CREATE FUNCTION @extschema@.coupon_proxy_refill(pool text, receiver integer, need bigint,
+                                                one_claim bigint)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
@@ -333,6 +337,7 @@ DECLARE
     info record;
     sid text;
     flight bigint;
+    everywhere bigint;
     richest integer;
     most bigint;
 BEGIN
@@ -349,9 +354,11 @@ BEGIN
         SELECT r.spread_id,
                (SELECT pg_catalog.sum(st.unsettled)::bigint FROM st
                  WHERE st.spread_id OPERATOR(pg_catalog.=) r.spread_id),
+               (SELECT pg_catalog.sum(st.available)::bigint FROM st
+                 WHERE st.spread_id OPERATOR(pg_catalog.=) r.spread_id),
                (SELECT p.partition FROM peers p ORDER BY p.available DESC LIMIT 1),
                (SELECT pg_catalog.max(p.available) FROM peers p)
-          INTO sid, flight, richest, most
+          INTO sid, flight, everywhere, richest, most
           FROM receiving r;
     EXCEPTION WHEN internal_error THEN
         -- A node does not answer: ask the shares in turn.
@@ -370,7 +377,7 @@ BEGIN
     IF sid IS NULL THEN
         RETURN false;       -- not a spread pool (any more): nothing to ask for
     END IF;
-    IF most OPERATOR(pg_catalog.>) 0
+    IF most OPERATOR(pg_catalog.>) 0 AND everywhere OPERATOR(pg_catalog.>=) one_claim
        AND @extschema@.coupon_proxy_transfer(pool, sid, richest, receiver, need)
            OPERATOR(pg_catalog.>) 0 THEN
         RETURN true;
@@ -454,7 +461,7 @@ BEGIN
                           OR (NOT detailed AND r.available OPERATOR(pg_catalog.<) qty)
                              IS TRUE)
                   OR refills OPERATOR(pg_catalog.>=) 64
-                  OR NOT @extschema@.coupon_proxy_refill(pool, part, qty);
+                  OR NOT @extschema@.coupon_proxy_refill(pool, part, qty, qty);
         refills := refills OPERATOR(pg_catalog.+) 1;
     END LOOP;
     claim_id := r.claim_id;
@@ -517,7 +524,7 @@ BEGIN
         EXIT WHEN r.claim_id IS NOT NULL OR r.available IS NULL
                   OR r.available OPERATOR(pg_catalog.>=) qty
                   OR refills OPERATOR(pg_catalog.>=) 64
-                  OR NOT @extschema@.coupon_proxy_refill(pool, part, qty);
+                  OR NOT @extschema@.coupon_proxy_refill(pool, part, qty, qty);
         refills := refills OPERATOR(pg_catalog.+) 1;
     END LOOP;
     RETURN r.claim_id;
@@ -564,7 +571,7 @@ BEGIN
         IF pg_catalog.cardinality(sold) OPERATOR(pg_catalog.>) 0 THEN
             refills := refills OPERATOR(pg_catalog.+) 1;
             IF @extschema@.coupon_proxy_refill(pool, part, pg_catalog.cardinality(sold)::bigint
-                                                         OPERATOR(pg_catalog.*) qty) THEN
+                                                         OPERATOR(pg_catalog.*) qty, qty) THEN
                 batch := sold;
                 CONTINUE;
             END IF;
@@ -788,7 +795,7 @@ BEGIN
         IF lack OPERATOR(pg_catalog.=) 0 THEN
             RETURN;
         END IF;
-        EXIT WHEN NOT @extschema@.coupon_proxy_refill(pool, h.home, lack);
+        EXIT WHEN NOT @extschema@.coupon_proxy_refill(pool, h.home, lack, 0);
     END LOOP;
     RAISE EXCEPTION 'cannot shrink pool "%" to capacity %', pool, capacity
         USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -934,7 +941,7 @@ REVOKE ALL ON FUNCTION
     @extschema@.coupon_proxy_pool_drop(text),
     @extschema@.coupon_proxy_recover(text),
     @extschema@.coupon_proxy_home_share(text),
-    @extschema@.coupon_proxy_refill(text, integer, bigint),
+    @extschema@.coupon_proxy_refill(text, integer, bigint, bigint),
     @extschema@.coupon_proxy_claim(text, text, integer, interval, text, boolean),
     @extschema@.coupon_proxy_routed_claim(integer, text, text, integer, interval, text, boolean),
     @extschema@.coupon_proxy_routed_hold(integer, text, text, interval, integer, interval, text),

@@ -279,7 +279,7 @@ on_proxy("CREATE ROLE app LOGIN; $grants
 GRANT EXECUTE ON FUNCTION coupon_proxy_pools(),
     coupon_proxy_claim(text, text, integer, interval, text, boolean),
     coupon_proxy_routed_claim(integer, text, text, integer, interval, text, boolean),
-    coupon_proxy_refill(text, integer, bigint) TO app;
+    coupon_proxy_refill(text, integer, bigint, bigint) TO app;
 GRANT USAGE ON FOREIGN SERVER coupon_cluster TO app;");
 my $as_app = $proxy->connstr('postgres') . ' user=app';
 is($proxy->safe_psql('postgres', qq{SELECT coupon_claim('$a_pool', 'app1') >> 48}, connstr => $as_app),

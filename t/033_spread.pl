@@ -23,8 +23,8 @@
 # left-overs of another create, are refused before anything is created;
 # a create cut half-way is finished by the call again; a drop cut
 # half-way blocks creates until the drop is called again.  A quantity
-# above a share's capacity is served by a refill, a customer at its
-# limit moves no capacity.  Drop drops every share, a pool of the same
+# above a share's capacity is served by a refill, one above the pool's
+# and a customer at its limit move no capacity.  Drop drops every share, a pool of the same
 # name created again plain is served by its one node, and an application
 # role with the documented grants claims through the proxy but cannot
 # give or take capacity on a node, nor a role without them refill.
@@ -278,6 +278,11 @@ like(on_proxy(qq{SELECT coupon_claim('qty', '$small', 4)}), qr/^\d+$/,
 is(sums('qty'), '10+0 granted 4', 'the shares still add up to 10');
 expect_state($proxy, 'postgres', qq{SELECT coupon_claim('qty', '$small', 5)}, '22023',
 	'above the per-customer limit it is bad input');
+on_proxy(q{SELECT coupon_pool_create('over', 10, 20, 4)});
+is(on_proxy(q{SELECT coupon_claim('over', 'greedy', 15) IS NULL}), 't',
+	'15 of a spread pool of 10: sold out');
+is(join('', map { $_->safe_psql('postgres', q{SELECT count(*) FROM coupon_transfers WHERE pool = 'over'}) } @nodes),
+	'0000', 'and no capacity was moved for it (no share could serve it)');
 
 # A customer at its limit moves no capacity: nothing is sold out.
 on_proxy(q{SELECT coupon_pool_create('limit', 40, 2, 2)});
@@ -404,7 +409,7 @@ GRANT USAGE ON FOREIGN SERVER coupon_cluster TO app, other;
 GRANT EXECUTE ON FUNCTION coupon_claim(text, text, integer, interval, text),
     coupon_proxy_claim(text, text, integer, interval, text, boolean),
     coupon_proxy_routed_claim(integer, text, text, integer, interval, text, boolean),
-    coupon_proxy_refill(text, integer, bigint) TO app;
+    coupon_proxy_refill(text, integer, bigint, bigint) TO app;
 });
 on_proxy(q{SELECT coupon_pool_create('app', 8, 1, 4)});
 my $as_app = $proxy->connstr('postgres') . ' user=app';
@@ -431,7 +436,7 @@ my $as_other = $proxy->connstr('postgres') . ' user=other';
 for my $call (q{SELECT coupon_claim('app', 'o')},
 	q{SELECT * FROM coupon_proxy_claim('app', 'o', 1, '0', NULL, false)},
 	q{SELECT * FROM coupon_proxy_routed_claim(0, 'app', 'o', 1, '0', NULL, false)},
-	q{SELECT coupon_proxy_refill('app', 0, 100)},
+	q{SELECT coupon_proxy_refill('app', 0, 100, 1)},
 	q{SELECT coupon_cluster_recover()})
 {
 	expect_state($proxy, 'postgres', $call, '42501', "a role without grants on the proxy: $call",
