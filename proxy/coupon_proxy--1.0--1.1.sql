@@ -591,8 +591,79 @@ BEGIN
 END
 $$;
 
--- Carts go to their pools' node as before, through the node's check
--- that none of them is spread.
+-- A cart goes to its pools' node when they share one, through the node's
+-- check that none of them is spread; so does a cart the node refuses as
+-- a whole (its lines' shapes, checked below), whose error it answers
+-- before anything is held.  1.0 refused the others (0A000): now NULL.
+CREATE OR REPLACE FUNCTION @extschema@.coupon_proxy_cart_partition(pools text[])
+RETURNS integer
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    first_part integer;
+BEGIN
+    IF pools IS NULL OR pools OPERATOR(pg_catalog.=) '{}' THEN
+        RETURN 0;
+    END IF;
+    SELECT pg_catalog.min(@extschema@.coupon_proxy_home(u.pool)) INTO first_part
+      FROM pg_catalog.unnest(pools) AS u(pool);
+    IF EXISTS (SELECT FROM pg_catalog.unnest(pools) AS u(pool)
+                WHERE @extschema@.coupon_proxy_home(u.pool) OPERATOR(pg_catalog.<>) first_part) THEN
+        RETURN NULL;
+    END IF;
+    RETURN COALESCE(first_part, 0);
+END
+$$;
+
+-- Lines that a node refuses as a cart whatever its pools (README,
+-- "Carts"): sent to one node whole, they change nothing anywhere.
+CREATE FUNCTION @extschema@.coupon_proxy_cart_malformed(pools text[], qtys integer[])
+RETURNS boolean
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT pools IS NULL OR qtys IS NULL
+        OR COALESCE(pg_catalog.array_ndims(pools), 0) OPERATOR(pg_catalog.<>) 1
+        OR COALESCE(pg_catalog.array_ndims(qtys), 0) OPERATOR(pg_catalog.<>) 1
+        OR pg_catalog.cardinality(pools) OPERATOR(pg_catalog.<>) pg_catalog.cardinality(qtys)
+        OR pg_catalog.cardinality(pools) OPERATOR(pg_catalog.>) 1000
+        OR EXISTS (SELECT FROM ROWS FROM (pg_catalog.unnest(pools), pg_catalog.unnest(qtys))
+                                   AS u(pool, qty)
+                    WHERE u.pool IS NULL OR u.qty IS NULL OR u.qty OPERATOR(pg_catalog.<) 1
+                       OR pg_catalog.octet_length(u.pool) OPERATOR(pg_catalog.<) 1
+                       OR pg_catalog.octet_length(u.pool) OPERATOR(pg_catalog.>) 127)
+$$;
+
+-- Release the claims of ids for customer, each once, as a cart over
+-- several nodes gives back what it got.  A node that does not answer
+-- keeps its holds until they expire.
+CREATE FUNCTION @extschema@.coupon_proxy_cart_release(ids bigint[], customer text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    FOR id IN SELECT DISTINCT u.id FROM pg_catalog.unnest(ids) AS u(id) LOOP
+        BEGIN
+            PERFORM @extschema@.coupon_release(id, customer);
+        EXCEPTION WHEN internal_error THEN
+            NULL;
+        END;
+    END LOOP;
+END
+$$;
+
+-- A cart: at its pools' node when they share one, as is a cart of
+-- malformed lines, which that node refuses.  A cart whose pools live on
+-- several nodes (README, "Carts over several nodes"): each node's lines
+-- are held there as a cart of their own, in the order of partitions,
+-- with the cart's request id and what is left of wait; a cart of claims holds them for wait and one minute more, and
+-- confirms them once every node granted its lines.  A node that refuses
+-- its lines (sold_out, timed_out, limit_reached) gets the lines of the
+-- others released, and its status and line are the cart's; a node's
+-- error releases what this call was granted and is the cart's.  A retry
+-- with the request id finds each node's lines ('repeat') and finishes
+-- what a call cut half-way left: no node is confirmed before all held.
 DROP FUNCTION @extschema@.coupon_claim_cart_detailed(text[], integer[], text, interval, interval, text);
 CREATE FUNCTION @extschema@.coupon_claim_cart_detailed(pools text[], qtys integer[],
                                                        customer text,
@@ -603,11 +674,72 @@ CREATE FUNCTION @extschema@.coupon_claim_cart_detailed(pools text[], qtys intege
                                                        OUT status text,
                                                        OUT line integer)
 RETURNS record
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 AS $$
-    SELECT c.claim_ids, c.status, c.line
-      FROM @extschema@.coupon_proxy_routed_cart(@extschema@.coupon_proxy_cart_partition(pools),
-                                                pools, qtys, customer, ttl, wait, request_id) c
+DECLARE
+    part integer := @extschema@.coupon_proxy_cart_partition(pools);
+    started timestamptz := pg_catalog.clock_timestamp();
+    hold_for interval := COALESCE(ttl, COALESCE(GREATEST(wait, '0'), '0')
+                                       OPERATOR(pg_catalog.+) interval '1 minute');
+    wait_left interval;
+    node record;
+    r record;
+    got bigint[] := '{}';       -- every id the nodes answered with
+    granted bigint[] := '{}';   -- those this call was granted
+    id bigint;
+BEGIN
+    IF part IS NOT NULL OR @extschema@.coupon_proxy_cart_malformed(pools, qtys) THEN
+        SELECT c.claim_ids, c.status, c.line INTO claim_ids, status, line
+          FROM @extschema@.coupon_proxy_routed_cart(COALESCE(part,
+                                                             @extschema@.coupon_proxy_home(pools[1]), 0),
+                                                    pools, qtys, customer, ttl, wait, request_id) c;
+        RETURN;
+    END IF;
+    claim_ids := pg_catalog.array_fill(NULL::bigint, ARRAY[pg_catalog.cardinality(pools)]);
+    FOR node IN
+        SELECT @extschema@.coupon_proxy_home(u.pool) AS part,
+               pg_catalog.array_agg(u.pool ORDER BY u.n) AS pools,
+               pg_catalog.array_agg(u.qty ORDER BY u.n) AS qtys,
+               pg_catalog.array_agg(u.n ORDER BY u.n) AS lines
+          FROM ROWS FROM (pg_catalog.unnest(pools), pg_catalog.unnest(qtys))
+               WITH ORDINALITY AS u(pool, qty, n)
+         GROUP BY 1
+         ORDER BY 1
+    LOOP
+        wait_left := CASE WHEN wait OPERATOR(pg_catalog.<) '0' THEN wait
+                          ELSE GREATEST(wait OPERATOR(pg_catalog.-)
+                                        (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) started),
+                                        '0') END;
+        BEGIN
+            SELECT * INTO r
+              FROM @extschema@.coupon_proxy_routed_cart(node.part, node.pools, node.qtys, customer,
+                                                        hold_for, wait_left, request_id) c;
+        EXCEPTION WHEN OTHERS THEN
+            PERFORM @extschema@.coupon_proxy_cart_release(granted, customer);
+            RAISE;
+        END;
+        IF r.status OPERATOR(pg_catalog.<>) 'granted' AND r.status OPERATOR(pg_catalog.<>) 'repeat' THEN
+            PERFORM @extschema@.coupon_proxy_cart_release(got, customer);
+            claim_ids := NULL;
+            status := r.status;
+            line := node.lines[r.line];
+            RETURN;
+        END IF;
+        got := got OPERATOR(pg_catalog.||) r.claim_ids;
+        IF r.status OPERATOR(pg_catalog.=) 'granted' THEN
+            granted := granted OPERATOR(pg_catalog.||) r.claim_ids;
+        END IF;
+        FOR i IN 1 .. pg_catalog.cardinality(node.lines) LOOP
+            claim_ids[node.lines[i]] := r.claim_ids[i];
+        END LOOP;
+    END LOOP;
+    IF ttl IS NULL THEN
+        FOR id IN SELECT DISTINCT u.id FROM pg_catalog.unnest(got) AS u(id) LOOP
+            PERFORM @extschema@.coupon_confirm(id, customer);
+        END LOOP;
+    END IF;
+    status := CASE WHEN granted OPERATOR(pg_catalog.=) '{}' THEN 'repeat' ELSE 'granted' END;
+END
 $$;
 
 DROP FUNCTION @extschema@.coupon_claim_cart(text[], integer[], text, interval, interval, text);
@@ -947,6 +1079,7 @@ REVOKE ALL ON FUNCTION
     @extschema@.coupon_proxy_routed_hold(integer, text, text, interval, integer, interval, text),
     @extschema@.coupon_proxy_routed_claim_many(integer, text, text[], integer),
     @extschema@.coupon_proxy_routed_cart(integer, text[], integer[], text, interval, interval, text),
+    @extschema@.coupon_proxy_cart_release(bigint[], text),
     @extschema@.coupon_claim(text, text, integer, interval, text),
     @extschema@.coupon_claim_detailed(text, text, integer, interval, text),
     @extschema@.coupon_hold(text, text, interval, integer, interval, text),

@@ -12,8 +12,11 @@
 # grants exactly each pool's capacity on its node's ledger.  Release,
 # confirm and extend by id reach the id's node; an id naming no node is
 # refused (UC008); a request id's retry through the proxy returns the
-# first claim; a cart on one node works, one over two nodes is refused
-# (0A000) and changes nothing; claim_many, cart_detailed and drop run on
+# first claim; a cart on one node works.  A cart over two nodes is
+# claimed on both, its retry returns the first claims, one sold out on
+# its second node releases what the first held, bad input changes
+# nothing, and the retry of a cart cut after its first node held
+# finishes it; claim_many, cart_detailed and drop run on
 # the pool's node, and coupon_holds gathers every node's holds.  An
 # application role with the documented grants claims through the proxy;
 # attach is not its.  A node stopped: the calls for its pools fail in
@@ -236,12 +239,69 @@ SKIP:
 	is($nodes[$life[0][1]]->safe_psql('postgres', q{SELECT count(*) FROM coupon_claims WHERE customer = 'cart'}),
 		'2', 'on that node');
 }
+# Carts over two nodes: pools sa and sb, sa's node first in partition
+# order.  Node n's live rows of customer c: id:pool:qty:hold|claim.
+my ($sa, $sb) = split /\|/, on_proxy(q{
+WITH c AS (SELECT 'span' || i AS p, coupon_proxy_home('span' || i) AS h FROM generate_series(0, 31) i)
+SELECT a.p || '|' || b.p FROM c a, c b WHERE a.h < b.h ORDER BY a.p, b.p LIMIT 1});
+my ($ha, $hb) = map { on_proxy("SELECT coupon_proxy_home('$_')") } $sa, $sb;
+on_proxy("SELECT coupon_pool_create('$sa', 5, 5); SELECT coupon_pool_create('$sb', 3, 5)");
+sub live
+{
+	my ($n, $c) = @_;
+	return $nodes[$n]->safe_psql('postgres', qq{
+SELECT coalesce(string_agg(id || ':' || pool || ':' || qty || ':'
+                           || CASE WHEN expires_at IS NULL THEN 'claim' ELSE 'hold' END, ',' ORDER BY id), '-')
+  FROM coupon_claims WHERE customer = '$c' AND released_at IS NULL});
+}
+my $span = on_proxy(qq{SELECT claim_ids::text || ':' || status FROM coupon_claim_cart_detailed(
+    ARRAY['$sa', '$sb', '$sa'], ARRAY[2, 1, 1], 'c1', NULL, '0', 'span-1')});
+my ($x, $y, $x2) = $span =~ /^\{(\d+),(\d+),(\d+)\}:granted$/;
+ok(defined $x && $x == $x2, "a cart over nodes p$ha and p$hb is granted, one id per pool ($span)");
+is(($x >> 48) . ' ' . ($y >> 48), "$ha $hb", 'each id names its pool\'s node');
+is(live($ha, 'c1') . ' ' . live($hb, 'c1'), "$x:$sa:3:claim $y:$sb:1:claim",
+	'each node has its lines as one permanent claim (confirmed)');
 $before = ledgers();
-($err) = (expect_state($proxy, 'postgres',
-		qq{SELECT coupon_claim_cart(ARRAY['$a_pool', '$b_pool'], ARRAY[1, 1], 'cart2')},
-		'0A000', 'a cart over two nodes is refused'))[2];
-like($err, qr/carts over several nodes are not supported yet/, 'saying so');
-is(ledgers(), $before, 'and changes nothing');
+is(on_proxy(qq{SELECT claim_ids::text || ':' || status FROM coupon_claim_cart_detailed(
+    ARRAY['$sb', '$sa'], ARRAY[1, 3], 'c1', NULL, '0', 'span-1')}), "{$y,$x}:repeat",
+	'a retry with the request id (lines in another order) returns the first claims');
+is(ledgers(), $before, 'and takes nothing');
+
+is(on_proxy(qq{SELECT coalesce(claim_ids::text, '-') || ':' || status || ':' || line
+                 FROM coupon_claim_cart_detailed(ARRAY['$sa', '$sb'], ARRAY[1, 3], 'c2')}),
+	'-:sold_out:2', "a cart whose line on p$hb is sold out: sold_out, that line");
+is(live($ha, 'c2') . ' ' . live($hb, 'c2'), '- -', "and the hold it got on p$ha was released");
+
+$before = ledgers();
+expect_state($proxy, 'postgres', qq{SELECT coupon_claim_cart(ARRAY['$sa', '$sb'], ARRAY[1, 0], 'c5')},
+	'22023', 'a bad qty on the second node\'s line is refused');
+is(ledgers(), $before, 'before anything is held anywhere');
+my $nosuch = on_proxy(qq{SELECT 'nosuch' || i FROM generate_series(0, 63) i
+                          WHERE coupon_proxy_home('nosuch' || i) > $ha ORDER BY i LIMIT 1});
+expect_state($proxy, 'postgres', qq{SELECT coupon_claim_cart(ARRAY['$sa', '$nosuch'], ARRAY[1, 1], 'c6')},
+	'42704', 'a pool that does not exist on a later node: its error');
+is(live($ha, 'c6'), '-', 'and the first node\'s hold was released');
+
+# A cart cut after its first node held (as the proxy does it, then
+# gone): the retry with its request id confirms that hold and claims
+# the rest.
+my $cut = on_proxy(qq{SELECT claim_ids[1] FROM coupon_proxy_routed_cart($ha, ARRAY['$sa'], ARRAY[1], 'c4',
+    '1 minute', '0', 'span-4')});
+is(live($ha, 'c4'), "$cut:$sa:1:hold", 'a cut cart left a hold on its first node');
+is(on_proxy(qq{SELECT claim_ids[1] = $cut AND claim_ids[2] >> 48 = $hb AND status = 'granted'
+                 FROM coupon_claim_cart_detailed(ARRAY['$sa', '$sb'], ARRAY[1, 1], 'c4', NULL, '0', 'span-4')}),
+	't', 'its retry finds that hold and grants the other line');
+like(live($ha, 'c4') . ' ' . live($hb, 'c4'), qr/^$cut:$sa:1:claim \d+:$sb:1:claim$/,
+	'both now permanent claims');
+
+# A cart of holds over two nodes stays holds.
+like(on_proxy(qq{SELECT status FROM coupon_claim_cart_detailed(ARRAY['$sb', '$sa'], ARRAY[1, 1], 'c3',
+    '1 hour')}), qr/^granted$/, 'a cart of holds over two nodes is granted');
+like(live($ha, 'c3') . ' ' . live($hb, 'c3'), qr/^\d+:$sa:1:hold \d+:$sb:1:hold$/, 'as a hold on each');
+is(on_proxy(qq{SELECT coalesce(claim_ids::text, '-') || ':' || status
+                 FROM coupon_claim_cart_detailed(ARRAY['$sa', '$sb'], ARRAY[1, 1], 'c7')}),
+	'-:sold_out', "with $sb now sold out, another cart gets nothing");
+is(live($ha, 'c7'), '-', 'and leaves nothing held');
 
 # The rest of the API, each on its node.
 my ($l0, $n0) = @{ $life[0] };
@@ -286,6 +346,26 @@ is($proxy->safe_psql('postgres', qq{SELECT coupon_claim('$a_pool', 'app1') >> 48
 	$life[0][1], 'the application role claims through the proxy');
 is($proxy->safe_psql('postgres', q{SELECT count(*) > 0 FROM coupon_pools}, connstr => $as_app),
 	't', 'and reads coupon_pools');
+# With the documented grants of carts, it claims a cart over two nodes.
+for my $node (@nodes)
+{
+	$node->safe_psql('postgres', q{GRANT EXECUTE ON FUNCTION
+    coupon_claim_cart_detailed(text[], integer[], text, interval, interval, text),
+    coupon_confirm(bigint, text),
+    coupon_routed_claim_cart(integer, text[], integer[], text, interval, interval, text) TO app});
+}
+on_proxy(q{GRANT EXECUTE ON FUNCTION
+    coupon_claim_cart(text[], integer[], text, interval, interval, text),
+    coupon_claim_cart_detailed(text[], integer[], text, interval, interval, text),
+    coupon_confirm(bigint, text),
+    coupon_proxy_routed_cart(integer, text[], integer[], text, interval, interval, text),
+    coupon_proxy_cart_release(bigint[], text) TO app});
+is($proxy->safe_psql('postgres', qq{SELECT array_agg(i >> 48 ORDER BY o)
+    FROM unnest(coupon_claim_cart(ARRAY['$a_pool', '$b_pool'], ARRAY[1, 1], 'appcart')) WITH ORDINALITY u(i, o)},
+		connstr => $as_app),
+	"{$life[0][1],$life[1][1]}", 'and a cart over two nodes');
+is(live($life[0][1], 'appcart') =~ /:claim$/ && live($life[1][1], 'appcart') =~ /:claim$/ ? 'yes' : 'no',
+	'yes', 'confirmed on both');
 expect_state($proxy, 'postgres', 'SELECT coupon_cluster_attach()', '42501',
 	'attach is not the application\'s', connstr => $as_app);
 expect_state($proxy, 'postgres', q{SELECT coupon_pool_create('x', 1)}, '42501',

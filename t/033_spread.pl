@@ -283,6 +283,13 @@ is(on_proxy(q{SELECT coupon_claim('over', 'greedy', 15) IS NULL}), 't',
 	'15 of a spread pool of 10: sold out');
 is(join('', map { $_->safe_psql('postgres', q{SELECT count(*) FROM coupon_transfers WHERE pool = 'over'}) } @nodes),
 	'0000', 'and no capacity was moved for it (no share could serve it)');
+my $cartmate = on_proxy(q{SELECT 'mate' || i FROM generate_series(0, 63) i
+                           WHERE coupon_proxy_home('mate' || i) <> coupon_proxy_home('over') ORDER BY i LIMIT 1});
+on_proxy("SELECT coupon_pool_create('$cartmate', 5)");
+expect_state($proxy, 'postgres', qq{SELECT coupon_claim_cart(ARRAY['$cartmate', 'over'], ARRAY[1, 1], 'cm')},
+	'0A000', 'a cart with a spread pool and a pool of another node is refused');
+is(join('', map { $_->safe_psql('postgres', q{SELECT count(*) FROM coupon_claims WHERE customer = 'cm' AND released_at IS NULL}) } @nodes),
+	'0000', 'and holds nothing anywhere');
 
 # A customer at its limit moves no capacity: nothing is sold out.
 on_proxy(q{SELECT coupon_pool_create('limit', 40, 2, 2)});
