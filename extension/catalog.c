@@ -6,7 +6,9 @@
  * Floor: the bottom; calls nothing of the extension's.
  *
  * The extension keeps two tables, coupon_pool and the ledger
- * coupon_claims, in the schema it was created in.  This file finds them
+ * coupon_claims, in the schema it was created in (and, from 1.4 and 1.5,
+ * the tables of a cluster, coupon_cluster_member and coupon_spread, which
+ * route.c reads).  This file finds them
  * (and their indexes and the claim id sequence) by name in that schema,
  * keeps their OIDs until a relcache invalidation says they changed, and
  * tells the ledger's layout: version 1.0 has six columns, 1.1 adds
@@ -191,6 +193,22 @@ static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 		" WHERE " LIVE_HOLD " AND c.pool" EQ "$1",
 		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
+
+	/*
+	 * This node's partition and partitions, and the spread, member,
+	 * capacity and per_customer of the pool's share here (NULL if the pool
+	 * is no share here; a share whose pool was created again counts for
+	 * nothing): where a customer of the pool is served (route.c).  No row
+	 * if the node is in no cluster.  Tables of 1.4 and 1.5.
+	 */
+	[COUPON_SQL_ROUTE] = {
+		"SELECT m.partition, m.partitions, s.spread, s.member, p.capacity,"
+		" p.per_customer FROM %1$s.coupon_cluster_member m"
+		" LEFT JOIN (%1$s.coupon_spread s JOIN %1$s.coupon_pool p"
+		"   ON p.name" EQ "s.pool AND p.created_at" EQ "s.pool_created_at)"
+		" ON s.pool" EQ "$1",
+		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
+	},
 };
 
 CouponCatalog coupon_catalog;
@@ -221,7 +239,9 @@ void
 coupon_catalog_invalidate(Datum arg, Oid relid)
 {
 	if (!OidIsValid(relid) || relid == coupon_catalog.pool_relid ||
-		relid == coupon_catalog.claims_relid)
+		relid == coupon_catalog.claims_relid ||
+		relid == coupon_catalog.member_relid ||
+		relid == coupon_catalog.spread_relid)
 		catalog_valid = false;
 }
 
@@ -442,6 +462,8 @@ coupon_catalog_bind(Oid schema)
 	coupon_catalog.holder_index = catalog_relation("coupon_claims_holder", RELKIND_INDEX, false);
 	check_holder_index(coupon_catalog.holder_index);
 	coupon_catalog.id_seq = catalog_relation("coupon_claims_id_seq", RELKIND_SEQUENCE, false);
+	coupon_catalog.member_relid = catalog_relation("coupon_cluster_member", RELKIND_RELATION, true);
+	coupon_catalog.spread_relid = catalog_relation("coupon_spread", RELKIND_RELATION, true);
 	coupon_catalog.owner = relation_owner(coupon_catalog.claims_relid);
 
 	layout = claims_layout();
@@ -571,7 +593,9 @@ reads_other_relation(Node *node, void *context)
 		*(Oid *) context = rte->relid;
 		return rte->rtekind == RTE_RELATION &&
 			rte->relid != coupon_catalog.pool_relid &&
-			rte->relid != coupon_catalog.claims_relid;
+			rte->relid != coupon_catalog.claims_relid &&
+			rte->relid != coupon_catalog.member_relid &&
+			rte->relid != coupon_catalog.spread_relid;
 	}
 	if (IsA(node, Query))
 		return query_tree_walker((Query *) node, reads_other_relation, context,

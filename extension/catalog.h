@@ -26,6 +26,7 @@ typedef enum CouponStatement
 	COUPON_SQL_ANY_OVERDUE_OF_POOL,
 	COUPON_SQL_NEXT_EXPIRY,
 	COUPON_SQL_NEXT_EXPIRY_OF_POOL,
+	COUPON_SQL_ROUTE,
 	COUPON_SQL_COUNT
 } CouponStatement;
 
@@ -40,6 +41,8 @@ typedef struct CouponCatalog
 	Oid			holder_index;	/* coupon_claims_holder */
 	Oid			request_index;	/* coupon_claims_request; 1.1 */
 	Oid			id_seq;			/* coupon_claims_id_seq */
+	Oid			member_relid;	/* coupon_cluster_member; 1.4 */
+	Oid			spread_relid;	/* coupon_spread; 1.5 */
 	Oid			owner;			/* of the ledger: runs the statements */
 	bool		lifecycle;		/* the ledger has the columns of 1.1 */
 	bool		cart_claims;	/* and the column cart_claim of 1.3 */

@@ -1,11 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * claim.c
- *		coupon_claim(), coupon_claim_detailed() and coupon_hold().
+ *		coupon_claim(), coupon_claim_detailed() and coupon_hold(), and
+ *		coupon_routed_claim(), the same claim sent by a cluster's proxy.
  *
  * Floor: an SQL entry point, called also by cart.c and bulk.c.  Calls
- * lifecycle.c (a claimer expires overdue holds), then the escrow, load,
- * ledger, locks and the semaphore.
+ * lifecycle.c (a claimer expires overdue holds), then route.c (the routed
+ * claim), the escrow, load, ledger, locks and the semaphore.
  *
  * A claim is, in this order:
  *
@@ -61,25 +62,32 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "parser/parse_func.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "args.h"
 #include "catalog.h"
 #include "claim.h"
 #include "common.h"
+#include "compat.h"
 #include "entry.h"
 #include "escrow.h"
 #include "ledger.h"
 #include "lifecycle.h"
 #include "load.h"
 #include "locks.h"
+#include "route.h"
 #include "semaphore.h"
 
 PG_FUNCTION_INFO_V1(coupon_claim);
 PG_FUNCTION_INFO_V1(coupon_claim_detailed);
 PG_FUNCTION_INFO_V1(coupon_hold);
+PG_FUNCTION_INFO_V1(coupon_routed_claim);
 
 const char *const coupon_claim_status_names[] = {
 	[CLAIM_GRANTED] = "granted",
@@ -394,4 +402,137 @@ coupon_hold(PG_FUNCTION_ARGS)
 	req.request_id = coupon_arg_request_id(fcinfo, 5);
 	status = claim(&req, &claim_id, &ref);
 	return claim_id_result(fcinfo, status, claim_id);
+}
+
+/*
+ * The routed claim claims as coupon_claim() or coupon_claim_detailed()
+ * would, and so needs the caller's grant of that function, as on a lone
+ * server (README, "Grants").
+ */
+static void
+check_wrapped_grant(bool detailed)
+{
+	const char *name = detailed ? "coupon_claim_detailed" : "coupon_claim";
+	Oid			argtypes[5] = {TEXTOID, TEXTOID, INT4OID, INTERVALOID, TEXTOID};
+	Oid			funcoid;
+	AclResult	result;
+
+	funcoid = LookupFuncName(list_make2(makeString(get_namespace_name(coupon_catalog.schema)),
+										makeString(pstrdup(name))),
+							 5, argtypes, false);
+	result = coupon_function_aclcheck(funcoid, GetUserId());
+	if (result != ACLCHECK_OK)
+		aclcheck_error(result, OBJECT_FUNCTION, name);
+}
+
+/* What a spread pool's share has available, loading the pool if it must. */
+static int64
+share_available(const char *pool, CouponSlotRef ref)
+{
+	CouponSlotStats stats;
+
+	if (ref.slot == NULL)
+	{
+		CouponPoolKey key;
+
+		coupon_make_key(&key, pool);
+		ref = coupon_pool_slot(&key, 0);
+	}
+	coupon_slot_stats(ref, &stats);
+	return stats.available;
+}
+
+/*
+ * coupon_routed_claim(partition, pool, customer, qty, wait, request_id,
+ * detailed) returns (claim_id bigint, status text, available bigint,
+ * serve_partition integer, shared boolean): the claim a cluster's proxy
+ * sends to the node it believes serves the customer (route.c).  If
+ * another partition serves it: nothing claimed, status 'elsewhere' and
+ * that partition.  Else the claim, with the status of
+ * coupon_claim_detailed() if detailed, otherwise 'granted' for a claim id
+ * (coupon_claim's answer) or NULL; when nothing was granted, shared says
+ * whether the pool is a spread pool's share, which a refill could help,
+ * and available what it has (with detailed, available is always
+ * coupon_claim_detailed's).  A qty above a share's capacity but within
+ * the per-customer limit is 'sold_out' before any claim: a share's
+ * capacity is a part of the pool's that moves with transfers.
+ */
+Datum
+coupon_routed_claim(PG_FUNCTION_ARGS)
+{
+	ClaimRequest req;
+	CouponRoute route;
+	int32		partition;
+	bool		detailed;
+	int64		claim_id = 0;
+	CouponSlotRef ref = {0};
+	ClaimStatus status;
+	const char *status_name = NULL;
+	TupleDesc	tupdesc;
+	Datum		values[5] = {0};
+	bool		nulls[5] = {true, true, true, false, true};
+
+	coupon_enter(fcinfo, "coupon_routed_claim", COUPON_WRITES);
+	partition = coupon_arg_int32(fcinfo, 0, "partition", 0);
+	req.pool = coupon_arg_pool(fcinfo, 1);
+	req.customer = coupon_arg_text(fcinfo, 2, "customer", COUPON_CUSTOMER_MAX);
+	req.qty = coupon_arg_int32(fcinfo, 3, "qty", 1);
+	req.wait = coupon_arg_duration(fcinfo, 4, "wait");
+	req.ttl = 0;
+	req.request_id = coupon_arg_request_id(fcinfo, 5);
+	coupon_arg_not_null(fcinfo, 6, "detailed");
+	detailed = PG_GETARG_BOOL(6);
+	check_wrapped_grant(detailed);
+
+	coupon_route(partition, req.pool, req.customer, &route);
+	values[3] = Int32GetDatum(route.serve);
+	if (route.serve != partition)
+		status_name = "elsewhere";
+	else if (route.shared && req.qty > 1 && req.qty > route.capacity &&
+			 req.qty <= route.per_customer)
+	{
+		status_name = coupon_claim_status_names[CLAIM_SOLD_OUT];
+		values[2] = Int64GetDatum(share_available(req.pool, ref));
+		nulls[2] = false;
+		values[4] = BoolGetDatum(true);
+		nulls[4] = false;
+	}
+	else
+	{
+		status = claim(&req, &claim_id, &ref);
+		if (coupon_status_has_claim(status) &&
+			(detailed || status != CLAIM_HELD))
+		{
+			values[0] = Int64GetDatum(claim_id);
+			nulls[0] = false;
+		}
+		else
+		{
+			values[4] = BoolGetDatum(route.shared);
+			nulls[4] = false;
+		}
+		if (detailed)
+		{
+			status_name = coupon_claim_status_names[status];
+			values[2] = Int64GetDatum(ref.slot ? share_available(req.pool, ref) : 0);
+			nulls[2] = false;
+		}
+		else if (!nulls[0])
+			status_name = coupon_claim_status_names[CLAIM_GRANTED];
+		else if (route.shared)
+		{
+			values[2] = Int64GetDatum(share_available(req.pool, ref));
+			nulls[2] = false;
+		}
+	}
+	if (status_name)
+	{
+		values[1] = CStringGetTextDatum(status_name);
+		nulls[1] = false;
+	}
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

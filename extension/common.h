@@ -57,6 +57,7 @@
 #define ERRCODE_COUPON_CLAIM_RELEASED	MAKE_SQLSTATE('U','C','0','0','2')
 #define ERRCODE_COUPON_NOT_A_HOLD		MAKE_SQLSTATE('U','C','0','0','3')
 #define ERRCODE_COUPON_NOT_CUSTOMERS	MAKE_SQLSTATE('U','C','0','0','4')
+#define ERRCODE_COUPON_WRONG_PARTITION	MAKE_SQLSTATE('U','C','0','0','5')
 
 /*
  * Identifies a pool in shared memory: its database, the extension's pool

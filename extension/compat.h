@@ -15,9 +15,11 @@
 #define COUPON_COMPAT_H
 
 #include "access/genam.h"
+#include "catalog/pg_proc.h"
 #include "executor/executor.h"
 #include "nodes/pg_list.h"
 #include "storage/proc.h"
+#include "utils/acl.h"
 
 /*
  * PostgreSQL 16 moved the varlena macros out of postgres.h, and the
@@ -27,6 +29,20 @@
 #include "parser/parse_relation.h"
 #include "varatt.h"
 #endif
+
+/*
+ * PostgreSQL 16 replaced pg_proc_aclcheck() by object_aclcheck() of an
+ * object of pg_proc.
+ */
+static inline AclResult
+coupon_function_aclcheck(Oid funcoid, Oid roleid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_aclcheck(ProcedureRelationId, funcoid, roleid, ACL_EXECUTE);
+#else
+	return pg_proc_aclcheck(funcoid, roleid, ACL_EXECUTE);
+#endif
+}
 
 /*
  * PostgreSQL 18 replaced pg_attribute_noreturn(), written after the

@@ -207,13 +207,15 @@ $$;
 -- (status 'elsewhere').  They run with the caller's rights: the caller
 -- needs EXECUTE on them and on the wrapped function, as on a lone server
 -- (triggers on the ledger run as the caller, never as the extension's
--- owner).  Every name in them is qualified, so the claim functions pin no
+-- owner; the routed claim, in C, checks the grant of the function it
+-- stands for).  Every name in them is qualified, so the claim functions pin no
 -- search_path, which would cost every claim.
 --
 
--- detailed picks the function wrapped: coupon_claim_detailed, or
--- coupon_claim (status 'granted' for an id, NULL for none), so that the
--- caller needs the grant of the one it asked the proxy for.  available is
+-- The claim: in C (claim.c, route.c), where the look-up of the customer's
+-- share costs one kept statement instead of the PL/pgSQL of
+-- coupon_routed_here.  detailed: the status is coupon_claim_detailed's;
+-- otherwise 'granted' for coupon_claim's claim id, or NULL.  available is
 -- the share's when a spread pool's share gave nothing; shared says, then,
 -- whether the pool is a spread pool's share, which a refill could help.
 CREATE FUNCTION @extschema@.coupon_routed_claim(partition integer, pool text, customer text,
@@ -224,39 +226,8 @@ CREATE FUNCTION @extschema@.coupon_routed_claim(partition integer, pool text, cu
                                                 OUT serve_partition integer,
                                                 OUT shared boolean)
 RETURNS record
-LANGUAGE plpgsql VOLATILE
-AS $$
-BEGIN
-    serve_partition := @extschema@.coupon_routed_here($1, $2, $3);
-    IF serve_partition OPERATOR(pg_catalog.<>) $1 THEN
-        status := 'elsewhere';
-        RETURN;
-    END IF;
-    IF $4 OPERATOR(pg_catalog.>) 1 THEN
-        available := @extschema@.coupon_share_short($2, $4);
-        IF available IS NOT NULL THEN
-            status := 'sold_out';
-            shared := true;
-            RETURN;
-        END IF;
-    END IF;
-    IF detailed THEN
-        SELECT d.claim_id, d.status, d.available INTO claim_id, status, available
-          FROM @extschema@.coupon_claim_detailed($2, $3, $4, $5, $6) d;
-        IF claim_id IS NULL THEN
-            shared := @extschema@.coupon_share_available($2) IS NOT NULL;
-        END IF;
-    ELSE
-        claim_id := @extschema@.coupon_claim($2, $3, $4, $5, $6);
-        IF claim_id IS NOT NULL THEN
-            status := 'granted';
-        ELSE
-            available := @extschema@.coupon_share_available($2);
-            shared := available IS NOT NULL;
-        END IF;
-    END IF;
-END
-$$;
+AS 'MODULE_PATHNAME', 'coupon_routed_claim'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 CREATE FUNCTION @extschema@.coupon_routed_hold(partition integer, pool text, customer text,
                                                ttl interval, qty integer, wait interval,

@@ -426,7 +426,8 @@ is( $proxy->safe_psql('postgres',
 	'8', 'the application role drains a spread pool through the proxy, refills included');
 is(sums('app'), '8+0 granted 8', 'exactly its capacity');
 my $some = $nodes[0]->connstr('postgres') . ' user=app';
-for my $call (q{SELECT coupon_transfer_take(0, 'x', 'app', 'y', 1, 100)},
+for my $call (q{SELECT * FROM coupon_routed_claim(0, 'app', 'a1', 1, '0', NULL, true)},
+	q{SELECT coupon_transfer_take(0, 'x', 'app', 'y', 1, 100)},
 	q{SELECT coupon_transfer_give(0, 'x', 'app', 'y', 1, 100)},
 	q{SELECT coupon_transfer_settle(0, 'x')},
 	q{SELECT coupon_spread_resize(0, 'app', 'y', 100)},
