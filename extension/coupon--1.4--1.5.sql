@@ -317,6 +317,21 @@ BEGIN
 END
 $$;
 
+-- The lines of the carts made with request_id on this node, released or
+-- not: what the proxy asks every node before it claims a cart over
+-- several nodes with a request id, so that the id of another cart is
+-- refused (23505) before anything is held.
+CREATE FUNCTION @extschema@.coupon_cart_request_lines(request_id text, OUT pool text,
+                                                      OUT customer text, OUT qty integer)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.pool, c.customer, c.qty FROM @extschema@.coupon_claims c
+     WHERE c.request_id OPERATOR(pg_catalog.=) $1 AND c.cart_claim IS NOT NULL
+$$;
+
 COMMENT ON FUNCTION @extschema@.coupon_routed_claim(integer, text, text, integer, interval, text, boolean) IS
     'the proxy''s coupon_claim and coupon_claim_detailed: claims if this node serves customer in pool, else status ''elsewhere'' and the partition that does';
 COMMENT ON FUNCTION @extschema@.coupon_routed_hold(integer, text, text, interval, integer, interval, text) IS
@@ -325,6 +340,8 @@ COMMENT ON FUNCTION @extschema@.coupon_routed_claim_many(integer, text, text[], 
     'the proxy''s coupon_claim_many: claims for the customers this node serves in pool; the others get status ''elsewhere'' and their partition';
 COMMENT ON FUNCTION @extschema@.coupon_routed_claim_cart(integer, text[], integer[], text, interval, interval, text) IS
     'the proxy''s coupon_claim_cart_detailed: refuses a spread pool (0A000), else claims the cart';
+COMMENT ON FUNCTION @extschema@.coupon_cart_request_lines(text) IS
+    'the lines of this node''s carts with a request id, for the proxy''s check of a cart over several nodes';
 
 -- For the roles that claim through the proxy (README, "Grants"), with
 -- coupon_routed_here and coupon_share_available, which they call.
@@ -336,7 +353,8 @@ REVOKE ALL ON FUNCTION
     @extschema@.coupon_routed_claim(integer, text, text, integer, interval, text, boolean),
     @extschema@.coupon_routed_hold(integer, text, text, interval, integer, interval, text),
     @extschema@.coupon_routed_claim_many(integer, text, text[], integer),
-    @extschema@.coupon_routed_claim_cart(integer, text[], integer[], text, interval, interval, text)
+    @extschema@.coupon_routed_claim_cart(integer, text[], integer[], text, interval, interval, text),
+    @extschema@.coupon_cart_request_lines(text)
     FROM PUBLIC;
 
 --

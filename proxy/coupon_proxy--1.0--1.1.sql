@@ -94,6 +94,16 @@ AS $$
     TARGET coupon_routed_claim_cart;
 $$;
 
+CREATE FUNCTION @extschema@.coupon_proxy_cart_lines(request_id text, OUT pool text,
+                                                    OUT customer text, OUT qty integer)
+RETURNS SETOF record
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON ALL;
+    TARGET coupon_cart_request_lines;
+$$;
+
 CREATE FUNCTION @extschema@.coupon_proxy_serve_partition(partition integer, pool text,
                                                          customer text)
 RETURNS integer
@@ -634,8 +644,9 @@ AS $$
 $$;
 
 -- Release the claims of ids for customer, each once, as a cart over
--- several nodes gives back what it got.  A node that does not answer
--- keeps its holds until they expire.
+-- several nodes gives back what it got.  A release that fails (a node
+-- that does not answer, a role without the grant of coupon_release)
+-- leaves that hold to expire, and the others are released.
 CREATE FUNCTION @extschema@.coupon_proxy_cart_release(ids bigint[], customer text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -643,10 +654,10 @@ AS $$
 DECLARE
     id bigint;
 BEGIN
-    FOR id IN SELECT DISTINCT u.id FROM pg_catalog.unnest(ids) AS u(id) LOOP
+    FOR id IN SELECT DISTINCT u.id FROM pg_catalog.unnest(ids) AS u(id) ORDER BY 1 LOOP
         BEGIN
             PERFORM @extschema@.coupon_release(id, customer);
-        EXCEPTION WHEN internal_error THEN
+        EXCEPTION WHEN OTHERS THEN
             NULL;
         END;
     END LOOP;
@@ -655,15 +666,19 @@ $$;
 
 -- A cart: at its pools' node when they share one, as is a cart of
 -- malformed lines, which that node refuses.  A cart whose pools live on
--- several nodes (README, "Carts over several nodes"): each node's lines
--- are held there as a cart of their own, in the order of partitions,
--- with the cart's request id and what is left of wait; a cart of claims holds them for wait and one minute more, and
--- confirms them once every node granted its lines.  A node that refuses
--- its lines (sold_out, timed_out, limit_reached) gets the lines of the
--- others released, and its status and line are the cart's; a node's
--- error releases what this call was granted and is the cart's.  A retry
--- with the request id finds each node's lines ('repeat') and finishes
--- what a call cut half-way left: no node is confirmed before all held.
+-- several nodes (README, "Carts over several nodes"): with a request id,
+-- every node is asked first whether the id was used for another cart
+-- (23505).  Each node's lines are then held there as a cart of their
+-- own, in the order of partitions, with the cart's request id and what
+-- is left of wait; a cart of claims holds them for wait (a day at most)
+-- and five minutes more, and confirms them once every node granted its
+-- lines.  A node that refuses its lines (sold_out, timed_out,
+-- limit_reached) gets the lines of the others released, and its status
+-- and line are the cart's.  An error (a node's, a cancel, a hold whose
+-- time was up at its confirm) releases what this call was granted and is
+-- the cart's.  A retry with the request id finds each node's lines
+-- ('repeat') and finishes what a call cut half-way left: no node is
+-- confirmed before all held.
 DROP FUNCTION @extschema@.coupon_claim_cart_detailed(text[], integer[], text, interval, interval, text);
 CREATE FUNCTION @extschema@.coupon_claim_cart_detailed(pools text[], qtys integer[],
                                                        customer text,
@@ -678,9 +693,10 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
     part integer := @extschema@.coupon_proxy_cart_partition(pools);
+    who text := customer;
     started timestamptz := pg_catalog.clock_timestamp();
-    hold_for interval := COALESCE(ttl, COALESCE(GREATEST(wait, '0'), '0')
-                                       OPERATOR(pg_catalog.+) interval '1 minute');
+    hold_for interval := COALESCE(ttl, LEAST(GREATEST(wait, '0'), '1 day')
+                                       OPERATOR(pg_catalog.+) interval '5 minutes');
     wait_left interval;
     node record;
     r record;
@@ -695,49 +711,65 @@ BEGIN
                                                     pools, qtys, customer, ttl, wait, request_id) c;
         RETURN;
     END IF;
+    IF request_id IS NOT NULL AND EXISTS (
+           SELECT FROM @extschema@.coupon_proxy_cart_lines(request_id) l
+             LEFT JOIN (SELECT u.pool, pg_catalog.sum(u.qty) AS qty
+                          FROM ROWS FROM (pg_catalog.unnest(pools), pg_catalog.unnest(qtys))
+                               AS u(pool, qty)
+                         GROUP BY u.pool) w ON w.pool OPERATOR(pg_catalog.=) l.pool
+            WHERE w.pool IS NULL OR w.qty OPERATOR(pg_catalog.<>) l.qty
+               OR l.customer OPERATOR(pg_catalog.<>) who) THEN
+        RAISE EXCEPTION 'request id "%" was used for another cart', request_id
+            USING ERRCODE = 'unique_violation',
+                  DETAIL = 'A retry of a cart must name its customer and, for each pool, the same sum.';
+    END IF;
     claim_ids := pg_catalog.array_fill(NULL::bigint, ARRAY[pg_catalog.cardinality(pools)]);
-    FOR node IN
-        SELECT @extschema@.coupon_proxy_home(u.pool) AS part,
-               pg_catalog.array_agg(u.pool ORDER BY u.n) AS pools,
-               pg_catalog.array_agg(u.qty ORDER BY u.n) AS qtys,
-               pg_catalog.array_agg(u.n ORDER BY u.n) AS lines
-          FROM ROWS FROM (pg_catalog.unnest(pools), pg_catalog.unnest(qtys))
-               WITH ORDINALITY AS u(pool, qty, n)
-         GROUP BY 1
-         ORDER BY 1
-    LOOP
-        wait_left := CASE WHEN wait OPERATOR(pg_catalog.<) '0' THEN wait
-                          ELSE GREATEST(wait OPERATOR(pg_catalog.-)
-                                        (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) started),
-                                        '0') END;
-        BEGIN
+    BEGIN
+        FOR node IN
+            SELECT @extschema@.coupon_proxy_home(u.pool) AS part,
+                   pg_catalog.array_agg(u.pool ORDER BY u.n) AS pools,
+                   pg_catalog.array_agg(u.qty ORDER BY u.n) AS qtys,
+                   pg_catalog.array_agg(u.n ORDER BY u.n) AS lines
+              FROM ROWS FROM (pg_catalog.unnest(pools), pg_catalog.unnest(qtys))
+                   WITH ORDINALITY AS u(pool, qty, n)
+             GROUP BY 1
+             ORDER BY 1
+        LOOP
+            wait_left := CASE WHEN wait IS NULL OR wait OPERATOR(pg_catalog.<) '0' THEN wait
+                              ELSE GREATEST(wait OPERATOR(pg_catalog.-)
+                                            (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) started),
+                                            '0') END;
             SELECT * INTO r
               FROM @extschema@.coupon_proxy_routed_cart(node.part, node.pools, node.qtys, customer,
                                                         hold_for, wait_left, request_id) c;
-        EXCEPTION WHEN OTHERS THEN
-            PERFORM @extschema@.coupon_proxy_cart_release(granted, customer);
-            RAISE;
-        END;
-        IF r.status OPERATOR(pg_catalog.<>) 'granted' AND r.status OPERATOR(pg_catalog.<>) 'repeat' THEN
-            PERFORM @extschema@.coupon_proxy_cart_release(got, customer);
-            claim_ids := NULL;
-            status := r.status;
-            line := node.lines[r.line];
-            RETURN;
-        END IF;
-        got := got OPERATOR(pg_catalog.||) r.claim_ids;
-        IF r.status OPERATOR(pg_catalog.=) 'granted' THEN
-            granted := granted OPERATOR(pg_catalog.||) r.claim_ids;
-        END IF;
-        FOR i IN 1 .. pg_catalog.cardinality(node.lines) LOOP
-            claim_ids[node.lines[i]] := r.claim_ids[i];
+            IF r.status OPERATOR(pg_catalog.<>) 'granted' AND r.status OPERATOR(pg_catalog.<>) 'repeat' THEN
+                PERFORM @extschema@.coupon_proxy_cart_release(got OPERATOR(pg_catalog.||) granted,
+                                                              customer);
+                claim_ids := NULL;
+                status := r.status;
+                line := node.lines[r.line];
+                RETURN;
+            END IF;
+            IF r.status OPERATOR(pg_catalog.=) 'granted' THEN
+                granted := granted OPERATOR(pg_catalog.||) r.claim_ids;
+            ELSE
+                got := got OPERATOR(pg_catalog.||) r.claim_ids;
+            END IF;
+            FOR i IN 1 .. pg_catalog.cardinality(node.lines) LOOP
+                claim_ids[node.lines[i]] := r.claim_ids[i];
+            END LOOP;
         END LOOP;
-    END LOOP;
-    IF ttl IS NULL THEN
-        FOR id IN SELECT DISTINCT u.id FROM pg_catalog.unnest(got) AS u(id) LOOP
-            PERFORM @extschema@.coupon_confirm(id, customer);
-        END LOOP;
-    END IF;
+        IF ttl IS NULL THEN
+            FOR id IN SELECT DISTINCT u.id
+                        FROM pg_catalog.unnest(got OPERATOR(pg_catalog.||) granted) AS u(id)
+                       ORDER BY 1 LOOP
+                PERFORM @extschema@.coupon_confirm(id, customer);
+            END LOOP;
+        END IF;
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        PERFORM @extschema@.coupon_proxy_cart_release(granted, customer);
+        RAISE;
+    END;
     status := CASE WHEN granted OPERATOR(pg_catalog.=) '{}' THEN 'repeat' ELSE 'granted' END;
 END
 $$;
@@ -1080,6 +1112,7 @@ REVOKE ALL ON FUNCTION
     @extschema@.coupon_proxy_routed_claim_many(integer, text, text[], integer),
     @extschema@.coupon_proxy_routed_cart(integer, text[], integer[], text, interval, interval, text),
     @extschema@.coupon_proxy_cart_release(bigint[], text),
+    @extschema@.coupon_proxy_cart_lines(text),
     @extschema@.coupon_claim(text, text, integer, interval, text),
     @extschema@.coupon_claim_detailed(text, text, integer, interval, text),
     @extschema@.coupon_hold(text, text, interval, integer, interval, text),

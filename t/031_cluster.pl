@@ -267,6 +267,14 @@ is(on_proxy(qq{SELECT claim_ids::text || ':' || status FROM coupon_claim_cart_de
 	'a retry with the request id (lines in another order) returns the first claims');
 is(ledgers(), $before, 'and takes nothing');
 
+expect_state($proxy, 'postgres', qq{SELECT coupon_claim_cart(ARRAY['$sa', '$b_pool'], ARRAY[3, 1], 'c1',
+    NULL, '0', 'span-1')}, '23505', 'the request id of that cart for another one is refused');
+expect_state($proxy, 'postgres', qq{SELECT coupon_claim_cart(ARRAY['$sa', '$sb'], ARRAY[3, 1], 'c9',
+    NULL, '0', 'span-1')}, '23505', 'and for another customer');
+expect_state($proxy, 'postgres', qq{SELECT coupon_claim_cart(ARRAY['$sa', '$sb'], ARRAY[1, 1], 'c9',
+    NULL, NULL)}, '22004', 'a NULL wait is refused');
+is(ledgers(), $before, 'and none of them takes or releases anything');
+
 is(on_proxy(qq{SELECT coalesce(claim_ids::text, '-') || ':' || status || ':' || line
                  FROM coupon_claim_cart_detailed(ARRAY['$sa', '$sb'], ARRAY[1, 3], 'c2')}),
 	'-:sold_out:2', "a cart whose line on p$hb is sold out: sold_out, that line");
@@ -293,6 +301,25 @@ is(on_proxy(qq{SELECT claim_ids[1] = $cut AND claim_ids[2] >> 48 = $hb AND statu
 	't', 'its retry finds that hold and grants the other line');
 like(live($ha, 'c4') . ' ' . live($hb, 'c4'), qr/^$cut:$sa:1:claim \d+:$sb:1:claim$/,
 	'both now permanent claims');
+
+# A cart cancelled while its second node waits for the customer's lock
+# (held by a session on that node): the first node's hold is released.
+my $blocker = bg_open($nodes[$hb]);
+bg_run($blocker, 'BEGIN');
+bg_run($blocker, qq{SELECT coupon_claim('$sb', 'c8')});
+my $canceled = bg_open($proxy);
+my $cpid = bg_pid($canceled);
+bg_send($canceled, qq{SELECT coupon_claim_cart(ARRAY['$sa', '$sb'], ARRAY[1, 1], 'c8', '1 day')});
+ok($nodes[$hb]->poll_query_until('postgres', q{SELECT count(*) > 0 FROM pg_stat_activity
+                   WHERE wait_event_type = 'Lock' AND query LIKE '%coupon_routed_claim_cart%'}),
+	'a cart waits on its second node');
+like(live($ha, 'c8'), qr/^\d+:$sa:1:hold$/, 'holding its line on the first');
+on_proxy("SELECT pg_cancel_backend($cpid)");
+my (undef, $cstate) = bg_collect($canceled);
+is($cstate, '57014', 'the cart is cancelled');
+is(live($ha, 'c8'), '-', 'and the first node\'s hold was released');
+bg_run($blocker, 'ROLLBACK');
+bg_close($_) for $blocker, $canceled;
 
 # A cart of holds over two nodes stays holds.
 like(on_proxy(qq{SELECT status FROM coupon_claim_cart_detailed(ARRAY['$sb', '$sa'], ARRAY[1, 1], 'c3',
@@ -352,16 +379,18 @@ for my $node (@nodes)
 	$node->safe_psql('postgres', q{GRANT EXECUTE ON FUNCTION
     coupon_claim_cart_detailed(text[], integer[], text, interval, interval, text),
     coupon_confirm(bigint, text),
-    coupon_routed_claim_cart(integer, text[], integer[], text, interval, interval, text) TO app});
+    coupon_routed_claim_cart(integer, text[], integer[], text, interval, interval, text),
+    coupon_cart_request_lines(text) TO app});
 }
 on_proxy(q{GRANT EXECUTE ON FUNCTION
     coupon_claim_cart(text[], integer[], text, interval, interval, text),
     coupon_claim_cart_detailed(text[], integer[], text, interval, interval, text),
     coupon_confirm(bigint, text),
     coupon_proxy_routed_cart(integer, text[], integer[], text, interval, interval, text),
-    coupon_proxy_cart_release(bigint[], text) TO app});
+    coupon_proxy_cart_release(bigint[], text), coupon_proxy_cart_lines(text) TO app});
 is($proxy->safe_psql('postgres', qq{SELECT array_agg(i >> 48 ORDER BY o)
-    FROM unnest(coupon_claim_cart(ARRAY['$a_pool', '$b_pool'], ARRAY[1, 1], 'appcart')) WITH ORDINALITY u(i, o)},
+    FROM unnest(coupon_claim_cart(ARRAY['$a_pool', '$b_pool'], ARRAY[1, 1], 'appcart', NULL, '0',
+                                  'app-cart')) WITH ORDINALITY u(i, o)},
 		connstr => $as_app),
 	"{$life[0][1],$life[1][1]}", 'and a cart over two nodes');
 is(live($life[0][1], 'appcart') =~ /:claim$/ && live($life[1][1], 'appcart') =~ /:claim$/ ? 'yes' : 'no',
