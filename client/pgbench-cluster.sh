@@ -97,13 +97,16 @@ done
 cpu_of() {
 	local pid
 	pid=$(head -n 1 "$1/data/postmaster.pid")
-	awk -v pid="$pid" -v hz="$(getconf CLK_TCK)" '
-		FNR == 1 {
+	# cat, not awk, opens the files: a process that ends meanwhile is
+	# skipped (mawk would stop at the first file it cannot open).
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pid="$pid" -v hz="$(getconf CLK_TCK)" '
+		{
+			self = $1 == pid
 			sub(/^[0-9]+ \(.*\) /, "")     # pid and comm (which may hold spaces)
-			if (FILENAME == "/proc/" pid "/stat") t += $12 + $13 + $14 + $15
+			if (self) t += $12 + $13 + $14 + $15
 			else if ($2 == pid) t += $12 + $13
 		}
-		END { printf "%.2f\n", t / hz }' /proc/[0-9]*/stat 2>/dev/null
+		END { printf "%.2f\n", t / hz }'
 }
 
 echo "pgbench through a coupon cluster of $nodes nodes and a proxy on one machine, $clients clients, ${seconds} s per run, $rounds rounds, $(nproc) CPUs, PostgreSQL $(psql -XAtc 'SHOW server_version')"
@@ -122,6 +125,11 @@ for round in $(seq 1 "$rounds"); do
 			-D run="$round$RANDOM" -f "$throwaway_dir/$script.sql" 2>&1)
 		tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")
 		done=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+		if [ -z "$done" ] || [ -z "$tps" ]; then
+			printf '%s\n' "$out" >&2
+			echo "pgbench-cluster.sh: pgbench failed in round $round of $workload" >&2
+			exit 1
+		fi
 		# CPU microseconds per claim on node 0 and on the proxy.
 		read -r node_us proxy_us < <(python3 -c 'import sys
 n0, n1, p0, p1, done = map(float, sys.argv[1:])

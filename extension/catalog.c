@@ -195,18 +195,25 @@ static const CouponStatementDef statements[COUPON_SQL_COUNT] = {
 	},
 
 	/*
-	 * This node's partition and partitions, and the spread, member,
-	 * capacity and per_customer of the pool's share here (NULL if the pool
-	 * is no share here; a share whose pool was created again counts for
-	 * nothing): where a customer of the pool is served (route.c).  No row
-	 * if the node is in no cluster.  Tables of 1.4 and 1.5.
+	 * This node's partition and partitions; no row if the node is in no
+	 * cluster (route.c).  A table of 1.4.
 	 */
-	[COUPON_SQL_ROUTE] = {
-		"SELECT m.partition, m.partitions, s.spread, s.member, p.capacity,"
-		" p.per_customer FROM %1$s.coupon_cluster_member m"
-		" LEFT JOIN (%1$s.coupon_spread s JOIN %1$s.coupon_pool p"
-		"   ON p.name" EQ "s.pool AND p.created_at" EQ "s.pool_created_at)"
-		" ON s.pool" EQ "$1",
+	[COUPON_SQL_MEMBER] = {
+		"SELECT m.partition, m.partitions FROM %1$s.coupon_cluster_member m",
+		NULL, 0, {0}, SEES_LATEST, SPI_OK_SELECT
+	},
+
+	/*
+	 * spread, member, capacity and per_customer of the pool's share here;
+	 * no row if the pool is no share here (a share whose pool was created
+	 * again counts for nothing): where a customer of the pool is served
+	 * (route.c).  A table of 1.5.
+	 */
+	[COUPON_SQL_SHARE] = {
+		"SELECT s.spread, s.member, p.capacity, p.per_customer"
+		" FROM %1$s.coupon_spread s JOIN %1$s.coupon_pool p"
+		"   ON p.name" EQ "s.pool AND p.created_at" EQ "s.pool_created_at"
+		" WHERE s.pool" EQ "$1",
 		NULL, 1, {TEXTOID}, SEES_LATEST, SPI_OK_SELECT
 	},
 };
@@ -477,6 +484,7 @@ coupon_catalog_bind(Oid schema)
 		InvalidOid;
 
 	statements_follow_schema();
+	coupon_catalog.binding++;
 	catalog_valid = true;
 }
 

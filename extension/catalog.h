@@ -26,7 +26,8 @@ typedef enum CouponStatement
 	COUPON_SQL_ANY_OVERDUE_OF_POOL,
 	COUPON_SQL_NEXT_EXPIRY,
 	COUPON_SQL_NEXT_EXPIRY_OF_POOL,
-	COUPON_SQL_ROUTE,
+	COUPON_SQL_MEMBER,
+	COUPON_SQL_SHARE,
 	COUPON_SQL_COUNT
 } CouponStatement;
 
@@ -47,6 +48,7 @@ typedef struct CouponCatalog
 	bool		lifecycle;		/* the ledger has the columns of 1.1 */
 	bool		cart_claims;	/* and the column cart_claim of 1.3 */
 	int			claims_natts;	/* the columns of the ledger: 6, 8 or 9 */
+	uint64		binding;		/* counts the bindings: changes when they do */
 } CouponCatalog;
 
 extern CouponCatalog coupon_catalog;

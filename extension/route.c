@@ -18,12 +18,16 @@
  * and answers with the partition that serves the customer.
  *
  * This is coupon_routed_here() of the install script, for the claim path:
- * one kept statement run as the owner of the tables (catalog.c), where a
- * SECURITY DEFINER function in PL/pgSQL cost a node about 100 us a claim
+ * kept statements run as the owner of the tables (catalog.c), where a
+ * SECURITY DEFINER function in PL/pgSQL cost a node about 40 us a claim
  * (README, "A cluster: the proxy's cost").  Both compute the same hash,
- * hashtext() of the customer as an unsigned 32-bit number.
+ * hashtext() of the customer as an unsigned 32-bit number.  A node's
+ * stamp never changes once written (attach refuses another), so a
+ * session reads it once and keeps it until the extension's tables are
+ * bound anew (dropped and created again, say); a node of no cluster is
+ * asked again at every call, since it may be attached meanwhile.
  *
- * Note about locking: none.  The statement reads the latest committed
+ * Note about locking: none.  The statements read the latest committed
  * rows, as coupon_routed_here() did; a pool dropped and created again
  * between the read and the claim is claimed as the pool it then is.
  *
@@ -39,6 +43,28 @@
 #include "common.h"
 #include "route.h"
 
+/* This node's stamp, as this session read it. */
+static struct
+{
+	uint64		binding;		/* of coupon_catalog: 0 if not read */
+	int32		partition;
+	int32		partitions;
+} member;
+
+/* This node's partition and partitions; false if it is in no cluster. */
+static bool
+read_member(void)
+{
+	if (member.binding != 0 && member.binding == coupon_catalog.binding)
+		return true;
+	if (coupon_sql_run(COUPON_SQL_MEMBER, NULL) != 1)
+		return false;
+	member.partition = DatumGetInt32(coupon_sql_value(0, 1, NULL));
+	member.partitions = DatumGetInt32(coupon_sql_value(0, 2, NULL));
+	member.binding = coupon_catalog.binding;
+	return true;
+}
+
 /*
  * Where customer of pool is served, on the node that the proxy believes
  * to be partition: fails if this node is another partition, or in no
@@ -50,45 +76,39 @@ coupon_route(int32 partition, const char *pool, const char *customer,
 {
 	Datum		values[1] = {CStringGetTextDatum(pool)};
 	bool		found;
-	bool		isnull;
-	int32		here = 0;
-	int32		partitions = 0;
 	int32		spread = 0;
-	int32		member = 0;
+	int32		member_no = 0;
 
 	memset(route, 0, sizeof(*route));
 	coupon_sql_begin();
-	found = coupon_sql_run(COUPON_SQL_ROUTE, values) == 1;
-	if (found)
+	found = read_member();
+	if (found && member.partition == partition &&
+		coupon_sql_run(COUPON_SQL_SHARE, values) == 1)
 	{
-		here = DatumGetInt32(coupon_sql_value(0, 1, NULL));
-		partitions = DatumGetInt32(coupon_sql_value(0, 2, NULL));
-		spread = DatumGetInt32(coupon_sql_value(0, 3, &isnull));
-		route->shared = !isnull;
-		if (route->shared)
-		{
-			member = DatumGetInt32(coupon_sql_value(0, 4, NULL));
-			route->capacity = DatumGetInt64(coupon_sql_value(0, 5, NULL));
-			route->per_customer = DatumGetInt32(coupon_sql_value(0, 6, NULL));
-		}
+		route->shared = true;
+		spread = DatumGetInt32(coupon_sql_value(0, 1, NULL));
+		member_no = DatumGetInt32(coupon_sql_value(0, 2, NULL));
+		route->capacity = DatumGetInt64(coupon_sql_value(0, 3, NULL));
+		route->per_customer = DatumGetInt32(coupon_sql_value(0, 4, NULL));
 	}
 	coupon_sql_end();
 
-	if (!found || here != partition)
+	if (!found || member.partition != partition)
 		ereport(ERROR,
 				(errcode(ERRCODE_COUPON_WRONG_PARTITION),
 				 errmsg("this node is partition %s, not partition %d",
-						found ? psprintf("%d", here) : "of no cluster",
+						found ? psprintf("%d", member.partition) : "of no cluster",
 						partition),
 				 errhint("The proxy's server options must name the nodes in the order coupon_cluster_attach() stamped them.")));
-	route->serve = here;
-	if (route->shared && spread > 0 && partitions > 0)
+	route->serve = member.partition;
+	if (route->shared && spread > 0 && member.partitions > 0)
 	{
 		uint32		hash = DatumGetUInt32(DirectFunctionCall1Coll(hashtext,
 																  DEFAULT_COLLATION_OID,
 																  CStringGetTextDatum(customer)));
 
-		route->serve = (here - member + (int32) (hash % (uint32) spread) +
-						partitions) % partitions;
+		route->serve = (member.partition - member_no +
+						(int32) (hash % (uint32) spread) +
+						member.partitions) % member.partitions;
 	}
 }
