@@ -306,19 +306,20 @@ claim(const ClaimRequest *req, int64 *claim_id, CouponSlotRef *ref)
 }
 
 /*
- * The arguments of coupon_claim() and coupon_claim_detailed(): pool,
- * customer, qty, wait and (from 1.1) request_id.
+ * The arguments of coupon_claim() and coupon_claim_detailed(), from
+ * argument first on: pool, customer, qty, wait and (from 1.1) request_id.
+ * coupon_routed_claim() has them after its partition.
  */
 static void
-claim_args(FunctionCallInfo fcinfo, const char *function, ClaimRequest *req)
+claim_args(FunctionCallInfo fcinfo, int first, ClaimRequest *req)
 {
-	coupon_enter(fcinfo, function, COUPON_WRITES);
-	req->pool = coupon_arg_pool(fcinfo, 0);
-	req->customer = coupon_arg_text(fcinfo, 1, "customer", COUPON_CUSTOMER_MAX);
-	req->qty = coupon_arg_int32(fcinfo, 2, "qty", 1);
-	req->wait = coupon_arg_duration(fcinfo, 3, "wait");
+	req->pool = coupon_arg_pool(fcinfo, first);
+	req->customer = coupon_arg_text(fcinfo, first + 1, "customer", COUPON_CUSTOMER_MAX);
+	req->qty = coupon_arg_int32(fcinfo, first + 2, "qty", 1);
+	req->wait = coupon_arg_duration(fcinfo, first + 3, "wait");
 	req->ttl = 0;
-	req->request_id = PG_NARGS() > 4 ? coupon_arg_request_id(fcinfo, 4) : NULL;
+	req->request_id = PG_NARGS() > first + 4 ?
+		coupon_arg_request_id(fcinfo, first + 4) : NULL;
 }
 
 static Datum
@@ -342,7 +343,8 @@ coupon_claim(PG_FUNCTION_ARGS)
 
 	ClaimStatus status;
 
-	claim_args(fcinfo, "coupon_claim", &req);
+	coupon_enter(fcinfo, "coupon_claim", COUPON_WRITES);
+	claim_args(fcinfo, 0, &req);
 	status = claim(&req, &claim_id, &ref);
 	return claim_id_result(fcinfo, status, claim_id);
 }
@@ -363,7 +365,8 @@ coupon_claim_detailed(PG_FUNCTION_ARGS)
 	bool		nulls[3] = {false, false, false};
 	CouponSlotStats stats;
 
-	claim_args(fcinfo, "coupon_claim_detailed", &req);
+	coupon_enter(fcinfo, "coupon_claim_detailed", COUPON_WRITES);
+	claim_args(fcinfo, 0, &req);
 	status = claim(&req, &claim_id, &ref);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -474,12 +477,7 @@ coupon_routed_claim(PG_FUNCTION_ARGS)
 
 	coupon_enter(fcinfo, "coupon_routed_claim", COUPON_WRITES);
 	partition = coupon_arg_int32(fcinfo, 0, "partition", 0);
-	req.pool = coupon_arg_pool(fcinfo, 1);
-	req.customer = coupon_arg_text(fcinfo, 2, "customer", COUPON_CUSTOMER_MAX);
-	req.qty = coupon_arg_int32(fcinfo, 3, "qty", 1);
-	req.wait = coupon_arg_duration(fcinfo, 4, "wait");
-	req.ttl = 0;
-	req.request_id = coupon_arg_request_id(fcinfo, 5);
+	claim_args(fcinfo, 1, &req);
 	coupon_arg_not_null(fcinfo, 6, "detailed");
 	detailed = PG_GETARG_BOOL(6);
 	check_wrapped_grant(detailed);
