@@ -610,18 +610,19 @@ RETURNS integer
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-    first_part integer;
+    lowest integer;
+    highest integer;
 BEGIN
     IF pools IS NULL OR pools OPERATOR(pg_catalog.=) '{}' THEN
         RETURN 0;
     END IF;
-    SELECT pg_catalog.min(@extschema@.coupon_proxy_home(u.pool)) INTO first_part
-      FROM pg_catalog.unnest(pools) AS u(pool);
-    IF EXISTS (SELECT FROM pg_catalog.unnest(pools) AS u(pool)
-                WHERE @extschema@.coupon_proxy_home(u.pool) OPERATOR(pg_catalog.<>) first_part) THEN
+    SELECT pg_catalog.min(h.part), pg_catalog.max(h.part) INTO lowest, highest
+      FROM (SELECT @extschema@.coupon_proxy_home(u.pool) AS part
+              FROM pg_catalog.unnest(pools) AS u(pool)) h;
+    IF lowest OPERATOR(pg_catalog.<>) highest THEN
         RETURN NULL;
     END IF;
-    RETURN COALESCE(first_part, 0);
+    RETURN COALESCE(lowest, 0);
 END
 $$;
 
