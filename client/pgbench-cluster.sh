@@ -36,46 +36,15 @@ seconds=${2:-8}
 rounds=${3:-3}
 capacity=${4:-20000}
 nodes=4
-base_port=55520
-source "$(dirname "$0")/throwaway.sh" pgbench-cluster "$base_port"
+source "$(dirname "$0")/throwaway.sh" pgbench-cluster 55520
 
-# Nodes 1 to 3 and the proxy, in the throwaway directory (node 0 is the
-# throwaway server itself).
-extra_dirs=()
-stop_cluster() {
-	for dir in "${extra_dirs[@]}"; do bash "$src/.ci/pgserver" stop "$dir" || true; done
-	stop_throwaway
-}
-trap stop_cluster EXIT
-for i in $(seq 1 $((nodes - 1))) proxy; do
-	dir=$throwaway_dir/$i
-	port=$((base_port + ${i/proxy/$nodes}))
-	step "starting ${i/#[0-9]/node }${i/proxy/} on port $port"
-	mkdir -p "$dir"
-	chmod 755 "$dir"
-	bash "$src/.ci/pgserver" start "$dir" "$port"
-	extra_dirs+=("$dir")
-done
-node() { PGHOST=$throwaway_dir/socket PGPORT=$base_port "$@"; }
-proxy() { PGHOST=$throwaway_dir/proxy/socket PGPORT=$((base_port + nodes)) "$@"; }
+start_cluster "$nodes"
+node() { env $(node_env 0) "$@"; }
+proxy() { env $(proxy_env) "$@"; }
 
-options=$(for i in $(seq 0 $((nodes - 1))); do
-	sock=$throwaway_dir/socket
-	[ "$i" -gt 0 ] && sock=$throwaway_dir/$i/socket
-	printf "p%d 'host=%s port=%d dbname=postgres'," "$i" "$sock" $((base_port + i))
-done)
-for i in $(seq 0 $((nodes - 1))); do
-	sock=$throwaway_dir/socket
-	[ "$i" -gt 0 ] && sock=$throwaway_dir/$i/socket
-	PGHOST=$sock PGPORT=$((base_port + i)) psql -Xq -o /dev/null -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION coupon'
-done
 # The pool of the direct and proxied runs lives on node 0: the first name
 # whose hash picks partition 0.
 proxy psql -Xq -o /dev/null -v ON_ERROR_STOP=1 <<SQL
-CREATE EXTENSION coupon_proxy CASCADE;
-CREATE SERVER coupon_cluster FOREIGN DATA WRAPPER plproxy OPTIONS (${options%,});
-CREATE USER MAPPING FOR PUBLIC SERVER coupon_cluster;
-SELECT coupon_cluster_attach();
 SELECT coupon_pool_create((SELECT 'p' || i FROM generate_series(1, 1000) i
                             WHERE hashtext('p' || i) & $((nodes - 1)) = 0 LIMIT 1),
                           1000000000000);
@@ -180,9 +149,7 @@ for burst in even skewed; do
 	proxy pgbench -n -c "$clients" -j 2 -t "$per_client" -D n=0 -f "$throwaway_dir/$burst.sql" >/dev/null 2>&1
 	t1=$(date +%s.%N)
 	read -r rows granted < <(for i in $(seq 0 $((nodes - 1))); do
-		sock=$throwaway_dir/socket
-		[ "$i" -gt 0 ] && sock=$throwaway_dir/$i/socket
-		PGHOST=$sock PGPORT=$((base_port + i)) psql -XAtc \
+		env $(node_env "$i") psql -XAtc \
 			"SELECT (SELECT count(*) FROM coupon_transfers WHERE pool = '$burst' AND outgoing)
 			        || ' ' || (SELECT coalesce(sum(qty), 0) FROM coupon_claims
 			                    WHERE pool = '$burst' AND released_at IS NULL)"
