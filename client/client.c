@@ -111,6 +111,9 @@ open_postgres(Worker *w, Client *c, char *err, size_t len)
 		}
 		PQclear(res);
 	}
+	/* a warm-up that fails (a role without its grant) only warms less */
+	if (prog->warm_up[0] != '\0')
+		PQclear(PQexec(c->conn, prog->warm_up));
 	return true;
 }
 

@@ -28,6 +28,7 @@
 #define CS_MAX_STEPS		12		/* steps of one strategy */
 #define CS_MAX_ARGS			4		/* parameters of one step */
 #define CS_MAX_REDIS		8		/* --redis addresses */
+#define CS_MAX_NODES		64		/* nodes of a cluster behind a proxy */
 #define CS_LOCK_INSTANCES	3		/* Redlock's independent instances */
 #define CS_ERRMSG_LEN		256
 
@@ -208,6 +209,7 @@ typedef struct Options
 	int64_t		restart_redis_at;	/* --restart-redis: at this take */
 	int64_t		hold_us;		/* --hold: the holds' TTL, 0 = claims */
 	double		confirm;		/* --confirm: share of holds confirmed */
+	int			spread;			/* --spread: nodes of claim's pool */
 	double		progress;		/* -P seconds, 0 = off */
 	bool		json;
 	const char *ack_log;
@@ -230,6 +232,9 @@ typedef struct Target
 {
 	char	   *extschema;		/* quoted identifier, NULL without extension */
 	char		extschema_name[64];	/* the same, as a name */
+	bool		proxy;			/* extschema is coupon_proxy's: a cluster */
+	int			nnodes;			/* the cluster's nodes, in partition order */
+	char		node_conninfo[CS_MAX_NODES][512];
 	char		server_version[64];
 	char		ext_version[64];
 	char		synchronous_commit[16];

@@ -18,10 +18,69 @@
 # prints both tables and stops the servers.  Extra arguments go to both runs
 # of coupon-stress (for example --race-window 20000 or --servers 3).  The
 # exit status is coupon-stress's: 0 when every correct strategy was exact.
+#
+#   sudo bash client/demo.sh --cluster N [coupon-stress options]
+#
+# runs the same burst and throughput round with coupon_claim only, on a
+# coupon cluster of N nodes (a power of two, at least 2) and a proxy, all
+# throwaway servers on this machine: claims on node 0 directly, through
+# the proxy to a pool on one node, and through the proxy to a pool spread
+# over the N nodes (coupon-stress --spread N), each counted on the nodes'
+# own ledgers, and prints one table of the three.  The servers share this
+# machine's CPUs: the rows compare the cost of each path, not what N
+# machines would do.  No Redis is started.
 set -euo pipefail
 
 seconds=${DEMO_SECONDS:-10}
+cluster=0
+if [ "${1:-}" = --cluster ]; then
+	cluster=${2:?--cluster needs a number of nodes}
+	shift 2
+	[ "$cluster" -ge 2 ] && [ $((cluster & (cluster - 1))) -eq 0 ] ||
+		{ echo "demo.sh: --cluster needs a power of two from 2 up, not $cluster" >&2; exit 2; }
+fi
 source "$(dirname "$0")/throwaway.sh" demo 55490
+
+if [ "$cluster" -gt 0 ]; then
+	start_cluster "$cluster"
+	status=0
+	for round in "--users 500 --coupons 50" "-T $seconds -c 64"; do
+		for target in direct proxied spread; do
+			case $target in
+			direct) where=$(node_env 0); spread=() ;;
+			proxied) where=$(proxy_env); spread=() ;;
+			spread) where=$(proxy_env); spread=(--spread "$cluster") ;;
+			esac
+			step "${round%% -c*}: coupon_claim, $target"
+			# shellcheck disable=SC2086 # the round's options are words
+			env $where coupon-stress --strategy claim $round "${spread[@]}" "$@" --json \
+				>"$throwaway_dir/$target.json" || status=$?
+			# Dropped where it was made: a drop on node 0 of a spread pool's
+			# share would leave the other shares behind.
+			env $where psql -Xq -o /dev/null -c \
+				"SELECT coupon_pool_drop(pool) FROM coupon_pools WHERE pool = 'stress_claim'"
+		done
+		printf '\n%s\n' "$round, $cluster nodes and a proxy on one machine of $(nproc) CPUs:"
+		python3 - "$throwaway_dir" <<'PY'
+import json, sys
+print(f"{'target':8} {'users|clients':>13} {'granted':>8} {'ledger':>8} {'available':>14}"
+      f" {'oversold':>8} {'correct':>7} {'claims/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+for target in ("direct", "proxied", "spread"):
+    try:
+        run = json.load(open(f"{sys.argv[1]}/{target}.json"))
+    except ValueError:
+        print(f"{target:8} failed: see its messages above")
+        continue
+    s = run["settings"]
+    for r in run["results"]:
+        who = s["users"] if s["mode"] == "burst" else r["clients"]
+        print(f"{target:8} {who:>13} {r['granted']:>8} {r['ledger_rows']:>8} {r['counter']:>14}"
+              f" {r['oversold']:>8} {'yes' if r['correct'] else 'no':>7} {r['claims_per_s']:>9.0f}"
+              f" {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}")
+PY
+	done
+	exit "$status"
+fi
 for i in 1 2 3; do start_redis "$i" $((56389 + i)); done
 
 status=0

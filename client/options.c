@@ -47,7 +47,7 @@ enum
 	O_STRATEGY = 1, O_USERS, O_COUPONS, O_SERVERS, O_RACE_WINDOW,
 	O_MAX_TRIES, O_JSON, O_ACK_LOG, O_RECONNECT, O_DSN, O_REDIS,
 	O_PAUSE_MS, O_PAUSE_EVERY, O_LEASE_MS, O_LOCK_WAIT_MS, O_KILL_SERVER,
-	O_RESTART_REDIS, O_HOLD, O_CONFIRM
+	O_RESTART_REDIS, O_HOLD, O_CONFIRM, O_SPREAD
 };
 
 #define SHORT_OPTIONS		":T:c:j:P:h:p:U:d:V?"
@@ -72,6 +72,7 @@ static const struct option long_options[] = {
 	{"restart-redis", required_argument, NULL, O_RESTART_REDIS},
 	{"hold", required_argument, NULL, O_HOLD},
 	{"confirm", required_argument, NULL, O_CONFIRM},
+	{"spread", required_argument, NULL, O_SPREAD},
 	{"time", required_argument, NULL, 'T'},
 	{"client", required_argument, NULL, 'c'},
 	{"jobs", required_argument, NULL, 'j'},
@@ -150,6 +151,11 @@ usage_options(FILE *f)
 			"                           (coupon_confirm) after --race-window, drawn per\n"
 			"                           call; the others are abandoned to the expiry\n"
 			"                           (default %g)\n\n"
+			"Cluster (the connection is a coupon cluster's proxy, extension\n"
+			"coupon_proxy; only claim runs there, and the ledger rows are counted\n"
+			"on every node, through the connection strings of its PL/Proxy server):\n"
+			"  --spread=NUM             create claim's pool spread over NUM nodes\n"
+			"                           (default 1: on one node); only claim runs\n\n"
 			"Redis:\n"
 			"  --redis=HOST:PORT[,...]  Redis instances: the first holds redis's stock,\n"
 			"                           the first three are redlock's instances\n"
@@ -351,7 +357,8 @@ add_redis(Options *opt, const char *address, int position)
 /*
  * The strategies to run: those asked for, which must find the Redis
  * instances they need, or by default every one whose instances were given.
- * With --hold, claim alone, the one that can hold.
+ * With --hold, claim alone, the one that can hold; with --spread, claim
+ * alone, the one whose pool can be spread.
  */
 static void
 choose_strategies(Options *opt)
@@ -366,7 +373,10 @@ choose_strategies(Options *opt)
 		if (opt->hold_us > 0 && opt->strategies[s] && !can_hold)
 			bad_argument("--hold applies to the claim strategy only, not to %s",
 						 def->name);
-		if (opt->hold_us > 0 && !opt->strategies_given)
+		if (opt->spread > 1 && opt->strategies[s] && !can_hold)
+			bad_argument("--spread applies to the claim strategy only, not to %s",
+						 def->name);
+		if ((opt->hold_us > 0 || opt->spread > 1) && !opt->strategies_given)
 			opt->strategies[s] = can_hold;
 		else if (!opt->strategies_given)
 		{
@@ -393,6 +403,7 @@ set_defaults(Options *opt)
 	opt->pause_every = 1;
 	opt->lock_wait_ms = DEFAULT_LOCK_WAIT_MS;
 	opt->confirm = DEFAULT_CONFIRM;
+	opt->spread = 1;
 	opt->clients[0] = 1;
 	opt->nclients = 1;
 }
@@ -453,6 +464,9 @@ run_option(Options *opt, Given *given, int c, const char *arg)
 		case O_CONFIRM:
 			opt->confirm = parse_fraction("--confirm", arg);
 			given->confirm = true;
+			break;
+		case O_SPREAD:
+			opt->spread = (int) parse_int("--spread", arg, 1, 32768);
 			break;
 		case 'T':
 			opt->duration = parse_seconds("-T", arg);
@@ -542,6 +556,8 @@ check_options(Options *opt, const Given *given)
 
 	if (given->confirm && opt->hold_us == 0)
 		bad_argument("--confirm applies to holds: give --hold=TTL");
+	if (opt->spread > 1 && opt->hold_us > 0)
+		bad_argument("--hold cannot run through a cluster's proxy; --spread needs one");
 	choose_strategies(opt);
 	if (opt->throughput && given->users)
 		bad_argument("--users applies to burst mode; use -c with -T");

@@ -30,7 +30,12 @@
  * connections), and, when a fault is asked for, puts the fault point right
  * after the step that takes the coupon.  A strategy whose take commits by
  * itself (claim, insert-only) then runs in an explicit transaction, so
- * that "taken but not committed" exists for it too.
+ * that "taken but not committed" exists for it too.  Through a cluster's
+ * proxy every connection, once open, reads the proxy's coupon_pools (its
+ * warm-up, before the barrier): PL/Proxy opens its connections to every
+ * node at a session's first call, and a burst of new sessions would
+ * otherwise time their start-up on every node, where a direct connection's
+ * start-up comes before the barrier.
  *
  * Floor: the strategies, under a client (client.c, which calls the
  * interpreter after every answer; run.c builds the program) and beside
@@ -109,7 +114,7 @@ add_step(Program *prog, const StepDef *step)
  * statement needs the extension and it is not there.
  */
 bool
-program_build(Program *prog, const StrategyDef *s, const char *extschema,
+program_build(Program *prog, const StrategyDef *s, const Target *tgt,
 			  const Options *opt, char *err, size_t errlen)
 {
 	bool		fault = opt->kill_server_at > 0 ||
@@ -163,7 +168,7 @@ program_build(Program *prog, const StrategyDef *s, const char *extschema,
 			in_tx = false;
 		}
 		if (step->kind == STEP_SQL &&
-			!fill_schema(prog->sql[i], CS_SQL_LEN, step->text, extschema))
+			!fill_schema(prog->sql[i], CS_SQL_LEN, step->text, tgt->extschema))
 		{
 			snprintf(err, errlen,
 					 "strategy %s needs the coupon extension, which is not installed",
@@ -173,6 +178,9 @@ program_build(Program *prog, const StrategyDef *s, const char *extschema,
 	}
 	prog->rollback = prog->nsteps;
 	snprintf(prog->sql[prog->rollback], CS_SQL_LEN, "ROLLBACK");
+	if (tgt->proxy)
+		fill_schema(prog->warm_up, CS_SQL_LEN,
+					"SELECT count(*) FROM @extschema@.coupon_pools", tgt->extschema);
 	return true;
 }
 

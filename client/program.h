@@ -33,6 +33,7 @@ typedef struct Program
 	bool		commits_confirm[CS_MAX_PROGRAM];
 	char		sql[CS_MAX_PROGRAM + 1][CS_SQL_LEN];	/* last: ROLLBACK */
 	int			rollback;		/* index of the ROLLBACK statement */
+	char		warm_up[CS_SQL_LEN];	/* run once a connection opens, or "" */
 	int64_t		race_window_us;
 	int64_t		gc_pause_us;	/* --pause-ms, for the calls chosen */
 } Program;
@@ -128,7 +129,7 @@ typedef struct StrategyCtx
 } StrategyCtx;
 
 extern bool program_build(Program *prog, const StrategyDef *s,
-						  const char *extschema, const Options *opt,
+						  const Target *tgt, const Options *opt,
 						  char *err, size_t errlen);
 extern void strategy_args(const StrategyCtx *ctx, Client *c,
 						  const StepDef *step, const char **values,

@@ -83,7 +83,11 @@ report_header(const Options *opt, const Target *tgt, int threads)
 			   "before the commit\n", (long long) opt->restart_redis_at);
 	printf("server = PostgreSQL %s, synchronous_commit = %s, fsync = %s\n",
 		   tgt->server_version, tgt->synchronous_commit, tgt->fsync);
-	if (tgt->extschema)
+	if (tgt->proxy)
+		printf("extension = coupon_proxy %s in schema %s: a cluster of %d nodes, "
+			   "claim's pool spread over %d (the server above is the proxy)\n",
+			   tgt->ext_version, tgt->extschema_name, tgt->nnodes, opt->spread);
+	else if (tgt->extschema)
 		printf("extension = coupon %s in schema %s\n", tgt->ext_version,
 			   tgt->extschema_name);
 	else
@@ -288,8 +292,13 @@ json_settings(const Options *opt, const Target *tgt)
 								  "version", tgt->server_version,
 								  "synchronous_commit", tgt->synchronous_commit,
 								  "fsync", tgt->fsync,
-								  "extension", tgt->extschema ?
+								  "extension", tgt->extschema && !tgt->proxy ?
 								  json_string(tgt->ext_version) : json_null()));
+	json_object_set_new(o, "cluster", !tgt->proxy ? json_null() :
+						json_pack("{s:s, s:i, s:i}",
+								  "coupon_proxy", tgt->ext_version,
+								  "nodes", tgt->nnodes,
+								  "spread", opt->spread));
 	for (i = 0; i < tgt->nredis; i++)
 	{
 		char		address[300];

@@ -424,13 +424,12 @@ prepare_point(const Options *opt, PGconn *admin, const Target *tgt,
 {
 	char		err[CS_ERRMSG_LEN];
 
-	if (!program_build(prog, pt->strategy, tgt->extschema, opt, err,
-					   sizeof(err)))
+	if (!program_build(prog, pt->strategy, tgt, opt, err, sizeof(err)))
 	{
 		fprintf(stderr, "%s: %s\n", progname, err);
 		return false;
 	}
-	if (!setup_point(admin, tgt, pt, watermark))
+	if (!setup_point(admin, opt, tgt, pt, watermark))
 		return false;
 	if (pt->strategy->redis > 0 && !redis_setup_point(opt, pt))
 		return false;
@@ -501,6 +500,14 @@ connect_servers(Run *run)
 	if (!setup_run(run->admin, opt, strategies_need_extension(opt), &run->tgt) ||
 		!redis_setup_run(opt, &run->tgt, strategies_redis(opt)))
 	{
+		PQfinish(run->admin);
+		exit(2);
+	}
+	if (run->tgt.proxy && strategy_outside_pool(opt))
+	{
+		fprintf(stderr, "%s: strategy %s cannot run through a coupon cluster's "
+				"proxy (extension coupon_proxy): only claim runs there; "
+				"give --strategy claim\n", progname, strategy_outside_pool(opt));
 		PQfinish(run->admin);
 		exit(2);
 	}

@@ -37,7 +37,15 @@
  *
  * Without the extension (not installed on the server) the grants table is
  * created with the same shape by hand, and only the strategies that do not
- * need the extension can run.  The run's header also notes PostgreSQL's
+ * need the extension can run.
+ *
+ * A database with extension coupon_proxy instead is the proxy of a coupon
+ * cluster: only claim runs there (run.c refuses the others), its pool is
+ * created through the proxy (spread over --spread nodes), nothing else is
+ * created, and the truth is read from the nodes: the pool's ledger rows
+ * counted on every node, through the connection strings of the cluster's
+ * PL/Proxy server, and its stock from the proxy's coupon_pools (available
+ * plus what is moving between the shares of a spread pool).  The run's header also notes PostgreSQL's
  * durability settings (synchronous_commit, fsync), which the Redis
  * servers' are compared with.
  *
@@ -57,9 +65,11 @@
 
 #define SETTLE_POLL_MS		20
 #define SETTLE_MARGIN_S		30	/* beyond the TTL, for the expiry */
+#define NODE_PATIENCE_S		60	/* to connect to a node of a cluster */
 
 static bool ensure_connection(PGconn *conn, int patience_s);
 static void wait_for_backends(PGconn *conn);
+static bool reset_tables(PGconn *conn, const Point *pt);
 
 /* Connection keywords from the options; dsn first so the others win. */
 static PGconn *
@@ -206,13 +216,19 @@ query_value(PGconn *conn, const char *sql, int nparams, const char *const *param
 	return ok;
 }
 
+/*
+ * Find extension coupon in the database, or else coupon_proxy: then the
+ * database is the proxy of a coupon cluster (tgt->proxy).
+ */
 static bool
 find_extension(PGconn *conn, Target *tgt)
 {
 	PGresult   *res = PQexec(conn,
-							 "SELECT n.nspname, e.extversion FROM pg_extension e "
+							 "SELECT n.nspname, e.extversion, e.extname = 'coupon_proxy' "
+							 "FROM pg_extension e "
 							 "JOIN pg_namespace n ON n.oid = e.extnamespace "
-							 "WHERE e.extname = 'coupon'");
+							 "WHERE e.extname IN ('coupon', 'coupon_proxy') "
+							 "ORDER BY e.extname LIMIT 1");
 	bool		found = false;
 
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
@@ -223,10 +239,62 @@ find_extension(PGconn *conn, Target *tgt)
 		snprintf(tgt->extschema_name, sizeof(tgt->extschema_name), "%s", nsp);
 		snprintf(tgt->ext_version, sizeof(tgt->ext_version), "%s",
 				 PQgetvalue(res, 0, 1));
+		tgt->proxy = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
 		found = tgt->extschema != NULL;
 	}
 	PQclear(res);
 	return found;
+}
+
+/*
+ * The target is a cluster's proxy: note the connection strings of its
+ * nodes, in partition order, from the options of the cluster's PL/Proxy
+ * server (p0 'host=... dbname=...', ...), so that the ledger rows can be
+ * counted on the nodes themselves.  Holds are not read back through a
+ * proxy (their expiry is each node's), so --hold is refused.
+ */
+static bool
+find_nodes(PGconn *conn, const Options *opt, Target *tgt)
+{
+	char		sql[1024];
+	PGresult   *res;
+	int			i;
+
+	if (opt->hold_us > 0)
+	{
+		fprintf(stderr, "%s: --hold cannot run through a coupon cluster's proxy "
+				"(extension coupon_proxy): connect to a node to measure holds\n",
+				progname);
+		return false;
+	}
+	snprintf(sql, sizeof(sql),
+			 "SELECT o.option_value "
+			 "FROM pg_catalog.pg_foreign_server s, "
+			 "pg_catalog.pg_options_to_table(s.srvoptions) o "
+			 "WHERE s.srvname = %s.coupon_proxy_cluster_name() "
+			 "AND o.option_name ~ '^(p|partition_)[0-9]+$' "
+			 "ORDER BY pg_catalog.substring(o.option_name, '[0-9]+$')::int",
+			 tgt->extschema);
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		report_failure(conn, sql);
+		PQclear(res);
+		return false;
+	}
+	tgt->nnodes = PQntuples(res);
+	if (tgt->nnodes == 0 || tgt->nnodes > CS_MAX_NODES)
+		fprintf(stderr, "%s: the coupon cluster's server has %d partitions, "
+				"expected 1 to %d\n", progname, tgt->nnodes, CS_MAX_NODES);
+	for (i = 0; i < tgt->nnodes && tgt->nnodes <= CS_MAX_NODES; i++)
+		snprintf(tgt->node_conninfo[i], sizeof(tgt->node_conninfo[i]), "%s",
+				 PQgetvalue(res, i, 0));
+	PQclear(res);
+	if (opt->spread > tgt->nnodes)
+		fprintf(stderr, "%s: --spread (%d) exceeds the cluster's %d nodes\n",
+				progname, opt->spread, tgt->nnodes);
+	return tgt->nnodes > 0 && tgt->nnodes <= CS_MAX_NODES &&
+		opt->spread <= tgt->nnodes;
 }
 
 /*
@@ -355,6 +423,14 @@ setup_run(PGconn *conn, const Options *opt, bool need_extension, Target *tgt)
 
 	if (!find_extension(conn, tgt) && !create_extension(conn, need_extension, tgt))
 		return false;
+	if (tgt->proxy)
+		return find_nodes(conn, opt, tgt);
+	if (opt->spread > 1)
+	{
+		fprintf(stderr, "%s: --spread needs a coupon cluster's proxy "
+				"(extension coupon_proxy); this database is not one\n", progname);
+		return false;
+	}
 
 	if (opt->hold_us > 0 && !expiry_workers_on(conn))
 		return false;
@@ -399,13 +475,17 @@ setup_run(PGconn *conn, const Options *opt, bool need_extension, Target *tgt)
 /*
  * Reset the database for one point.  *watermark is the highest claim id
  * in the extension's ledger before the point, so that only this point's
- * claims are counted.
+ * claims are counted.  Through a cluster's proxy only the pool is made
+ * afresh, spread over --spread nodes; the drop took its ledger rows on
+ * every node, so the watermark is 0.
  */
 bool
-setup_point(PGconn *conn, const Target *tgt, const Point *pt, int64_t *watermark)
+setup_point(PGconn *conn, const Options *opt, const Target *tgt,
+			const Point *pt, int64_t *watermark)
 {
 	char		sql[1024];
 	char		val[64];
+	char		spread[16];
 	bool		isnull;
 
 	*watermark = 0;
@@ -416,6 +496,49 @@ setup_point(PGconn *conn, const Target *tgt, const Point *pt, int64_t *watermark
 		return false;
 	}
 	wait_for_backends(conn);
+	if (!tgt->proxy && !reset_tables(conn, pt))
+		return false;
+
+	if (strategy_in_pool(pt->strategy))
+	{
+		const char *params[3] = {strategy_pool(pt->strategy), val, spread};
+
+		snprintf(sql, sizeof(sql),
+				 "SELECT %s.coupon_pool_drop(pool) FROM %s.coupon_pools "
+				 "WHERE pool = $1", tgt->extschema, tgt->extschema);
+		if (!query_value(conn, sql, 1, params, val, sizeof(val), &isnull) &&
+			PQstatus(conn) != CONNECTION_OK)
+			return false;
+		snprintf(val, sizeof(val), "%lld", (long long) pt->initial);
+		snprintf(spread, sizeof(spread), "%d", opt->spread);
+		if (tgt->proxy)
+			snprintf(sql, sizeof(sql),
+					 "SELECT %s.coupon_pool_create($1, $2::bigint, 1, $3::int)",
+					 tgt->extschema);
+		else
+			snprintf(sql, sizeof(sql),
+					 "SELECT %s.coupon_pool_create($1, $2::bigint)", tgt->extschema);
+		if (!query_value(conn, sql, tgt->proxy ? 3 : 2, params, val, sizeof(val),
+						 &isnull))
+			return false;
+		if (tgt->proxy)
+			return true;
+		snprintf(sql, sizeof(sql),
+				 "SELECT coalesce(max(id), 0) FROM %s.coupon_claims",
+				 tgt->extschema);
+		if (!query_value(conn, sql, 0, NULL, val, sizeof(val), &isnull))
+			return false;
+		*watermark = strtoll(val, NULL, 10);
+	}
+	return true;
+}
+
+/* Empty the client's own tables and set the counters to the stock. */
+static bool
+reset_tables(PGconn *conn, const Point *pt)
+{
+	char		sql[256];
+
 	if (!exec_ok(conn, "TRUNCATE coupon_stress.grants, coupon_stress.counter, "
 				 "coupon_stress.occ_counter RESTART IDENTITY", false))
 		return false;
@@ -427,32 +550,7 @@ setup_point(PGconn *conn, const Target *tgt, const Point *pt, int64_t *watermark
 	snprintf(sql, sizeof(sql),
 			 "INSERT INTO coupon_stress.occ_counter (id, remaining) VALUES (1, %lld)",
 			 (long long) pt->initial);
-	if (!exec_ok(conn, sql, false))
-		return false;
-
-	if (strategy_in_pool(pt->strategy))
-	{
-		const char *params[2] = {strategy_pool(pt->strategy), val};
-
-		snprintf(sql, sizeof(sql),
-				 "SELECT %s.coupon_pool_drop(pool) FROM %s.coupon_pools "
-				 "WHERE pool = $1", tgt->extschema, tgt->extschema);
-		if (!query_value(conn, sql, 1, params, val, sizeof(val), &isnull) &&
-			PQstatus(conn) != CONNECTION_OK)
-			return false;
-		snprintf(val, sizeof(val), "%lld", (long long) pt->initial);
-		snprintf(sql, sizeof(sql),
-				 "SELECT %s.coupon_pool_create($1, $2::bigint)", tgt->extschema);
-		if (!query_value(conn, sql, 2, params, val, sizeof(val), &isnull))
-			return false;
-		snprintf(sql, sizeof(sql),
-				 "SELECT coalesce(max(id), 0) FROM %s.coupon_claims",
-				 tgt->extschema);
-		if (!query_value(conn, sql, 0, NULL, val, sizeof(val), &isnull))
-			return false;
-		*watermark = strtoll(val, NULL, 10);
-	}
-	return true;
+	return exec_ok(conn, sql, false);
 }
 
 /*
@@ -621,6 +719,71 @@ read_holds(PGconn *conn, const Options *opt, const Target *tgt,
 	return true;
 }
 
+/* The rows of the pool in the ledger of one node (its extension coupon). */
+static bool
+node_ledger_rows(PGconn *node, const char *pool, int64_t *rows)
+{
+	char		schema[256];
+	char		sql[512];
+	bool		isnull = true;
+
+	if (!query_value(node,
+					 "SELECT pg_catalog.quote_ident(n.nspname) "
+					 "FROM pg_catalog.pg_extension e "
+					 "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
+					 "WHERE e.extname = 'coupon'",
+					 0, NULL, schema, sizeof(schema), &isnull))
+	{
+		fprintf(stderr, "%s: a node of the cluster has no extension coupon\n",
+				progname);
+		return false;
+	}
+	snprintf(sql, sizeof(sql),
+			 "SELECT count(*) FROM %s.coupon_claims WHERE pool = $1", schema);
+	return query_integers(node, sql, 1, &pool, rows, 1);
+}
+
+/*
+ * The rows of the pool in the ledgers of all the nodes of a cluster, each
+ * counted on its node through the connection string of its partition,
+ * as the proxy's user unless the string names one (as PL/Proxy does), and
+ * with the client's libpq defaults for what else the string leaves out.
+ */
+static bool
+read_node_ledgers(PGconn *proxy, const Target *tgt, const char *pool,
+				  int64_t *rows)
+{
+	int			i;
+
+	*rows = 0;
+	for (i = 0; i < tgt->nnodes; i++)
+	{
+		const char *keys[] = {"user", "dbname", NULL};
+		const char *vals[] = {PQuser(proxy), tgt->node_conninfo[i], NULL};
+		PGconn	   *node = PQconnectdbParams(keys, vals, 1);
+		int64_t		n = 0;
+		bool		ok;
+		int			waited_ms;
+
+		/* a node still ending a burst's sessions may refuse for a while */
+		for (waited_ms = 0; PQstatus(node) != CONNECTION_OK &&
+			 waited_ms < NODE_PATIENCE_S * 1000; waited_ms += 500)
+		{
+			usleep(500 * 1000);
+			PQreset(node);
+		}
+		ok = PQstatus(node) == CONNECTION_OK && node_ledger_rows(node, pool, &n);
+		if (PQstatus(node) != CONNECTION_OK)
+			fprintf(stderr, "%s: could not connect to node %d of the cluster: %s",
+					progname, i, PQerrorMessage(node));
+		PQfinish(node);
+		if (!ok)
+			return false;
+		*rows += n;
+	}
+	return true;
+}
+
 /* The grant rows of a point: the extension's ledger, or the grants table. */
 static bool
 read_ledger(PGconn *conn, const Target *tgt, const StrategyDef *s,
@@ -628,6 +791,8 @@ read_ledger(PGconn *conn, const Target *tgt, const StrategyDef *s,
 {
 	char		sql[512];
 
+	if (tgt->proxy)
+		return read_node_ledgers(conn, tgt, params[0], &row->ledger_rows);
 	if (s->stock == STOCK_POOL)
 		snprintf(sql, sizeof(sql),
 				 "SELECT count(*) FROM %s.coupon_claims "
@@ -674,9 +839,10 @@ read_back(PGconn *conn, const Options *opt, const Target *tgt,
 			return redis_read_stock(opt, &row->counter);
 		case STOCK_POOL:
 		case STOCK_HOLDS:
+			/* a proxy's stock is also what is moving between shares */
 			snprintf(sql, sizeof(sql),
-					 "SELECT available FROM %s.coupon_pools WHERE pool = $1",
-					 tgt->extschema);
+					 "SELECT available%s FROM %s.coupon_pools WHERE pool = $1",
+					 tgt->proxy ? " + transferring" : "", tgt->extschema);
 			row->has_counter = query_value(conn, sql, 1, params, val,
 										   sizeof(val), &isnull) && !isnull;
 			break;

@@ -293,3 +293,15 @@ strategies_need_extension(const Options *opt)
 			return true;
 	return false;
 }
+
+/* The first strategy chosen that does not claim from the pool, or NULL. */
+const char *
+strategy_outside_pool(const Options *opt)
+{
+	int			s;
+
+	for (s = 0; s < n_builtin_strategies; s++)
+		if (opt->strategies[s] && !strategy_in_pool(&builtin_strategies[s]))
+			return builtin_strategies[s].name;
+	return NULL;
+}

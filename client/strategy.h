@@ -19,5 +19,6 @@ extern const StrategyDef *strategy_by_name(const char *name);
 extern const StrategyDef *strategy_for(const Options *opt, int s);
 extern int	strategies_redis(const Options *opt);
 extern bool strategies_need_extension(const Options *opt);
+extern const char *strategy_outside_pool(const Options *opt);
 
 #endif							/* COUPON_STRESS_STRATEGY_H */

@@ -1,0 +1,88 @@
+# coupon-stress against a coupon cluster's proxy (README "Scaling past one
+# server"): the claim strategy runs unchanged with the proxy's connection
+# string, its pool on one node or spread over the nodes (--spread), and the
+# client reads the truth from the nodes' own ledgers.  This test counts the
+# ledgers itself and holds the client's figures to them; a client that
+# believed its own grants, or counted one node only, would fail it.  Bad
+# combinations are refused with exit status 2 and a message, before
+# anything runs.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use ClientTest;
+use CouponTest qw(coupon_cluster);
+
+my ($proxy, @nodes) = coupon_cluster(2);
+is($proxy->safe_psql('postgres', 'SELECT coupon_cluster_attach()'), '2', 'a cluster of two nodes');
+
+# The pool's grants on each node, from the node itself.
+sub node_rows
+{
+	return map {
+		$_->safe_psql('postgres',
+			q{SELECT count(*) FROM coupon_claims WHERE pool = 'stress_claim' AND released_at IS NULL})
+	} @nodes;
+}
+
+# A burst through the proxy, the pool on one node, then spread over both.
+for my $spread (1, 2)
+{
+	my $run = run_stress($proxy, '--strategy', 'claim', '--users', 60, '--coupons', 20,
+		'--spread', $spread, '--json');
+	is($run->{rc}, 0, "spread $spread: a burst of 60 users for 20 coupons through the proxy");
+	my ($row) = @{ $run->{json}{results} // [ {} ] };
+	my @rows = node_rows();
+	my $sum = $rows[0] + $rows[1];
+	is($sum, 20, "spread $spread: exactly 20 grants on the nodes' ledgers (@rows)");
+	is(join(' ', map { $row->{$_} // 'none' } qw(granted ledger_rows counter oversold correct)),
+		"20 $sum 0 0 1", "spread $spread: the client's row says what the ledgers say");
+	is($run->{json}{settings}{cluster}{spread} // 'none', $spread,
+		"spread $spread: the settings name it");
+	if ($spread == 1)
+	{
+		is(scalar(grep { $_ > 0 } @rows), 1, 'a pool of spread 1 lives on one node');
+	}
+	else
+	{
+		is(scalar(grep { $_ > 0 } @rows), 2, 'a spread pool sells on both nodes');
+	}
+}
+
+# Back to back through the proxy: every acknowledged claim, and no other,
+# in the nodes' ledgers.
+my $run = run_stress($proxy, qw(--strategy claim -T 1 -c 4 --spread 2 --json));
+my ($row) = @{ $run->{json}{results} // [ {} ] };
+my @rows = node_rows();
+is($run->{rc}, 0, 'throughput through the proxy');
+ok(($row->{granted} // 0) > 0, 'claims were granted');
+is(join(' ', map { $row->{$_} // 'none' } qw(ledger_rows errors correct)),
+	($rows[0] + $rows[1]) . ' 0 1', 'ledger rows are the nodes\' and the row is correct');
+is($row->{ledger_rows}, $row->{granted}, 'as many as the clients saw granted');
+
+# What cannot run is refused before anything runs.
+my @refused = (
+	[ $proxy, ['--strategy', 'naive,claim'], qr/strategy naive cannot run through a coupon cluster's proxy/,
+		'a strategy other than claim through the proxy' ],
+	[ $proxy, [qw(--strategy claim --spread 4)], qr/--spread \(4\) exceeds the cluster's 2 nodes/,
+		'a spread above the nodes' ],
+	[ $proxy, [qw(--strategy claim --hold 1)], qr/--hold cannot run through a coupon cluster's proxy/,
+		'holds through the proxy' ],
+	[ $nodes[0], [qw(--strategy claim --spread 2)], qr/--spread needs a coupon cluster's proxy/,
+		'--spread against a node' ],
+	[ $proxy, [qw(--strategy naive --spread 2)], qr/--spread applies to the claim strategy only/,
+		'--spread with another strategy' ]);
+for my $case (@refused)
+{
+	my ($target, $args, $message, $what) = @$case;
+	my $before = $proxy->safe_psql('postgres', 'SELECT count(*) FROM coupon_pools');
+	my $r = run_stress($target, @$args, qw(--users 5 --coupons 2));
+	is($r->{rc}, 2, "refused: $what");
+	like($r->{err}, $message, "with a message: $what");
+	is($proxy->safe_psql('postgres', 'SELECT count(*) FROM coupon_pools'), $before,
+		"and no pool made or dropped: $what");
+}
+
+done_testing();
