@@ -2,7 +2,8 @@
  *
  * claim.c
  *		coupon_claim(), coupon_claim_detailed() and coupon_hold(), and
- *		coupon_routed_claim(), the same claim sent by a cluster's proxy.
+ *		coupon_routed_claim(), the same claim sent by a cluster's proxy,
+ *		with coupon_routed_here(), where a routed call is served.
  *
  * Floor: an SQL entry point, called also by cart.c and bulk.c.  Calls
  * lifecycle.c (a claimer expires overdue holds), then route.c (the routed
@@ -88,6 +89,7 @@ PG_FUNCTION_INFO_V1(coupon_claim);
 PG_FUNCTION_INFO_V1(coupon_claim_detailed);
 PG_FUNCTION_INFO_V1(coupon_hold);
 PG_FUNCTION_INFO_V1(coupon_routed_claim);
+PG_FUNCTION_INFO_V1(coupon_routed_here);
 
 const char *const coupon_claim_status_names[] = {
 	[CLAIM_GRANTED] = "granted",
@@ -533,4 +535,27 @@ coupon_routed_claim(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * coupon_routed_here(partition, pool, customer) returns the partition that
+ * serves customer in pool (route.c), after checking that this node is
+ * partition (UC005): this node's, unless the pool is a spread pool's share
+ * here and the customer's hash picks another share.  A NULL pool or
+ * customer is served here.  The node's routed hold, bulk claim, cart and
+ * transfers call it; the routed claim asks route.c itself.
+ */
+Datum
+coupon_routed_here(PG_FUNCTION_ARGS)
+{
+	CouponRoute route;
+	int32		partition;
+
+	coupon_enter(fcinfo, "coupon_routed_here", COUPON_READS);
+	partition = coupon_arg_int32(fcinfo, 0, "partition", 0);
+	coupon_route(partition,
+				 PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
+				 PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)),
+				 &route);
+	PG_RETURN_INT32(route.serve);
 }

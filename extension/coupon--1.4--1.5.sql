@@ -127,39 +127,8 @@ $$;
 -- customer of a pool is served, nothing else.
 CREATE FUNCTION @extschema@.coupon_routed_here(partition integer, pool text, customer text)
 RETURNS integer
-LANGUAGE plpgsql STABLE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    here integer;
-    parts integer;
-    shares integer;
-    member integer;
-BEGIN
-    -- One look at the membership and, if the pool is spread here, its
-    -- share (a share whose pool was created again counts for nothing).
-    SELECT m.partition, m.partitions, s.spread, s.member INTO here, parts, shares, member
-      FROM @extschema@.coupon_cluster_member m
-      LEFT JOIN (@extschema@.coupon_spread s
-                 JOIN @extschema@.coupon_pool p
-                   ON p.name OPERATOR(pg_catalog.=) s.pool
-                  AND p.created_at OPERATOR(pg_catalog.=) s.pool_created_at)
-        ON s.pool OPERATOR(pg_catalog.=) $2;
-    IF here IS NULL OR (here OPERATOR(pg_catalog.=) $1) IS NOT TRUE THEN
-        RAISE EXCEPTION 'this node is partition %, not partition %', COALESCE(here::text, 'of no cluster'), $1
-            USING ERRCODE = 'UC005',
-                  HINT = 'The proxy''s server options must name the nodes in the order coupon_cluster_attach() stamped them.';
-    END IF;
-    IF shares IS NULL OR $3 IS NULL THEN
-        RETURN here;
-    END IF;
-    RETURN ((here OPERATOR(pg_catalog.-) member
-             OPERATOR(pg_catalog.+) ((pg_catalog.hashtext($3)::bigint OPERATOR(pg_catalog.&) 4294967295)
-                                     OPERATOR(pg_catalog.%) shares)::integer
-             OPERATOR(pg_catalog.+) parts) OPERATOR(pg_catalog.%) parts)::integer;
-END
-$$;
+AS 'MODULE_PATHNAME', 'coupon_routed_here'
+LANGUAGE C STABLE;
 COMMENT ON FUNCTION @extschema@.coupon_routed_here(integer, text, text) IS
     'the partition that serves customer in pool, after checking that this node is partition partition (UC005)';
 

@@ -17,18 +17,19 @@
  * server options name the nodes in another order than attach stamped them)
  * and answers with the partition that serves the customer.
  *
- * This is coupon_routed_here() of the install script, for the claim path:
- * kept statements run as the owner of the tables (catalog.c), where a
- * SECURITY DEFINER function in PL/pgSQL cost a node about 40 us a claim
- * (README, "A cluster: the proxy's cost").  Both compute the same hash,
- * hashtext() of the customer as an unsigned 32-bit number.  A node's
+ * The routed claim (claim.c) asks here, and so does every other routed
+ * call through coupon_routed_here() (claim.c too): kept statements run as
+ * the owner of the tables (catalog.c), where the SECURITY DEFINER function
+ * in PL/pgSQL that this replaced cost a node about 40 us a claim (README,
+ * "A cluster: the proxy's cost").  The hash is hashtext() of the customer
+ * as an unsigned 32-bit number, as the proxy computes it.  A node's
  * stamp never changes once written (attach refuses another), so a
  * session reads it once and keeps it until the extension's tables are
  * bound anew (dropped and created again, say); a node of no cluster is
  * asked again at every call, since it may be attached meanwhile.
  *
  * Note about locking: none.  The statements read the latest committed
- * rows, as coupon_routed_here() did; a pool dropped and created again
+ * rows; a pool dropped and created again
  * between the read and the claim is claimed as the pool it then is.
  *
  *-------------------------------------------------------------------------
@@ -68,13 +69,13 @@ read_member(void)
 /*
  * Where customer of pool is served, on the node that the proxy believes
  * to be partition: fails if this node is another partition, or in no
- * cluster.
+ * cluster.  A NULL pool or customer is served here.
  */
 void
 coupon_route(int32 partition, const char *pool, const char *customer,
 			 CouponRoute *route)
 {
-	Datum		values[1] = {CStringGetTextDatum(pool)};
+	Datum		values[1] = {pool ? CStringGetTextDatum(pool) : (Datum) 0};
 	bool		found;
 	int32		spread = 0;
 	int32		member_no = 0;
@@ -82,7 +83,7 @@ coupon_route(int32 partition, const char *pool, const char *customer,
 	memset(route, 0, sizeof(*route));
 	coupon_sql_begin();
 	found = read_member();
-	if (found && member.partition == partition &&
+	if (found && member.partition == partition && pool != NULL &&
 		coupon_sql_run(COUPON_SQL_SHARE, values) == 1)
 	{
 		route->shared = true;
@@ -101,7 +102,7 @@ coupon_route(int32 partition, const char *pool, const char *customer,
 						partition),
 				 errhint("The proxy's server options must name the nodes in the order coupon_cluster_attach() stamped them.")));
 	route->serve = member.partition;
-	if (route->shared && spread > 0 && member.partitions > 0)
+	if (route->shared && customer != NULL && spread > 0 && member.partitions > 0)
 	{
 		uint32		hash = DatumGetUInt32(DirectFunctionCall1Coll(hashtext,
 																  DEFAULT_COLLATION_OID,
