@@ -841,13 +841,10 @@ $$;
 -- it is the share that the same create, cut half-way, left there (the
 -- same settings and spread id, its capacity untouched): the call again
 -- finishes the create.
-DROP FUNCTION @extschema@.coupon_pool_create(text, bigint, integer);
-CREATE FUNCTION @extschema@.coupon_pool_create(pool text, capacity bigint,
-                                               per_customer integer DEFAULT 1,
-                                               spread integer DEFAULT 1)
+CREATE FUNCTION @extschema@.coupon_proxy_admin_create(pool text, capacity bigint,
+                                                   per_customer integer, spread integer)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -939,11 +936,9 @@ $$;
 -- lacks.  A shrink that the shares cannot spare (claimed, held or in
 -- flight) is refused and changes no capacity: what was moved to the home
 -- stays there.
-DROP FUNCTION @extschema@.coupon_pool_resize(text, bigint);
-CREATE FUNCTION @extschema@.coupon_pool_resize(pool text, capacity bigint)
+CREATE FUNCTION @extschema@.coupon_proxy_admin_resize(pool text, capacity bigint)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -973,11 +968,9 @@ $$;
 -- call again, which finds the pool at its home still, and meanwhile no
 -- create or resize uses it.  A pool whose home has none of that name may
 -- have shares elsewhere, left by a create cut half-way: they are dropped.
-DROP FUNCTION @extschema@.coupon_pool_drop(text);
-CREATE FUNCTION @extschema@.coupon_pool_drop(pool text)
+CREATE FUNCTION @extschema@.coupon_proxy_admin_drop(pool text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1008,6 +1001,109 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Create, resize and drop of a pool take turns, whichever proxy runs
+-- them: each holds a session advisory lock, (3090, hashtext(pool)) of
+-- pg_advisory_lock()'s two-key form, on the pool's home node from its
+-- first call there to its last.  The lock lives in the session PL/Proxy
+-- keeps to that node, so a proxy backend that dies, or a node that goes
+-- down, lets go of it.  A second call that finds it taken fails at once
+-- (55P03) and changes nothing: a create retried while a drop finishes
+-- what a cut create left, or two proxies creating one spread pool, no
+-- longer interleave.  take: lock, or else unlock; the answer is
+-- pg_try_advisory_lock()'s or pg_advisory_unlock()'s.
+CREATE FUNCTION @extschema@.coupon_proxy_admin_lock(partition integer, pool text,
+                                                    take boolean)
+RETURNS boolean
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON partition;
+    SELECT CASE WHEN take
+                THEN pg_catalog.pg_try_advisory_lock(3090, pg_catalog.hashtext(pool))
+                ELSE pg_catalog.pg_advisory_unlock(3090, pg_catalog.hashtext(pool)) END;
+$$;
+
+-- Let go of the lock.  A home that does not answer has lost the session
+-- that held it, and the lock with it: that error is not the caller's.
+CREATE FUNCTION @extschema@.coupon_proxy_admin_end(home integer, pool text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.coupon_proxy_admin_lock(home, pool, false);
+EXCEPTION WHEN OTHERS THEN
+    NULL;
+END
+$$;
+
+-- Run call (create, resize or drop) of pool with its home locked: 55P03
+-- at once if another call holds it; the lock let go of however the call
+-- ends.  The answer is the create's.
+CREATE FUNCTION @extschema@.coupon_proxy_admin(call text, pool text, capacity bigint,
+                                               per_customer integer, spread integer)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    home integer;
+    created boolean;
+BEGIN
+    IF pool IS NULL THEN
+        RAISE EXCEPTION 'pool must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    home := @extschema@.coupon_proxy_home(pool);
+    IF NOT @extschema@.coupon_proxy_admin_lock(home, pool, true) THEN
+        RAISE EXCEPTION 'another create, resize or drop of pool "%" is running', pool
+            USING ERRCODE = 'lock_not_available',
+                  DETAIL = pg_catalog.format('Partition %s, the pool''s home, holds advisory lock (3090, %s) for it.',
+                                             home, pg_catalog.hashtext(pool)),
+                  HINT = 'Retry once it has ended.';
+    END IF;
+    BEGIN
+        IF call OPERATOR(pg_catalog.=) 'create' THEN
+            created := @extschema@.coupon_proxy_admin_create(pool, capacity, per_customer, spread);
+        ELSIF call OPERATOR(pg_catalog.=) 'resize' THEN
+            PERFORM @extschema@.coupon_proxy_admin_resize(pool, capacity);
+        ELSE
+            PERFORM @extschema@.coupon_proxy_admin_drop(pool);
+        END IF;
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        PERFORM @extschema@.coupon_proxy_admin_end(home, pool);
+        RAISE;
+    END;
+    PERFORM @extschema@.coupon_proxy_admin_end(home, pool);
+    RETURN created;
+END
+$$;
+
+DROP FUNCTION @extschema@.coupon_pool_create(text, bigint, integer);
+CREATE FUNCTION @extschema@.coupon_pool_create(pool text, capacity bigint,
+                                               per_customer integer DEFAULT 1,
+                                               spread integer DEFAULT 1)
+RETURNS boolean
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT @extschema@.coupon_proxy_admin('create', pool, capacity, per_customer, spread) $$;
+
+DROP FUNCTION @extschema@.coupon_pool_resize(text, bigint);
+CREATE FUNCTION @extschema@.coupon_pool_resize(pool text, capacity bigint)
+RETURNS void
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT @extschema@.coupon_proxy_admin('resize', pool, capacity, NULL, NULL) $$;
+
+DROP FUNCTION @extschema@.coupon_pool_drop(text);
+CREATE FUNCTION @extschema@.coupon_pool_drop(pool text)
+RETURNS void
+LANGUAGE sql VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT @extschema@.coupon_proxy_admin('drop', pool, NULL, NULL, NULL) $$;
 
 CREATE FUNCTION @extschema@.coupon_cluster_recover()
 RETURNS bigint
@@ -1123,6 +1219,12 @@ REVOKE ALL ON FUNCTION
     @extschema@.coupon_pool_create(text, bigint, integer, integer),
     @extschema@.coupon_pool_resize(text, bigint),
     @extschema@.coupon_pool_drop(text),
+    @extschema@.coupon_proxy_admin_create(text, bigint, integer, integer),
+    @extschema@.coupon_proxy_admin_resize(text, bigint),
+    @extschema@.coupon_proxy_admin_drop(text),
+    @extschema@.coupon_proxy_admin_lock(integer, text, boolean),
+    @extschema@.coupon_proxy_admin(text, text, bigint, integer, integer),
+    @extschema@.coupon_proxy_admin_end(integer, text),
     @extschema@.coupon_cluster_recover() FROM PUBLIC;
 REVOKE ALL ON TABLE @extschema@.coupon_pools FROM PUBLIC;
 -- The claim functions' steps that only compute a partition, and what the

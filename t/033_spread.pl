@@ -398,6 +398,42 @@ is(on_proxy(q{SELECT count(coupon_claim('giant', 'h' || i)) FROM generate_series
 	'the name created again as a plain pool is served by its node alone');
 is(on_proxy(q{SELECT spread, capacity FROM coupon_pools WHERE pool = 'giant'}), '1|3', 'one node');
 
+# Create, resize and drop take turns at the pool's home: a call that finds
+# the lock of another (here held by hand, as the proxy takes it) fails at
+# once with 55P03 and changes nothing; an error half-way lets go of it.
+my $lhome = on_proxy(q{SELECT coupon_proxy_home('turns')});
+my $locker = bg_open($nodes[$lhome]);
+bg_run($locker, q{SELECT pg_advisory_lock(3090, hashtext('turns'))});
+expect_state($proxy, 'postgres', q{SELECT coupon_pool_create('turns', 100, 1, 4)}, '55P03',
+	'a create while another call holds the pool: 55P03');
+is(sums('turns'), '0+0 granted 0', 'and no node has the pool');
+bg_run($locker, q{SELECT pg_advisory_unlock(3090, hashtext('turns'))});
+is(on_proxy(q{SELECT coupon_pool_create('turns', 100, 1, 4)}), 't', 'the lock let go of, the create runs');
+bg_run($locker, q{SELECT pg_advisory_lock(3090, hashtext('turns'))});
+expect_state($proxy, 'postgres', q{SELECT coupon_pool_resize('turns', 200)}, '55P03',
+	'a resize while another call holds the pool: 55P03');
+expect_state($proxy, 'postgres', q{SELECT coupon_pool_drop('turns')}, '55P03',
+	'a drop while another call holds the pool: 55P03');
+is(sums('turns'), '100+0 granted 0', 'and the shares are unchanged');
+bg_run($locker, q{SELECT pg_advisory_unlock(3090, hashtext('turns'))});
+bg_close($locker);
+# The failing call's session stays open, and with it its sessions on the
+# nodes: a lock it kept would show.
+my $failing = bg_open($proxy);
+bg_send($failing, q{SELECT coupon_pool_create('turns', 999, 1, 4)});
+is((bg_collect($failing))[1], '42710', 'a create with other settings fails on its own error');
+is($nodes[$lhome]->safe_psql('postgres', q{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'}),
+	'0', 'and lets go of the lock while its session lives on');
+expect_state($proxy, 'postgres', q{SELECT coupon_pool_create('turns', 999, 1, 4)}, '42710',
+	'so another session meets the same error, not 55P03');
+bg_close($failing);
+on_proxy(q{SELECT coupon_pool_resize('turns', 200)});
+is(sums('turns'), '200+0 granted 0', 'a resize after the errors runs');
+on_proxy(q{SELECT coupon_pool_drop('turns')});
+is(sums('turns'), '0+0 granted 0', 'and a drop');
+is(join(',', map { $_->safe_psql('postgres', q{SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'}) } @nodes),
+	'0,0,0,0', 'no node keeps an advisory lock');
+
 # An application role with the documented grants.
 for my $node (@nodes)
 {
