@@ -233,8 +233,9 @@ typedef struct Target
 	char	   *extschema;		/* quoted identifier, NULL without extension */
 	char		extschema_name[64];	/* the same, as a name */
 	bool		proxy;			/* extschema is coupon_proxy's: a cluster */
+	char		cluster[64];	/* the cluster's name */
 	int			nnodes;			/* the cluster's nodes, in partition order */
-	char		node_conninfo[CS_MAX_NODES][512];
+	char	   *node_conninfo[CS_MAX_NODES];	/* malloc'd */
 	char		server_version[64];
 	char		ext_version[64];
 	char		synchronous_commit[16];

@@ -74,9 +74,10 @@ for target in ("direct", "proxied", "spread"):
     s = run["settings"]
     for r in run["results"]:
         who = s["users"] if s["mode"] == "burst" else r["clients"]
-        print(f"{target:8} {who:>13} {r['granted']:>8} {r['ledger_rows']:>8} {r['counter']:>14}"
-              f" {r['oversold']:>8} {'yes' if r['correct'] else 'no':>7} {r['claims_per_s']:>9.0f}"
-              f" {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}")
+        cell = lambda key, fmt="": "-" if r.get(key) is None else format(r[key], fmt)
+        print(f"{target:8} {who:>13} {cell('granted'):>8} {cell('ledger_rows'):>8}"
+              f" {cell('counter'):>14} {cell('oversold'):>8} {'yes' if r.get('correct') else 'no':>7}"
+              f" {cell('claims_per_s', '.0f'):>9} {cell('p50_ms', '.2f'):>8} {cell('p99_ms', '.2f'):>8}")
 PY
 	done
 	exit "$status"

@@ -70,6 +70,8 @@
 static bool ensure_connection(PGconn *conn, int patience_s);
 static void wait_for_backends(PGconn *conn);
 static bool reset_tables(PGconn *conn, const Point *pt);
+static bool pool_gone_from_nodes(PGconn *proxy, const Target *tgt,
+								 const char *pool);
 
 /* Connection keywords from the options; dsn first so the others win. */
 static PGconn *
@@ -267,6 +269,10 @@ find_nodes(PGconn *conn, const Options *opt, Target *tgt)
 				progname);
 		return false;
 	}
+	snprintf(sql, sizeof(sql), "SELECT cluster FROM %s.coupon_proxy_cluster",
+			 tgt->extschema);
+	if (!query_value(conn, sql, 0, NULL, tgt->cluster, sizeof(tgt->cluster), NULL))
+		return false;
 	snprintf(sql, sizeof(sql),
 			 "SELECT o.option_value "
 			 "FROM pg_catalog.pg_foreign_server s, "
@@ -287,8 +293,11 @@ find_nodes(PGconn *conn, const Options *opt, Target *tgt)
 		fprintf(stderr, "%s: the coupon cluster's server has %d partitions, "
 				"expected 1 to %d\n", progname, tgt->nnodes, CS_MAX_NODES);
 	for (i = 0; i < tgt->nnodes && tgt->nnodes <= CS_MAX_NODES; i++)
-		snprintf(tgt->node_conninfo[i], sizeof(tgt->node_conninfo[i]), "%s",
-				 PQgetvalue(res, i, 0));
+		if ((tgt->node_conninfo[i] = strdup(PQgetvalue(res, i, 0))) == NULL)
+		{
+			fprintf(stderr, "%s: out of memory\n", progname);
+			exit(2);
+		}
 	PQclear(res);
 	if (opt->spread > tgt->nnodes)
 		fprintf(stderr, "%s: --spread (%d) exceeds the cluster's %d nodes\n",
@@ -487,6 +496,7 @@ setup_point(PGconn *conn, const Options *opt, const Target *tgt,
 	char		val[64];
 	char		spread[16];
 	bool		isnull;
+	bool		dropped;
 
 	*watermark = 0;
 	if (!ensure_connection(conn, 60))
@@ -504,10 +514,13 @@ setup_point(PGconn *conn, const Options *opt, const Target *tgt,
 		const char *params[3] = {strategy_pool(pt->strategy), val, spread};
 
 		snprintf(sql, sizeof(sql),
-				 "SELECT %s.coupon_pool_drop(pool) FROM %s.coupon_pools "
+				 "SELECT count(%s.coupon_pool_drop(pool)) FROM %s.coupon_pools "
 				 "WHERE pool = $1", tgt->extschema, tgt->extschema);
-		if (!query_value(conn, sql, 1, params, val, sizeof(val), &isnull) &&
-			PQstatus(conn) != CONNECTION_OK)
+		dropped = query_value(conn, sql, 1, params, val, sizeof(val), &isnull);
+		/* a pool the proxy's drop cannot reach is named first */
+		if (tgt->proxy && !pool_gone_from_nodes(conn, tgt, params[0]))
+			return false;
+		if (!dropped && (tgt->proxy || PQstatus(conn) != CONNECTION_OK))
 			return false;
 		snprintf(val, sizeof(val), "%lld", (long long) pt->initial);
 		snprintf(spread, sizeof(spread), "%d", opt->spread);
@@ -522,7 +535,12 @@ setup_point(PGconn *conn, const Options *opt, const Target *tgt,
 						 &isnull))
 			return false;
 		if (tgt->proxy)
-			return true;
+		{
+			if (strcmp(val, "t") != 0)
+				fprintf(stderr, "%s: the proxy did not create pool \"%s\" afresh\n",
+						progname, params[0]);
+			return strcmp(val, "t") == 0;
+		}
 		snprintf(sql, sizeof(sql),
 				 "SELECT coalesce(max(id), 0) FROM %s.coupon_claims",
 				 tgt->extschema);
@@ -719,69 +737,120 @@ read_holds(PGconn *conn, const Options *opt, const Target *tgt,
 	return true;
 }
 
-/* The rows of the pool in the ledger of one node (its extension coupon). */
-static bool
-node_ledger_rows(PGconn *node, const char *pool, int64_t *rows)
+/*
+ * A connection to node i of the cluster, through the connection string of
+ * its partition, as the proxy's user unless the string names one (PL/Proxy
+ * may take another from its user mapping), with the client's libpq
+ * defaults for what else the string leaves out; and the schema of its
+ * extension coupon, into schema.  NULL (reported) if it cannot be reached
+ * within NODE_PATIENCE_S, or is not partition i of the proxy's cluster.
+ */
+static PGconn *
+node_open(PGconn *proxy, const Target *tgt, int i, char *schema, size_t len)
 {
-	char		schema[256];
+	const char *keys[] = {"user", "dbname", NULL};
+	const char *vals[] = {PQuser(proxy), tgt->node_conninfo[i], NULL};
+	PGconn	   *node = PQconnectdbParams(keys, vals, 1);
 	char		sql[512];
+	char		member[256];
+	char		expected[256];
 	bool		isnull = true;
+	int			waited_ms;
 
+	/* a node still ending a burst's sessions may refuse for a while */
+	for (waited_ms = 0; PQstatus(node) != CONNECTION_OK &&
+		 waited_ms < NODE_PATIENCE_S * 1000; waited_ms += 500)
+	{
+		usleep(500 * 1000);
+		PQreset(node);
+	}
+	if (PQstatus(node) != CONNECTION_OK)
+	{
+		fprintf(stderr, "%s: could not connect to node %d of the cluster: %s",
+				progname, i, PQerrorMessage(node));
+		PQfinish(node);
+		return NULL;
+	}
 	if (!query_value(node,
 					 "SELECT pg_catalog.quote_ident(n.nspname) "
 					 "FROM pg_catalog.pg_extension e "
 					 "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
 					 "WHERE e.extname = 'coupon'",
-					 0, NULL, schema, sizeof(schema), &isnull))
+					 0, NULL, schema, len, &isnull))
 	{
-		fprintf(stderr, "%s: a node of the cluster has no extension coupon\n",
-				progname);
-		return false;
+		fprintf(stderr, "%s: node %d of the cluster has no extension coupon\n",
+				progname, i);
+		PQfinish(node);
+		return NULL;
 	}
 	snprintf(sql, sizeof(sql),
-			 "SELECT count(*) FROM %s.coupon_claims WHERE pool = $1", schema);
-	return query_integers(node, sql, 1, &pool, rows, 1);
+			 "SELECT cluster || '/' || partition FROM %s.coupon_cluster_member", schema);
+	snprintf(expected, sizeof(expected), "%s/%d", tgt->cluster, i);
+	if (!query_value(node, sql, 0, NULL, member, sizeof(member), &isnull) ||
+		strcmp(member, expected) != 0)
+	{
+		fprintf(stderr, "%s: the connection string of partition %d reaches a node "
+				"that is not partition %d of cluster %s\n",
+				progname, i, i, tgt->cluster);
+		PQfinish(node);
+		return NULL;
+	}
+	return node;
 }
 
 /*
- * The rows of the pool in the ledgers of all the nodes of a cluster, each
- * counted on its node through the connection string of its partition,
- * as the proxy's user unless the string names one (as PL/Proxy does), and
- * with the client's libpq defaults for what else the string leaves out.
+ * Add up over the nodes of the cluster the integer that sql_format (with
+ * %1$s for the schema of extension coupon, and the pool as $1) gives on
+ * each node; with each_zero, every node must give 0 (else reported).
  */
 static bool
-read_node_ledgers(PGconn *proxy, const Target *tgt, const char *pool,
-				  int64_t *rows)
+sum_over_nodes(PGconn *proxy, const Target *tgt, const char *sql_format,
+			   const char *pool, bool each_zero, int64_t *sum)
 {
 	int			i;
 
-	*rows = 0;
+	*sum = 0;
 	for (i = 0; i < tgt->nnodes; i++)
 	{
-		const char *keys[] = {"user", "dbname", NULL};
-		const char *vals[] = {PQuser(proxy), tgt->node_conninfo[i], NULL};
-		PGconn	   *node = PQconnectdbParams(keys, vals, 1);
+		char		schema[256];
+		char		sql[1024];
 		int64_t		n = 0;
+		PGconn	   *node = node_open(proxy, tgt, i, schema, sizeof(schema));
 		bool		ok;
-		int			waited_ms;
 
-		/* a node still ending a burst's sessions may refuse for a while */
-		for (waited_ms = 0; PQstatus(node) != CONNECTION_OK &&
-			 waited_ms < NODE_PATIENCE_S * 1000; waited_ms += 500)
-		{
-			usleep(500 * 1000);
-			PQreset(node);
-		}
-		ok = PQstatus(node) == CONNECTION_OK && node_ledger_rows(node, pool, &n);
-		if (PQstatus(node) != CONNECTION_OK)
-			fprintf(stderr, "%s: could not connect to node %d of the cluster: %s",
-					progname, i, PQerrorMessage(node));
+		if (node == NULL)
+			return false;
+		snprintf(sql, sizeof(sql), sql_format, schema);
+		ok = query_integers(node, sql, 1, &pool, &n, 1);
 		PQfinish(node);
 		if (!ok)
 			return false;
-		*rows += n;
+		if (each_zero && n != 0)
+		{
+			fprintf(stderr, "%s: pool \"%s\" is left on node %d of the cluster, "
+					"outside the proxy's reach (a share of another spread pool, or "
+					"a pool made there directly): drop it there\n",
+					progname, pool, i);
+			return false;
+		}
+		*sum += n;
 	}
 	return true;
+}
+
+/*
+ * After the proxy's drop, no node may keep a pool of that name or a row of
+ * it in its ledger, which the point's counts would take for its own.
+ */
+static bool
+pool_gone_from_nodes(PGconn *proxy, const Target *tgt, const char *pool)
+{
+	int64_t		left;
+
+	return sum_over_nodes(proxy, tgt,
+						  "SELECT (SELECT count(*) FROM %1$s.coupon_pool WHERE name = $1)"
+						  " + (SELECT count(*) FROM %1$s.coupon_claims WHERE pool = $1)",
+						  pool, true, &left);
 }
 
 /* The grant rows of a point: the extension's ledger, or the grants table. */
@@ -792,7 +861,9 @@ read_ledger(PGconn *conn, const Target *tgt, const StrategyDef *s,
 	char		sql[512];
 
 	if (tgt->proxy)
-		return read_node_ledgers(conn, tgt, params[0], &row->ledger_rows);
+		return sum_over_nodes(conn, tgt,
+							  "SELECT count(*) FROM %1$s.coupon_claims WHERE pool = $1",
+							  params[0], false, &row->ledger_rows);
 	if (s->stock == STOCK_POOL)
 		snprintf(sql, sizeof(sql),
 				 "SELECT count(*) FROM %s.coupon_claims "
@@ -802,6 +873,41 @@ read_ledger(PGconn *conn, const Target *tgt, const StrategyDef *s,
 				 "SELECT count(*) FROM coupon_stress.grants WHERE pool = $1");
 	return query_integers(conn, sql, s->stock == STOCK_POOL ? 2 : 1, params,
 						  &row->ledger_rows, 1);
+}
+
+/*
+ * The stock of a pool through a cluster's proxy: what its shares have
+ * available, once no transfer between them is in flight (they settle
+ * within milliseconds unless one was cut: up to SETTLE_MARGIN_S is
+ * waited).  A transfer cut and not yet recovered is added to the stock,
+ * with a warning: the proxy counts it from its give to its settle, so once
+ * taken it is counted twice, and the stock may be off by it.
+ */
+static bool
+proxy_stock(PGconn *conn, const Target *tgt, const char *pool, int64_t *stock)
+{
+	char		sql[512];
+	int64_t		v[2];
+	int64_t		deadline = now_ns() + SETTLE_MARGIN_S * INT64_C(1000000000);
+
+	snprintf(sql, sizeof(sql),
+			 "SELECT available, transferring FROM %s.coupon_pools WHERE pool = $1",
+			 tgt->extschema);
+	for (;;)
+	{
+		if (!query_integers(conn, sql, 1, &pool, v, 2))
+			return false;
+		if (v[1] == 0 || now_ns() >= deadline)
+			break;
+		usleep(SETTLE_POLL_MS * 1000);
+	}
+	if (v[1] != 0)
+		fprintf(stderr, "%s: %lld of pool \"%s\" still in flight between its shares "
+				"after %d s (a transfer cut: coupon_cluster_recover() completes it); "
+				"counted in the stock\n",
+				progname, (long long) v[1], pool, SETTLE_MARGIN_S);
+	*stock = v[0] + v[1];
+	return true;
 }
 
 /* Read the ledger rows and the stock of a point back into row. */
@@ -839,10 +945,14 @@ read_back(PGconn *conn, const Options *opt, const Target *tgt,
 			return redis_read_stock(opt, &row->counter);
 		case STOCK_POOL:
 		case STOCK_HOLDS:
-			/* a proxy's stock is also what is moving between shares */
+			if (tgt->proxy)
+			{
+				row->has_counter = proxy_stock(conn, tgt, params[0], &row->counter);
+				return true;
+			}
 			snprintf(sql, sizeof(sql),
-					 "SELECT available%s FROM %s.coupon_pools WHERE pool = $1",
-					 tgt->proxy ? " + transferring" : "", tgt->extschema);
+					 "SELECT available FROM %s.coupon_pools WHERE pool = $1",
+					 tgt->extschema);
 			row->has_counter = query_value(conn, sql, 1, params, val,
 										   sizeof(val), &isnull) && !isnull;
 			break;

@@ -78,7 +78,7 @@ start_cluster() {
 	for i in $(seq 1 $((cluster_nodes - 1))) proxy; do
 		dir=$throwaway_dir/$i
 		port=$((throwaway_port + ${i/proxy/$cluster_nodes}))
-		step "starting ${i/#[0-9]/node }${i/proxy/} on port $port"
+		if [ "$i" = proxy ]; then step "starting the proxy on port $port"; else step "starting node $i on port $port"; fi
 		mkdir -p "$dir"
 		chmod 755 "$dir"
 		bash "$src/.ci/pgserver" start "$dir" "$port"

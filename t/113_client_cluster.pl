@@ -62,6 +62,17 @@ is(join(' ', map { $row->{$_} // 'none' } qw(ledger_rows errors correct)),
 	($rows[0] + $rows[1]) . ' 0 1', 'ledger rows are the nodes\' and the row is correct');
 is($row->{ledger_rows}, $row->{granted}, 'as many as the clients saw granted');
 
+# A pool of the client's name made on a node directly, where the proxy's
+# drop does not reach it, would be counted as the point's: refused, naming
+# the node.
+my $stray = 1 - $proxy->safe_psql('postgres', q{SELECT coupon_proxy_home('stress_claim')});
+$proxy->safe_psql('postgres', q{SELECT coupon_pool_drop('stress_claim')});
+$nodes[$stray]->safe_psql('postgres', q{SELECT coupon_pool_create('stress_claim', 5)});
+$run = run_stress($proxy, qw(--strategy claim --users 10 --coupons 5));
+is($run->{rc}, 2, 'a pool of its name left on a node outside the proxy\'s reach stops the client');
+like($run->{err}, qr/pool "stress_claim" is left on node $stray of the cluster/, 'naming the node');
+$nodes[$stray]->safe_psql('postgres', q{SELECT coupon_pool_drop('stress_claim')});
+
 # What cannot run is refused before anything runs.
 my @refused = (
 	[ $proxy, ['--strategy', 'naive,claim'], qr/strategy naive cannot run through a coupon cluster's proxy/,
