@@ -879,9 +879,8 @@ read_ledger(PGconn *conn, const Target *tgt, const StrategyDef *s,
  * The stock of a pool through a cluster's proxy: what its shares have
  * available, once no transfer between them is in flight (they settle
  * within milliseconds unless one was cut: up to SETTLE_MARGIN_S is
- * waited).  A transfer cut and not yet recovered is added to the stock,
- * with a warning: the proxy counts it from its give to its settle, so once
- * taken it is counted twice, and the stock may be off by it.
+ * waited).  A transfer cut between its give and its take and not yet
+ * recovered is unsold stock: it is added, with a warning.
  */
 static bool
 proxy_stock(PGconn *conn, const Target *tgt, const char *pool, int64_t *stock)

@@ -739,6 +739,19 @@ AS $$
      WHERE t.outgoing AND t.settled_at IS NULL
 $$;
 
+-- Which of transfer_ids this node has taken, as their receiver: a transfer
+-- taken and not yet settled by its giver is no longer in flight.
+CREATE FUNCTION @extschema@.coupon_transfers_taken(transfer_ids text[])
+RETURNS SETOF text
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.transfer_id
+      FROM @extschema@.coupon_transfers t
+     WHERE t.transfer_id OPERATOR(pg_catalog.=) ANY ($1) AND NOT t.outgoing
+$$;
+
 -- The spread pools whose home this node is, with their capacity.
 CREATE FUNCTION @extschema@.coupon_spread_pools(OUT pool text, OUT spread_id text,
                                                 OUT spread integer, OUT total bigint)
@@ -769,6 +782,7 @@ REVOKE ALL ON FUNCTION
     @extschema@.coupon_spread_info(integer, text),
     @extschema@.coupon_spread_state(text),
     @extschema@.coupon_transfers_pending(),
+    @extschema@.coupon_transfers_taken(text[]),
     @extschema@.coupon_spread_pools() FROM PUBLIC;
 COMMENT ON FUNCTION @extschema@.coupon_spread_join(integer, text, text, bigint, bigint, integer, integer, integer) IS
     'create this node''s share of a spread pool (the proxy''s coupon_pool_create); idempotent';
@@ -788,5 +802,7 @@ COMMENT ON FUNCTION @extschema@.coupon_spread_info(integer, text) IS
     'this node''s share of a spread pool: spread id, number of shares, member, home partition, the pool''s capacity, the share''s capacity, per-customer limit, whether it is being dropped, and whether a pool of that name exists here';
 COMMENT ON FUNCTION @extschema@.coupon_transfers_pending() IS
     'the outgoing transfers of this node not yet settled (the proxy''s coupon_pools and coupon_cluster_recover)';
+COMMENT ON FUNCTION @extschema@.coupon_transfers_taken(text[]) IS
+    'which of the transfers named this node has taken as their receiver (the proxy''s coupon_pools)';
 COMMENT ON FUNCTION @extschema@.coupon_spread_pools() IS
     'the spread pools whose home this node is, with their capacity (the proxy''s coupon_pools)';

@@ -257,6 +257,16 @@ AS $$
     TARGET coupon_transfers_pending;
 $$;
 
+-- Which of transfer_ids their receivers have taken.
+CREATE FUNCTION @extschema@.coupon_proxy_taken(transfer_ids text[])
+RETURNS SETOF text
+LANGUAGE plproxy
+AS $$
+    CLUSTER @extschema@.coupon_proxy_cluster_name();
+    RUN ON ALL;
+    TARGET coupon_transfers_taken;
+$$;
+
 CREATE FUNCTION @extschema@.coupon_proxy_spread_pools(OUT pool text, OUT spread_id text,
                                                       OUT spread integer, OUT total bigint)
 RETURNS SETOF record
@@ -1142,14 +1152,20 @@ END
 $$;
 
 -- coupon_pools: one row a pool, a spread pool's shares added up, with
--- its capacity and what is in flight between its shares.
+-- its capacity and what is in flight between its shares: given and not
+-- yet taken (a transfer taken and not yet settled is in its receiver's
+-- capacity already).
 DROP VIEW @extschema@.coupon_pools;
 CREATE VIEW @extschema@.coupon_pools AS
 WITH nodes AS (
     SELECT * FROM @extschema@.coupon_proxy_pools()
+), pending AS (
+    SELECT * FROM @extschema@.coupon_proxy_pending()
 ), flight AS (
     SELECT t.pool, t.spread_id, pg_catalog.sum(t.qty)::bigint AS transferring
-      FROM @extschema@.coupon_proxy_pending() t
+      FROM pending t
+     WHERE t.transfer_id OPERATOR(pg_catalog.<>) ALL
+           (ARRAY(SELECT @extschema@.coupon_proxy_taken(ARRAY(SELECT p.transfer_id FROM pending p))))
      GROUP BY t.pool, t.spread_id
 )
 SELECT n.pool,
@@ -1237,4 +1253,5 @@ GRANT EXECUTE ON FUNCTION
     @extschema@.coupon_proxy_hop(integer, text),
     @extschema@.coupon_proxy_home(text),
     @extschema@.coupon_proxy_pending(),
+    @extschema@.coupon_proxy_taken(text[]),
     @extschema@.coupon_proxy_spread_pools() TO PUBLIC;

@@ -208,6 +208,8 @@ is(on_proxy(qq{SELECT coupon_proxy_take($home, 't2', 'cut', '$sid', $peer, 12)})
 	'its repeat takes nothing');
 crash($nodes[$home]);
 is(sums('cut'), '75+25 granted 0', 'the receiver killed and back: its take kept, once');
+is(on_proxy(q{SELECT available || '+' || transferring FROM coupon_pools WHERE pool = 'cut'}), '75+25',
+	'coupon_pools counts the taken transfer in its receiver\'s share only, not in flight too');
 is(on_proxy('SELECT coupon_cluster_recover()'), '2', 'recover completes both transfers');
 is(on_proxy('SELECT coupon_cluster_recover()'), '0', 'and again: nothing left');
 is(sums('cut'), '100+0 granted 0', 'the shares add up to 100 again');
