@@ -43,11 +43,14 @@
  * cluster: only claim runs there (run.c refuses the others), its pool is
  * created through the proxy (spread over --spread nodes), nothing else is
  * created, and the truth is read from the nodes: the pool's ledger rows
- * counted on every node, through the connection strings of the cluster's
- * PL/Proxy server, and its stock from the proxy's coupon_pools (available
- * plus what is moving between the shares of a spread pool).  The run's header also notes PostgreSQL's
- * durability settings (synchronous_commit, fsync), which the Redis
- * servers' are compared with.
+ * counted on every node (each checked to be its partition of the proxy's
+ * cluster), through the connection strings of the cluster's PL/Proxy
+ * server, and its stock from the proxy's coupon_pools once no transfer is
+ * in flight between its shares.  Before a point, no node may keep a pool
+ * of the name the proxy's drop did not reach.
+ *
+ * The run's header also notes PostgreSQL's durability settings
+ * (synchronous_commit, fsync), which the Redis servers' are compared with.
  *
  * Floor: setup and output, under the run (run.c, which sets up, resets
  * and reads back) and a client (client.c, which opens its connection
