@@ -2,8 +2,9 @@
  *
  * claim.c
  *		coupon_claim(), coupon_claim_detailed() and coupon_hold(), and
- *		coupon_routed_claim(), the same claim sent by a cluster's proxy,
- *		with coupon_routed_here(), where a routed call is served.
+ *		coupon_routed_claim() and coupon_routed_hold(), the same claim and
+ *		hold sent by a cluster's proxy, with coupon_routed_here(), where a
+ *		routed call is served.
  *
  * Floor: an SQL entry point, called also by cart.c and bulk.c.  Calls
  * lifecycle.c (a claimer expires overdue holds), then route.c (the routed
@@ -89,6 +90,7 @@ PG_FUNCTION_INFO_V1(coupon_claim);
 PG_FUNCTION_INFO_V1(coupon_claim_detailed);
 PG_FUNCTION_INFO_V1(coupon_hold);
 PG_FUNCTION_INFO_V1(coupon_routed_claim);
+PG_FUNCTION_INFO_V1(coupon_routed_hold);
 PG_FUNCTION_INFO_V1(coupon_routed_here);
 
 const char *const coupon_claim_status_names[] = {
@@ -324,6 +326,34 @@ claim_args(FunctionCallInfo fcinfo, int first, ClaimRequest *req)
 		coupon_arg_request_id(fcinfo, first + 4) : NULL;
 }
 
+/*
+ * The arguments of coupon_hold(), from argument first on: pool, customer,
+ * ttl, qty, wait and request_id.  coupon_routed_hold() has them after its
+ * partition.
+ */
+static void
+hold_args(FunctionCallInfo fcinfo, int first, ClaimRequest *req)
+{
+	req->pool = coupon_arg_pool(fcinfo, first);
+	req->customer = coupon_arg_text(fcinfo, first + 1, "customer", COUPON_CUSTOMER_MAX);
+	req->ttl = coupon_arg_ttl(fcinfo, first + 2);
+	req->qty = coupon_arg_int32(fcinfo, first + 3, "qty", 1);
+	req->wait = coupon_arg_duration(fcinfo, first + 4, "wait");
+	req->request_id = coupon_arg_request_id(fcinfo, first + 5);
+}
+
+/* The row of a function that returns a record, from values and nulls. */
+static Datum
+row_result(FunctionCallInfo fcinfo, Datum *values, bool *nulls)
+{
+	TupleDesc	tupdesc;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
 static Datum
 claim_id_result(FunctionCallInfo fcinfo, ClaimStatus status, int64 claim_id)
 {
@@ -362,7 +392,6 @@ coupon_claim_detailed(PG_FUNCTION_ARGS)
 	int64		claim_id = 0;
 	CouponSlotRef ref;
 	ClaimStatus status;
-	TupleDesc	tupdesc;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
 	CouponSlotStats stats;
@@ -370,10 +399,6 @@ coupon_claim_detailed(PG_FUNCTION_ARGS)
 	coupon_enter(fcinfo, "coupon_claim_detailed", COUPON_WRITES);
 	claim_args(fcinfo, 0, &req);
 	status = claim(&req, &claim_id, &ref);
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	tupdesc = BlessTupleDesc(tupdesc);
-
 	values[0] = Int64GetDatum(claim_id);
 	nulls[0] = !coupon_status_has_claim(status);
 	values[1] = CStringGetTextDatum(coupon_claim_status_names[status]);
@@ -381,7 +406,7 @@ coupon_claim_detailed(PG_FUNCTION_ARGS)
 	if (ref.slot)
 		coupon_slot_stats(ref, &stats);
 	values[2] = Int64GetDatum(stats.available);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	return row_result(fcinfo, values, nulls);
 }
 
 /*
@@ -399,32 +424,29 @@ coupon_hold(PG_FUNCTION_ARGS)
 
 	coupon_enter(fcinfo, "coupon_hold", COUPON_WRITES);
 	coupon_require_lifecycle("coupon_hold");
-	req.pool = coupon_arg_pool(fcinfo, 0);
-	req.customer = coupon_arg_text(fcinfo, 1, "customer", COUPON_CUSTOMER_MAX);
-	req.ttl = coupon_arg_ttl(fcinfo, 2);
-	req.qty = coupon_arg_int32(fcinfo, 3, "qty", 1);
-	req.wait = coupon_arg_duration(fcinfo, 4, "wait");
-	req.request_id = coupon_arg_request_id(fcinfo, 5);
+	hold_args(fcinfo, 0, &req);
 	status = claim(&req, &claim_id, &ref);
 	return claim_id_result(fcinfo, status, claim_id);
 }
 
+/* The argument types of the functions the routed calls stand for. */
+static const Oid claim_argtypes[] = {TEXTOID, TEXTOID, INT4OID, INTERVALOID, TEXTOID};
+static const Oid hold_argtypes[] = {TEXTOID, TEXTOID, INTERVALOID, INT4OID, INTERVALOID, TEXTOID};
+
 /*
- * The routed claim claims as coupon_claim() or coupon_claim_detailed()
- * would, and so needs the caller's grant of that function, as on a lone
- * server (README, "Grants").
+ * A routed call claims as the function it stands for (name, with nargs
+ * arguments of argtypes) would, and so needs the caller's grant of that
+ * function, as on a lone server (README, "Grants").
  */
 static void
-check_wrapped_grant(bool detailed)
+check_wrapped_grant(const char *name, int nargs, const Oid *argtypes)
 {
-	const char *name = detailed ? "coupon_claim_detailed" : "coupon_claim";
-	Oid			argtypes[5] = {TEXTOID, TEXTOID, INT4OID, INTERVALOID, TEXTOID};
 	Oid			funcoid;
 	AclResult	result;
 
 	funcoid = LookupFuncName(list_make2(makeString(get_namespace_name(coupon_catalog.schema)),
 										makeString(pstrdup(name))),
-							 5, argtypes, false);
+							 nargs, argtypes, false);
 	result = coupon_function_aclcheck(funcoid, GetUserId());
 	if (result != ACLCHECK_OK)
 		aclcheck_error(result, OBJECT_FUNCTION, name);
@@ -445,6 +467,19 @@ share_available(const char *pool, CouponSlotRef ref)
 	}
 	coupon_slot_stats(ref, &stats);
 	return stats.available;
+}
+
+/*
+ * Is qty more than a spread pool's share here could ever grant, though
+ * within the per-customer limit?  Then the answer is sold out before any
+ * claim, with what the share has, so that the proxy refills it first: a
+ * share's capacity is a part of the pool's that moves with transfers.
+ */
+static bool
+share_too_small(const CouponRoute *route, const ClaimRequest *req)
+{
+	return route->shared && req->qty > 1 && req->qty > route->capacity &&
+		req->qty <= route->per_customer;
 }
 
 /*
@@ -473,7 +508,6 @@ coupon_routed_claim(PG_FUNCTION_ARGS)
 	CouponSlotRef ref = {0};
 	ClaimStatus status;
 	const char *status_name = NULL;
-	TupleDesc	tupdesc;
 	Datum		values[5] = {0};
 	bool		nulls[5] = {true, true, true, false, true};
 
@@ -482,14 +516,14 @@ coupon_routed_claim(PG_FUNCTION_ARGS)
 	claim_args(fcinfo, 1, &req);
 	coupon_arg_not_null(fcinfo, 6, "detailed");
 	detailed = PG_GETARG_BOOL(6);
-	check_wrapped_grant(detailed);
+	check_wrapped_grant(detailed ? "coupon_claim_detailed" : "coupon_claim",
+						lengthof(claim_argtypes), claim_argtypes);
 
 	coupon_route(partition, req.pool, req.customer, &route);
 	values[3] = Int32GetDatum(route.serve);
 	if (route.serve != partition)
 		status_name = "elsewhere";
-	else if (route.shared && req.qty > 1 && req.qty > route.capacity &&
-			 req.qty <= route.per_customer)
+	else if (share_too_small(&route, &req))
 	{
 		status_name = coupon_claim_status_names[CLAIM_SOLD_OUT];
 		values[2] = Int64GetDatum(share_available(req.pool, ref));
@@ -531,10 +565,56 @@ coupon_routed_claim(PG_FUNCTION_ARGS)
 		nulls[1] = false;
 	}
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	tupdesc = BlessTupleDesc(tupdesc);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	return row_result(fcinfo, values, nulls);
+}
+
+/*
+ * coupon_routed_hold(partition, pool, customer, ttl, qty, wait, request_id)
+ * returns (claim_id bigint, available bigint, serve_partition integer):
+ * the hold a cluster's proxy sends to the node it believes serves the
+ * customer.  If another partition serves it: nothing held, and that
+ * partition.  Else coupon_hold()'s claim id, or, when nothing was held
+ * (or the qty is more than the share could grant, share_too_small), what
+ * a spread pool's share here has available (NULL for a pool not spread
+ * here).
+ */
+Datum
+coupon_routed_hold(PG_FUNCTION_ARGS)
+{
+	ClaimRequest req;
+	CouponRoute route;
+	int32		partition;
+	int64		claim_id = 0;
+	CouponSlotRef ref = {0};
+	ClaimStatus status;
+	Datum		values[3] = {0};
+	bool		nulls[3] = {true, true, false};
+
+	coupon_enter(fcinfo, "coupon_routed_hold", COUPON_WRITES);
+	coupon_require_lifecycle("coupon_routed_hold");
+	partition = coupon_arg_int32(fcinfo, 0, "partition", 0);
+	hold_args(fcinfo, 1, &req);
+	check_wrapped_grant("coupon_hold", lengthof(hold_argtypes), hold_argtypes);
+
+	coupon_route(partition, req.pool, req.customer, &route);
+	values[2] = Int32GetDatum(route.serve);
+	if (route.serve == partition)
+	{
+		status = share_too_small(&route, &req) ? CLAIM_SOLD_OUT :
+			claim(&req, &claim_id, &ref);
+		if (status == CLAIM_GRANTED || status == CLAIM_REPEAT)
+		{
+			values[0] = Int64GetDatum(claim_id);
+			nulls[0] = false;
+		}
+		else if (route.shared)
+		{
+			values[1] = Int64GetDatum(share_available(req.pool, ref));
+			nulls[1] = false;
+		}
+	}
+
+	return row_result(fcinfo, values, nulls);
 }
 
 /*
@@ -542,8 +622,8 @@ coupon_routed_claim(PG_FUNCTION_ARGS)
  * serves customer in pool (route.c), after checking that this node is
  * partition (UC005): this node's, unless the pool is a spread pool's share
  * here and the customer's hash picks another share.  A NULL pool or
- * customer is served here.  The node's routed hold, bulk claim, cart and
- * transfers call it; the routed claim asks route.c itself.
+ * customer is served here.  The node's routed bulk claim, cart and
+ * transfers call it; the routed claim and hold ask route.c themselves.
  */
 Datum
 coupon_routed_here(PG_FUNCTION_ARGS)

@@ -151,24 +151,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.coupon_share_available(text) IS
     'what this node''s share of a spread pool has available; NULL if pool is not spread here';
 
--- What a share that is too small for qty has available, for a claim of
--- qty > 1 (NULL if the pool is not spread here, or its share is large
--- enough, or qty is above the per-customer limit, which is bad input on
--- any share).  A share's capacity is a part of the pool's that moves
--- with transfers, so a quantity above it is no error: it waits for a
--- refill, as a sold-out share does.
-CREATE FUNCTION @extschema@.coupon_share_short(pool text, qty integer)
-RETURNS bigint
-LANGUAGE sql STABLE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT @extschema@.coupon_share_available($1)
-      FROM @extschema@.coupon_spread_share($1, false) s
-     WHERE s.capacity OPERATOR(pg_catalog.<) $2
-       AND s.per_customer OPERATOR(pg_catalog.>=) $2
-$$;
-
 --
 -- The routed calls: what the proxy runs on a pool's node.  Each claims
 -- exactly as the function it wraps when this node serves the customer,
@@ -176,8 +158,8 @@ $$;
 -- (status 'elsewhere').  They run with the caller's rights: the caller
 -- needs EXECUTE on them and on the wrapped function, as on a lone server
 -- (triggers on the ledger run as the caller, never as the extension's
--- owner; the routed claim, in C, checks the grant of the function it
--- stands for).  Every name in them is qualified, so the claim functions pin no
+-- owner; the routed claim and hold, in C, check the grant of the
+-- function they stand for).  Every name in them is qualified, so the claim functions pin no
 -- search_path, which would cost every claim.
 --
 
@@ -198,31 +180,16 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'coupon_routed_claim'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
+-- The hold: in C too (claim.c), with the same look-up, and the same
+-- answer for a qty above the share: what it has, for a refill first.
 CREATE FUNCTION @extschema@.coupon_routed_hold(partition integer, pool text, customer text,
                                                ttl interval, qty integer, wait interval,
                                                request_id text,
                                                OUT claim_id bigint, OUT available bigint,
                                                OUT serve_partition integer)
 RETURNS record
-LANGUAGE plpgsql VOLATILE
-AS $$
-BEGIN
-    serve_partition := @extschema@.coupon_routed_here($1, $2, $3);
-    IF serve_partition OPERATOR(pg_catalog.<>) $1 THEN
-        RETURN;
-    END IF;
-    IF $5 OPERATOR(pg_catalog.>) 1 THEN
-        available := @extschema@.coupon_share_short($2, $5);
-        IF available IS NOT NULL THEN
-            RETURN;
-        END IF;
-    END IF;
-    claim_id := @extschema@.coupon_hold($2, $3, $4, $5, $6, $7);
-    IF claim_id IS NULL THEN
-        available := @extschema@.coupon_share_available($2);
-    END IF;
-END
-$$;
+AS 'MODULE_PATHNAME', 'coupon_routed_hold'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 -- The customers this node serves are claimed together; the others come
 -- back with status 'elsewhere' and the partition that serves them.
@@ -318,7 +285,6 @@ REVOKE ALL ON FUNCTION
     @extschema@.coupon_spread_share(text, boolean),
     @extschema@.coupon_routed_here(integer, text, text),
     @extschema@.coupon_share_available(text),
-    @extschema@.coupon_share_short(text, integer),
     @extschema@.coupon_routed_claim(integer, text, text, integer, interval, text, boolean),
     @extschema@.coupon_routed_hold(integer, text, text, interval, integer, interval, text),
     @extschema@.coupon_routed_claim_many(integer, text, text[], integer),

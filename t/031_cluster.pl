@@ -360,7 +360,7 @@ for my $node (@nodes)
 	$node->safe_psql('postgres', "CREATE ROLE app LOGIN; $grants GRANT EXECUTE ON FUNCTION coupon_pool_memory() TO app;
 GRANT EXECUTE ON FUNCTION coupon_routed_claim(integer, text, text, integer, interval, text, boolean),
     coupon_routed_here(integer, text, text), coupon_share_available(text),
-    coupon_share_short(text, integer), coupon_transfers_pending(), coupon_transfers_taken(text[]),
+    coupon_transfers_pending(), coupon_transfers_taken(text[]),
     coupon_spread_pools() TO app;");
 }
 on_proxy("CREATE ROLE app LOGIN; $grants

@@ -280,6 +280,17 @@ like(on_proxy(qq{SELECT coupon_claim('qty', '$small', 4)}), qr/^\d+$/,
 is(sums('qty'), '10+0 granted 4', 'the shares still add up to 10');
 expect_state($proxy, 'postgres', qq{SELECT coupon_claim('qty', '$small', 5)}, '22023',
 	'above the per-customer limit it is bad input');
+# The same through the routed hold: 4 for another customer of that share
+# (now of 2 again at most), then a hold the pool cannot serve.
+my $small2 = on_proxy(qq{SELECT 'q' || i FROM generate_series(1, 400) i
+                          WHERE coupon_proxy_serve_partition($qhome, 'qty', 'q' || i) = ($qhome + 3) % 4
+                            AND 'q' || i <> '$small' LIMIT 1});
+like(on_proxy(qq{SELECT coupon_hold('qty', '$small2', '1 hour', 4)}), qr/^\d+$/,
+	'a hold of 4 for a customer of a small share: held after a refill');
+is(sums('qty'), '10+0 granted 8', 'the shares still add up to 10, 8 taken');
+is(on_proxy(qq{SELECT coupon_hold('qty', 'q-late', '1 hour', 4) IS NULL}), 't',
+	'a hold of 4 where 2 are left: nothing held');
+is(sums('qty'), '10+0 granted 8', 'and nothing changed');
 on_proxy(q{SELECT coupon_pool_create('over', 10, 20, 4)});
 is(on_proxy(q{SELECT coupon_claim('over', 'greedy', 15) IS NULL}), 't',
 	'15 of a spread pool of 10: sold out');
@@ -443,8 +454,7 @@ for my $node (@nodes)
 CREATE ROLE app LOGIN;
 GRANT EXECUTE ON FUNCTION coupon_claim(text, text, integer, interval, text),
     coupon_routed_claim(integer, text, text, integer, interval, text, boolean),
-    coupon_routed_here(integer, text, text), coupon_share_available(text),
-    coupon_share_short(text, integer) TO app;
+    coupon_routed_here(integer, text, text), coupon_share_available(text) TO app;
 });
 }
 $proxy->safe_psql('postgres', q{
@@ -464,6 +474,14 @@ is( $proxy->safe_psql('postgres',
 	'8', 'the application role drains a spread pool through the proxy, refills included');
 is(sums('app'), '8+0 granted 8', 'exactly its capacity');
 my $some = $nodes[0]->connstr('postgres') . ' user=app';
+# The routed hold stands for coupon_hold: granted the one and not the
+# other, the role cannot hold (the check is the routed hold's own, in C).
+$_->safe_psql('postgres', q{GRANT EXECUTE ON FUNCTION
+    coupon_routed_hold(integer, text, text, interval, integer, interval, text) TO app}) for @nodes;
+my $app_home = on_proxy(q{SELECT home FROM coupon_proxy_home_share('app')});
+expect_state($nodes[$app_home], 'postgres',
+	qq{SELECT * FROM coupon_routed_hold($app_home, 'app', 'h1', '1 hour', 1, '0', NULL)}, '42501',
+	'the routed hold without the grant of coupon_hold', connstr => $nodes[$app_home]->connstr('postgres') . ' user=app');
 for my $call (q{SELECT * FROM coupon_routed_claim(0, 'app', 'a1', 1, '0', NULL, true)},
 	q{SELECT coupon_transfer_take(0, 'x', 'app', 'y', 1, 100)},
 	q{SELECT coupon_transfer_give(0, 'x', 'app', 'y', 1, 100)},
