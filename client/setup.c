@@ -757,6 +757,7 @@ node_open(PGconn *proxy, const Target *tgt, int i, char *schema, size_t len)
 	char		sql[512];
 	char		member[256];
 	char		expected[256];
+	Target		found = {0};
 	bool		isnull = true;
 	int			waited_ms;
 
@@ -774,18 +775,17 @@ node_open(PGconn *proxy, const Target *tgt, int i, char *schema, size_t len)
 		PQfinish(node);
 		return NULL;
 	}
-	if (!query_value(node,
-					 "SELECT pg_catalog.quote_ident(n.nspname) "
-					 "FROM pg_catalog.pg_extension e "
-					 "JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace "
-					 "WHERE e.extname = 'coupon'",
-					 0, NULL, schema, len, &isnull))
+	if (!find_extension(node, &found) || found.proxy)
 	{
 		fprintf(stderr, "%s: node %d of the cluster has no extension coupon\n",
 				progname, i);
+		if (found.extschema)
+			PQfreemem(found.extschema);
 		PQfinish(node);
 		return NULL;
 	}
+	snprintf(schema, len, "%s", found.extschema);
+	PQfreemem(found.extschema);
 	snprintf(sql, sizeof(sql),
 			 "SELECT cluster || '/' || partition FROM %s.coupon_cluster_member", schema);
 	snprintf(expected, sizeof(expected), "%s/%d", tgt->cluster, i);
