@@ -120,14 +120,17 @@ static void
 cannot_shrink(const char *pool, int64 capacity, CouponSlotRef ref)
 {
 	CouponSlotStats stats;
+	uint64		unclaimed;
 
 	coupon_slot_stats(ref, &stats);
+	/* (the counters are read one after another, so clamp) */
+	unclaimed = Min(stats.capacity, stats.available + stats.in_flight);
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("cannot shrink pool \"%s\" to capacity %lld",
 					pool, (long long) capacity),
 			 errdetail("Capacity cannot go below what is claimed or in flight: %llu claimed, %llu in flight.",
-					   (unsigned long long) (stats.capacity - stats.available - stats.in_flight),
+					   (unsigned long long) (stats.capacity - unclaimed),
 					   (unsigned long long) stats.in_flight)));
 }
 

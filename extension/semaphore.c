@@ -22,6 +22,13 @@
  * inversion).  Giving permits back (V) is an atomic add followed by a
  * broadcast on the wait queue when somebody sleeps on it.
  *
+ * A take lowers "available" before it raises "in flight", and whatever
+ * ends permits in flight (a give-back, a commit) lowers "in flight" before
+ * it raises "available" or lowers the capacity.  So at every instant
+ * available + in flight is at most the capacity, and neither counter read
+ * alone ever exceeds it; a reader may only miss permits between two steps
+ * (see slot_confirm_waitable).
+ *
  * The table is a cache.  A slot is "pinned" while any transaction has a
  * change of its pool pending (escrow.c holds one pin per change) and busy
  * while claimers sleep on it; a slot that is neither may be evicted, by
@@ -592,8 +599,8 @@ coupon_slot_take(CouponSlotRef *ref, uint64 qty, uint64 own_in_flight)
 	dropping = pg_atomic_read_u32(&slot->drop_xid) != InvalidTransactionId;
 	if (dropping)
 	{
-		pg_atomic_fetch_add_u64(&slot->available, qty);
 		pg_atomic_fetch_sub_u64(&slot->in_flight, qty);
+		pg_atomic_fetch_add_u64(&slot->available, qty);
 		pg_atomic_fetch_sub_u32(&slot->pins, 1);
 		slot_wake(slot);
 	}
@@ -650,6 +657,8 @@ coupon_slot_settle(CouponSlotRef ref, const CouponSettlement *s,
 	{
 		CouponSlot *slot = ref.slot;
 
+		/* In flight first: see "available + in flight" above. */
+		pg_atomic_fetch_sub_u64(&slot->in_flight, s->in_flight);
 		if (committed)
 		{
 			pg_atomic_fetch_add_u64(&slot->capacity, (uint64) s->capacity);
@@ -664,7 +673,6 @@ coupon_slot_settle(CouponSlotRef ref, const CouponSettlement *s,
 			if (s->undo_expiry != 0)
 				slot_note_expiry(slot, s->undo_expiry);
 		}
-		pg_atomic_fetch_sub_u64(&slot->in_flight, s->in_flight);
 		pg_atomic_fetch_sub_u32(&slot->pins, s->pins);
 		slot_wake(slot);
 	}

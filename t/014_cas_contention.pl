@@ -60,8 +60,9 @@ while (running($run) && $samples < 100_000)
 		"SELECT available, in_flight FROM coupon_pool_memory() WHERE pool = 'hot'");
 	my $m = $row eq '' ? undef : [ split /\|/, $row ];
 	$samples++;
-	# (Their sum may pass the capacity for an instant: a give-back raises
-	# available before it lowers in_flight.)
+	# (Each is read alone and never passes the capacity: whatever ends
+	# permits in flight lowers in_flight before it raises available.  Their
+	# sum may, read one after the other while permits move.)
 	push @bad, "available $m->[0], in_flight $m->[1]"
 	  if $m && ($m->[0] > $CAPACITY || $m->[1] > $CAPACITY);
 	usleep(20_000);
