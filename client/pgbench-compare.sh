@@ -23,6 +23,12 @@
 #                  who hold earlier claims: one index probe per customer)
 #     bulk-spread-ceiling  INSERT ledger SELECT ... (the same shape)
 #
+#   index:
+#     claim        as in claims, in every round once without the index of
+#                  live claims (coupon_claims_live, which only loading a
+#                  pool reads) and once with it: what that index costs a
+#                  claim, as the ratio of the two in each round
+#
 #   restart:
 #     a pool whose ledger holds 10 million claims, 1 million of them live
 #     (COUPON_RESTART_ROWS and COUPON_RESTART_LIVE change that), then in
@@ -48,8 +54,9 @@ esac
 case $set_name in
 claims) workloads=(hotrow hotrow-cte claim ceiling) ;;
 bulk) workloads=(bulk bulk-ceiling bulk-spread bulk-spread-ceiling) ;;
+index) workloads=(claim-without-live-index claim) ;;
 restart) workloads=() ;;
-*) echo "pgbench-compare.sh: unknown set \"$set_name\" (claims, bulk or restart)" >&2; exit 2 ;;
+*) echo "pgbench-compare.sh: unknown set \"$set_name\" (claims, bulk, index or restart)" >&2; exit 2 ;;
 esac
 source "$(dirname "$0")/throwaway.sh" pgbench 55491
 
@@ -115,9 +122,20 @@ echo "pgbench, $set_name, $clients clients, ${seconds} s per run, $rounds rounds
 declare -A results
 for round in $(seq 1 "$rounds"); do
 	for workload in "${workloads[@]}"; do
+		script=$workload
+		case $workload in
+		claim-without-live-index)
+			script=claim
+			psql -XAtqc "DROP INDEX coupon_claims_live"
+			;;
+		claim)
+			[ "$set_name" = index ] &&
+				psql -XAtqc "CREATE INDEX coupon_claims_live ON coupon_claims (pool, qty) WHERE released_at IS NULL"
+			;;
+		esac
 		psql -XAtqc CHECKPOINT
 		tps=$(pgbench -n -M prepared -c "$clients" -j 2 -T "$seconds" -D n=0 \
-			-D run="$round$RANDOM" -f "$src/client/pgbench/$workload.sql" 2>&1 |
+			-D run="$round$RANDOM" -f "$src/client/pgbench/$script.sql" 2>&1 |
 			sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
 		printf 'round %d  %-12s %10.1f tps\n' "$round" "$workload" "$tps"
 		results[$workload]="${results[$workload]:-} $tps"
@@ -138,6 +156,14 @@ print(f"median tps: hotrow {hot:.0f}, hotrow-cte {cte:.0f}, claim {claim:.0f}, c
 print(f"claim / hotrow     = {claim / hot:.1f}x")
 print(f"claim / hotrow-cte = {claim / cte:.1f}x")
 print(f"claim / ceiling    = {claim / ceiling:.2f}x")
+PY
+elif [ "$set_name" = index ]; then
+	python3 - "${results[claim-without-live-index]}" "${results[claim]}" <<'PY'
+import statistics, sys
+without, with_index = ([float(x) for x in a.split()] for a in sys.argv[1:3])
+print(f"median tps: claim without the index of live claims {statistics.median(without):.0f}, with it {statistics.median(with_index):.0f}")
+print("with / without, each round: " + ", ".join(f"{w / o:.2f}x" for o, w in zip(without, with_index)))
+print(f"median of the rounds' ratios = {statistics.median(w / o for o, w in zip(without, with_index)):.2f}x")
 PY
 else
 	python3 - "${results[bulk]}" "${results[bulk-ceiling]}" \

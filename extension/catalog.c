@@ -277,33 +277,37 @@ catalog_damaged(const char *what)
 }
 
 /*
- * The index of unreleased claims must be the install script's: a valid
- * btree on (pool, customer) INCLUDE (qty) WHERE released_at IS NULL,
- * columns 2, 3, 4 and 6 of coupon_claims.  ledger.c reads qty from its
- * entries and counts an entry on an all-visible page as an unreleased
- * claim; an index recreated in another shape would make it count wrong.
+ * An index of unreleased claims that ledger.c reads must be the install
+ * script's: a valid btree on the given columns of coupon_claims (nkeyatts
+ * of them keys, the others INCLUDEd) WHERE released_at IS NULL (column 6).
+ * ledger.c reads qty from its entries and counts an entry on an
+ * all-visible page as an unreleased claim; an index recreated in another
+ * shape would make it count wrong.
  */
 static void
-check_holder_index(Oid indexoid)
+check_unreleased_index(Oid indexoid, const char *name, const char *shape,
+					   int natts, int nkeyatts, const AttrNumber *columns)
 {
 	Relation	index = index_open(indexoid, AccessShareLock);
 	Form_pg_index form = index->rd_index;
 	List	   *pred = RelationGetIndexPredicate(index);
 	NullTest   *test = list_length(pred) == 1 && IsA(linitial(pred), NullTest) ?
 		(NullTest *) linitial(pred) : NULL;
+	bool		same = index->rd_rel->relam == BTREE_AM_OID &&
+		form->indisvalid && form->indisready &&
+		form->indnatts == natts && form->indnkeyatts == nkeyatts &&
+		RelationGetIndexExpressions(index) == NIL &&
+		test != NULL && test->nulltesttype == IS_NULL &&
+		IsA(test->arg, Var) && ((Var *) test->arg)->varattno == 6;
 
-	if (index->rd_rel->relam != BTREE_AM_OID ||
-		!form->indisvalid || !form->indisready ||
-		form->indnatts != 3 || form->indnkeyatts != 2 ||
-		form->indkey.values[0] != 2 || form->indkey.values[1] != 3 ||
-		form->indkey.values[2] != 4 ||
-		RelationGetIndexExpressions(index) != NIL ||
-		test == NULL || test->nulltesttype != IS_NULL ||
-		!IsA(test->arg, Var) || ((Var *) test->arg)->varattno != 6)
+	for (int i = 0; same && i < natts; i++)
+		same = form->indkey.values[i] == columns[i];
+	if (!same)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("index \"coupon_claims_holder\" has been altered"),
-				 errdetail("The extension reads it as a valid btree index on (pool, customer) INCLUDE (qty) WHERE released_at IS NULL."),
+				 errmsg("index \"%s\" has been altered", name),
+				 errdetail("The extension reads it as a valid btree index on %s WHERE released_at IS NULL.",
+						   shape),
 				 errhint("Recreate the extension with DROP EXTENSION coupon and CREATE EXTENSION coupon.")));
 	index_close(index, NoLock);
 }
@@ -467,7 +471,13 @@ coupon_catalog_bind(Oid schema)
 	coupon_catalog.claims_relid = catalog_relation("coupon_claims", RELKIND_RELATION, false);
 	coupon_catalog.claims_pkey = catalog_relation("coupon_claims_pkey", RELKIND_INDEX, false);
 	coupon_catalog.holder_index = catalog_relation("coupon_claims_holder", RELKIND_INDEX, false);
-	check_holder_index(coupon_catalog.holder_index);
+	check_unreleased_index(coupon_catalog.holder_index, "coupon_claims_holder",
+						   "(pool, customer) INCLUDE (qty)", 3, 2,
+						   (const AttrNumber[]) {2, 3, 4});
+	coupon_catalog.live_index = catalog_relation("coupon_claims_live", RELKIND_INDEX, true);
+	if (OidIsValid(coupon_catalog.live_index))
+		check_unreleased_index(coupon_catalog.live_index, "coupon_claims_live",
+							   "(pool, qty)", 2, 2, (const AttrNumber[]) {2, 4});
 	coupon_catalog.id_seq = catalog_relation("coupon_claims_id_seq", RELKIND_SEQUENCE, false);
 	coupon_catalog.member_relid = catalog_relation("coupon_cluster_member", RELKIND_RELATION, true);
 	coupon_catalog.spread_relid = catalog_relation("coupon_spread", RELKIND_RELATION, true);

@@ -40,6 +40,7 @@ typedef struct CouponCatalog
 	Oid			claims_relid;
 	Oid			claims_pkey;	/* coupon_claims_pkey */
 	Oid			holder_index;	/* coupon_claims_holder */
+	Oid			live_index;		/* coupon_claims_live; 1.5 */
 	Oid			request_index;	/* coupon_claims_request; 1.1 */
 	Oid			id_seq;			/* coupon_claims_id_seq */
 	Oid			member_relid;	/* coupon_cluster_member; 1.4 */

@@ -23,6 +23,15 @@
 -- only (the DBA grants them, README "Scaling past one server").
 --
 
+-- What a pool has claimed, read when it is loaded into shared memory
+-- (after a restart, a failover, an eviction): the live claims of a pool,
+-- each (pool, qty) key once with the list of its rows (B-tree
+-- deduplication), so that a million live claims are a few megabytes to
+-- read rather than the tens of the index of holders, which names every
+-- customer.  Built here for the claims already in the ledger.
+CREATE INDEX coupon_claims_live ON @extschema@.coupon_claims (pool, qty)
+    WHERE released_at IS NULL;
+
 -- This node's share of each spread pool.  A row whose pool_created_at is
 -- not that of the pool of the same name is stale (the pool was dropped
 -- here and created again) and counts for nothing.

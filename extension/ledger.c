@@ -372,38 +372,49 @@ text_key(ScanKey key, Relation claims, AttrNumber attnum, AttrNumber indexattno,
 }
 
 /*
- * A scan of the index of unreleased claims (pool, customer) INCLUDE (qty),
- * returning its index tuples, with what it reads the heap and the
- * visibility map through.
+ * A scan of an index of unreleased claims (the holders' or the live
+ * claims', catalog.c checks their shapes), returning its index tuples,
+ * with what it reads the heap and the visibility map through; qty is
+ * column qty_attno of its entries.
  */
-typedef struct HolderScan
+typedef struct UnreleasedScan
 {
 	Relation	claims;
-	Relation	holder;
+	Relation	index;
+	AttrNumber	qty_attno;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	Buffer		vmbuffer;
-} HolderScan;
+} UnreleasedScan;
 
 static void
-holder_scan_begin(HolderScan *hs, Snapshot snapshot, int nkeys)
+unreleased_scan_begin(UnreleasedScan *hs, Oid indexoid, AttrNumber qty_attno,
+					  Snapshot snapshot, int nkeys)
 {
 	hs->claims = table_open(coupon_catalog.claims_relid, AccessShareLock);
-	hs->holder = index_open(coupon_catalog.holder_index, AccessShareLock);
+	hs->index = index_open(indexoid, AccessShareLock);
+	hs->qty_attno = qty_attno;
 	hs->slot = table_slot_create(hs->claims, NULL);
-	hs->scan = coupon_index_beginscan(hs->claims, hs->holder, snapshot, nkeys);
+	hs->scan = coupon_index_beginscan(hs->claims, hs->index, snapshot, nkeys);
 	hs->scan->xs_want_itup = true;
 	hs->vmbuffer = InvalidBuffer;
 }
 
+/* A scan of the holders' index, (pool, customer) INCLUDE (qty). */
 static void
-holder_scan_end(HolderScan *hs)
+holder_scan_begin(UnreleasedScan *hs, Snapshot snapshot, int nkeys)
+{
+	unreleased_scan_begin(hs, coupon_catalog.holder_index, 3, snapshot, nkeys);
+}
+
+static void
+unreleased_scan_end(UnreleasedScan *hs)
 {
 	if (BufferIsValid(hs->vmbuffer))
 		ReleaseBuffer(hs->vmbuffer);
 	index_endscan(hs->scan);
 	ExecDropSingleTupleTableSlot(hs->slot);
-	index_close(hs->holder, NoLock);
+	index_close(hs->index, NoLock);
 	table_close(hs->claims, NoLock);
 }
 
@@ -414,7 +425,7 @@ holder_scan_end(HolderScan *hs)
  * index is partial).  -1 if the heap must be asked.
  */
 static int32
-visible_entry_qty(HolderScan *hs)
+visible_entry_qty(UnreleasedScan *hs)
 {
 	bool		isnull;
 
@@ -422,7 +433,7 @@ visible_entry_qty(HolderScan *hs)
 						ItemPointerGetBlockNumber(&hs->scan->xs_heaptid),
 						&hs->vmbuffer))
 		return -1;
-	return DatumGetInt32(index_getattr(hs->scan->xs_itup, 3,
+	return DatumGetInt32(index_getattr(hs->scan->xs_itup, hs->qty_attno,
 									   hs->scan->xs_itupdesc, &isnull));
 }
 
@@ -469,7 +480,7 @@ entry_holdings(IndexScanDesc scan, char *const *customers, int n,
  * an upper bound (CouponHoldings.bound).
  */
 static bool
-holdings_in_range(HolderScan *hs, ScanKey keys, bool exact, const char *lo,
+holdings_in_range(UnreleasedScan *hs, ScanKey keys, bool exact, const char *lo,
 				  const char *hi, char *const *customers, int n,
 				  CouponHoldings *holdings, int budget)
 {
@@ -559,7 +570,7 @@ void
 coupon_ledger_holdings_many(const char *pool, char *const *customers, int n,
 							CouponHoldings *holdings, bool exact)
 {
-	HolderScan	hs;
+	UnreleasedScan hs;
 	Relation	claims;
 	ScanKeyData keys[3];
 	Oid			collation;
@@ -600,7 +611,7 @@ coupon_ledger_holdings_many(const char *pool, char *const *customers, int n,
 									 customers[i], &customers[i], 1,
 									 &holdings[i], PG_INT32_MAX);
 	}
-	holder_scan_end(&hs);
+	unreleased_scan_end(&hs);
 }
 
 /*
@@ -609,22 +620,26 @@ coupon_ledger_holdings_many(const char *pool, char *const *customers, int n,
  * holds whose time is up included until they are returned.  What loading
  * a pool counts.
  *
- * An index-only scan of the partial index of unreleased claims, read
- * here rather than planned and run: an entry on an all-visible heap page
- * is counted from its qty alone (visible_entry_qty), others from the
- * version the snapshot sees.  A pool of a million live claims
- * costs a pass over a million index entries, a few tens of milliseconds,
- * rather than the executor's tuple by tuple aggregate.
+ * An index-only scan of the index of live claims, (pool, qty) WHERE
+ * released_at IS NULL (1.5; before, the holders' index), read here rather
+ * than planned and run: an entry on an all-visible heap page is counted
+ * from its qty alone (visible_entry_qty), others from the version the
+ * snapshot sees.  Its keys are deduplicated, so a pool of a million live
+ * claims of one coupon each is one key with a list of a million rows, a
+ * few megabytes to read (README "The first claim after a restart").
  */
 int64
 coupon_ledger_claimed(const char *pool)
 {
-	HolderScan	hs;
+	UnreleasedScan hs;
 	ScanKeyData key;
 	Snapshot	snapshot = coupon_committed_snapshot();
 	int64		claimed = 0;
 
-	holder_scan_begin(&hs, snapshot, 1);
+	if (OidIsValid(coupon_catalog.live_index))
+		unreleased_scan_begin(&hs, coupon_catalog.live_index, 2, snapshot, 1);
+	else
+		holder_scan_begin(&hs, snapshot, 1);
 	text_key(&key, hs.claims, Anum_claims_pool, 1, BTEqualStrategyNumber,
 			 F_TEXTEQ, pool);
 	index_rescan(hs.scan, &key, 1, NULL, 0);
@@ -648,7 +663,7 @@ coupon_ledger_claimed(const char *pool)
 			claimed += DatumGetInt32(slot_getattr(hs.slot, Anum_claims_qty,
 												  &isnull));
 	}
-	holder_scan_end(&hs);
+	unreleased_scan_end(&hs);
 	UnregisterSnapshot(snapshot);
 	return claimed;
 }

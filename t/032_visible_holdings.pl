@@ -7,6 +7,12 @@
 # answer: an expired hold does not count, a repeat and a live hold answer
 # with their own claim's id, for single claims and bulk claims.  And an
 # index of unreleased claims in another shape is refused, not read.
+#
+# Loading a pool counts its live claims the same way, from the index of
+# live claims (pool, qty): after a restart, with the ledger all-visible or
+# not, with claims of several coupons, releases and holds, the count is
+# exact; an index of live claims in another shape is refused, and without
+# it the holders' index is counted instead.
 use strict;
 use warnings FATAL => 'all';
 
@@ -123,5 +129,56 @@ CREATE INDEX coupon_claims_holder ON coupon_claims (pool, customer)
 });
 is($node->safe_psql('postgres', "SELECT status FROM coupon_claim_detailed('p', 'hal')"),
 	'granted', 'the index made again as the script makes it serves again');
+
+# What a pool loads after a restart: its capacity less the ledger's live
+# claims, whatever their qty and wherever the visibility map stands.
+$node->safe_psql('postgres', q{
+SELECT coupon_pool_create('q', 100000, 10);
+SELECT count(coupon_claim('q', 'one' || g)) FROM generate_series(1, 3000) g;
+SELECT count(coupon_claim('q', 'three' || g, 3)) FROM generate_series(1, 200) g;
+SELECT count(coupon_claim('q', 'five' || g, 5)) FROM generate_series(1, 50) g;
+SELECT count(coupon_release(id)) FROM coupon_claims
+ WHERE pool = 'q' AND customer ~ '^(one|three)[0-9]*7$';
+SELECT count(coupon_hold('q', 'held' || g, '1 hour', 2)) FROM generate_series(1, 20) g;
+});
+
+# After a restart the first claim loads the pool: what it leaves must be
+# the capacity less every live claim before it (the statement's snapshot
+# does not see the probe's own) and the probe's one.
+sub loaded_exact
+{
+	my ($probe, $name) = @_;
+	$node->restart;
+	is( $node->safe_psql('postgres', qq{
+SELECT (SELECT 100000 - sum(qty) - 1 FROM coupon_claims
+         WHERE pool = 'q' AND released_at IS NULL) - available
+  FROM coupon_claim_detailed('q', '$probe')}),
+		'0', $name);
+}
+
+ok(all_visible(), 'the ledger is all-visible');
+loaded_exact('probe1', 'loaded from the index of live claims, all-visible: exact');
+$node->safe_psql('postgres', q{
+SELECT count(coupon_release(id)) FROM coupon_claims
+ WHERE pool = 'q' AND customer ~ '^(five|three)[0-9]*[13]$';
+SELECT count(coupon_claim('q', 'late' || g, 1 + g % 4)) FROM generate_series(1, 500) g;
+});
+is( $node->safe_psql('postgres', q{
+SELECT all_visible < pg_relation_size('coupon_claims') / current_setting('block_size')::int
+  FROM pg_visibility_map_summary('coupon_claims')}),
+	't', 'later claims and releases left pages not all-visible');
+loaded_exact('probe2', 'loaded with pages not all-visible: exact');
+
+$node->safe_psql('postgres', q{
+DROP INDEX coupon_claims_live;
+CREATE INDEX coupon_claims_live ON coupon_claims (pool, customer) WHERE released_at IS NULL;
+});
+($rc, $out, $err) = $node->psql('postgres',
+	"SELECT coupon_claim('q', 'ivy')", extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/55000: index "coupon_claims_live" has been altered/,
+	'a claim refuses an index of live claims in another shape');
+is(ledger_count($node, 'postgres', "customer = 'ivy'"), '0', 'and claims nothing');
+$node->safe_psql('postgres', 'DROP INDEX coupon_claims_live');
+loaded_exact('probe3', "without the index of live claims, the holders' index: exact");
 
 done_testing();
