@@ -62,6 +62,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/relation.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
@@ -71,6 +72,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -277,39 +279,95 @@ catalog_damaged(const char *what)
 }
 
 /*
- * An index of unreleased claims that ledger.c reads must be the install
- * script's: a valid btree on the given columns of coupon_claims (nkeyatts
- * of them keys, the others INCLUDEd) WHERE released_at IS NULL (column 6).
- * ledger.c reads qty from its entries and counts an entry on an
- * all-visible page as an unreleased claim; an index recreated in another
- * shape would make it count wrong.
+ * Is index an index of unreleased claims in the install script's shape: a
+ * valid, ready btree on coupon_claims, on the given columns (the first
+ * nkeyatts of them keys, with the columns' collations and default
+ * operator classes, the others INCLUDEd) WHERE released_at IS NULL (column
+ * 6)?  ledger.c reads qty from its entries and counts an entry on an
+ * all-visible page as an unreleased claim; an index in another shape, or
+ * one that is being built or dropped, would make it count wrong.
+ */
+static bool
+unreleased_index_shaped(Relation index, int natts, int nkeyatts,
+						const AttrNumber *columns)
+{
+	Form_pg_index form = index->rd_index;
+	List	   *pred;
+	NullTest   *test;
+
+	if (index->rd_rel->relkind != RELKIND_INDEX ||
+		index->rd_rel->relam != BTREE_AM_OID ||
+		form->indrelid != coupon_catalog.claims_relid ||
+		!form->indisvalid || !form->indisready ||
+		form->indnatts != natts || form->indnkeyatts != nkeyatts ||
+		RelationGetIndexExpressions(index) != NIL)
+		return false;
+	for (int i = 0; i < natts; i++)
+	{
+		Oid			type;
+		int32		typmod;
+		Oid			collation;
+
+		if (form->indkey.values[i] != columns[i])
+			return false;
+		if (i >= nkeyatts)
+			continue;
+		get_atttypetypmodcoll(coupon_catalog.claims_relid, columns[i],
+							  &type, &typmod, &collation);
+		if (index->rd_indcollation[i] != collation ||
+			index->rd_opcintype[i] != type ||
+			index->rd_opfamily[i] != get_opclass_family(GetDefaultOpClass(type, BTREE_AM_OID)))
+			return false;
+	}
+	pred = RelationGetIndexPredicate(index);
+	test = list_length(pred) == 1 && IsA(linitial(pred), NullTest) ?
+		(NullTest *) linitial(pred) : NULL;
+	return test != NULL && test->nulltesttype == IS_NULL &&
+		IsA(test->arg, Var) && ((Var *) test->arg)->varattno == 6;
+}
+
+/*
+ * The index of holders is needed by every claim (the per-customer check):
+ * one in another shape stops the extension.
  */
 static void
-check_unreleased_index(Oid indexoid, const char *name, const char *shape,
-					   int natts, int nkeyatts, const AttrNumber *columns)
+check_holder_index(Oid indexoid)
 {
 	Relation	index = index_open(indexoid, AccessShareLock);
-	Form_pg_index form = index->rd_index;
-	List	   *pred = RelationGetIndexPredicate(index);
-	NullTest   *test = list_length(pred) == 1 && IsA(linitial(pred), NullTest) ?
-		(NullTest *) linitial(pred) : NULL;
-	bool		same = index->rd_rel->relam == BTREE_AM_OID &&
-		form->indisvalid && form->indisready &&
-		form->indnatts == natts && form->indnkeyatts == nkeyatts &&
-		RelationGetIndexExpressions(index) == NIL &&
-		test != NULL && test->nulltesttype == IS_NULL &&
-		IsA(test->arg, Var) && ((Var *) test->arg)->varattno == 6;
 
-	for (int i = 0; same && i < natts; i++)
-		same = form->indkey.values[i] == columns[i];
-	if (!same)
+	if (!unreleased_index_shaped(index, 3, 2, (const AttrNumber[]) {2, 3, 4}))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("index \"%s\" has been altered", name),
-				 errdetail("The extension reads it as a valid btree index on %s WHERE released_at IS NULL.",
-						   shape),
+				 errmsg("index \"coupon_claims_holder\" has been altered"),
+				 errdetail("The extension reads it as a valid btree index on coupon_claims (pool, customer) INCLUDE (qty) WHERE released_at IS NULL."),
 				 errhint("Recreate the extension with DROP EXTENSION coupon and CREATE EXTENSION coupon.")));
 	index_close(index, NoLock);
+}
+
+/*
+ * The index of live claims (1.5), opened and locked, if it can be read to
+ * count what a pool has claimed; NULL if there is none of that name, or if
+ * it is in another shape, being built or dropped: loading then counts the
+ * index of holders, as exactly and more slowly.  It is looked up again
+ * here, under its lock, because a DROP INDEX may have committed since the
+ * call was bound.
+ */
+Relation
+coupon_catalog_open_live_index(void)
+{
+	Oid			indexoid = get_relname_relid("coupon_claims_live",
+											 coupon_catalog.schema);
+	Relation	index;
+
+	if (!OidIsValid(indexoid))
+		return NULL;
+	index = try_relation_open(indexoid, AccessShareLock);
+	if (index == NULL)
+		return NULL;
+	if (unreleased_index_shaped(index, 2, 2, (const AttrNumber[]) {2, 4}))
+		return index;
+	relation_close(index, AccessShareLock);
+	return NULL;
 }
 
 /* A relation of the extension's schema, which must be of the kind given. */
@@ -471,13 +529,7 @@ coupon_catalog_bind(Oid schema)
 	coupon_catalog.claims_relid = catalog_relation("coupon_claims", RELKIND_RELATION, false);
 	coupon_catalog.claims_pkey = catalog_relation("coupon_claims_pkey", RELKIND_INDEX, false);
 	coupon_catalog.holder_index = catalog_relation("coupon_claims_holder", RELKIND_INDEX, false);
-	check_unreleased_index(coupon_catalog.holder_index, "coupon_claims_holder",
-						   "(pool, customer) INCLUDE (qty)", 3, 2,
-						   (const AttrNumber[]) {2, 3, 4});
-	coupon_catalog.live_index = catalog_relation("coupon_claims_live", RELKIND_INDEX, true);
-	if (OidIsValid(coupon_catalog.live_index))
-		check_unreleased_index(coupon_catalog.live_index, "coupon_claims_live",
-							   "(pool, qty)", 2, 2, (const AttrNumber[]) {2, 4});
+	check_holder_index(coupon_catalog.holder_index);
 	coupon_catalog.id_seq = catalog_relation("coupon_claims_id_seq", RELKIND_SEQUENCE, false);
 	coupon_catalog.member_relid = catalog_relation("coupon_cluster_member", RELKIND_RELATION, true);
 	coupon_catalog.spread_relid = catalog_relation("coupon_spread", RELKIND_RELATION, true);

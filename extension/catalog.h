@@ -40,7 +40,6 @@ typedef struct CouponCatalog
 	Oid			claims_relid;
 	Oid			claims_pkey;	/* coupon_claims_pkey */
 	Oid			holder_index;	/* coupon_claims_holder */
-	Oid			live_index;		/* coupon_claims_live; 1.5 */
 	Oid			request_index;	/* coupon_claims_request; 1.1 */
 	Oid			id_seq;			/* coupon_claims_id_seq */
 	Oid			member_relid;	/* coupon_cluster_member; 1.4 */
@@ -62,6 +61,7 @@ extern void coupon_catalog_check_analyzed(struct ParseState *pstate,
 extern Oid	coupon_extension_schema(void);
 extern void coupon_catalog_bind(Oid schema);
 extern void coupon_catalog_check_ledger(Relation claims);
+extern Relation coupon_catalog_open_live_index(void);
 extern void coupon_require_lifecycle(const char *function);
 extern Snapshot coupon_committed_snapshot(void);
 extern void coupon_sql_begin(void);

@@ -621,7 +621,7 @@ coupon_ledger_holdings_many(const char *pool, char *const *customers, int n,
  * a pool counts.
  *
  * An index-only scan of the index of live claims, (pool, qty) WHERE
- * released_at IS NULL (1.5; before, the holders' index), read here rather
+ * released_at IS NULL (1.5; without it, the holders' index), read here rather
  * than planned and run: an entry on an all-visible heap page is counted
  * from its qty alone (visible_entry_qty), others from the version the
  * snapshot sees.  Its keys are deduplicated, so a pool of a million live
@@ -635,9 +635,14 @@ coupon_ledger_claimed(const char *pool)
 	ScanKeyData key;
 	Snapshot	snapshot = coupon_committed_snapshot();
 	int64		claimed = 0;
+	Relation	claims;
+	Relation	live;
 
-	if (OidIsValid(coupon_catalog.live_index))
-		unreleased_scan_begin(&hs, coupon_catalog.live_index, 2, snapshot, 1);
+	/* The table before its index, as DROP INDEX locks them. */
+	claims = table_open(coupon_catalog.claims_relid, AccessShareLock);
+	live = coupon_catalog_open_live_index();
+	if (live)
+		unreleased_scan_begin(&hs, RelationGetRelid(live), 2, snapshot, 1);
 	else
 		holder_scan_begin(&hs, snapshot, 1);
 	text_key(&key, hs.claims, Anum_claims_pool, 1, BTEqualStrategyNumber,
@@ -664,6 +669,9 @@ coupon_ledger_claimed(const char *pool)
 												  &isnull));
 	}
 	unreleased_scan_end(&hs);
+	if (live)
+		index_close(live, NoLock);
+	table_close(claims, NoLock);
 	UnregisterSnapshot(snapshot);
 	return claimed;
 }
