@@ -18,6 +18,8 @@
 #   spread    coupon_claim() through the proxy on a pool spread over the
 #             four nodes that does not run out: the pool's home first,
 #             then the customer's share (three customers in four)
+#   soldout   the same on a spread pool that is sold out everywhere: each
+#             answer asks every share whether it could give (the refill)
 #
 # then two bursts through the proxy on pools of CAPACITY spread over the
 # four nodes, claimed until sold out: customers spread over the shares
@@ -49,12 +51,14 @@ SELECT coupon_pool_create((SELECT 'p' || i FROM generate_series(1, 1000) i
                             WHERE hashtext('p' || i) & $((nodes - 1)) = 0 LIMIT 1),
                           1000000000000);
 SELECT coupon_pool_create('wide', 1000000000000, 1, $nodes);
+SELECT coupon_pool_create('gone', $nodes, 1, $nodes);
+SELECT count(coupon_claim('gone', 'g' || g)) FROM generate_series(1, $((nodes * 4))) g;
 CREATE FUNCTION hop_claim(pool text, customer text) RETURNS bigint LANGUAGE plproxy
 AS \$\$ CLUSTER 'coupon_cluster'; RUN ON hashtext(pool); TARGET coupon_claim; \$\$;
 SQL
 pool=$(proxy psql -XAtc "SELECT 'p' || i FROM generate_series(1, 1000) i WHERE hashtext('p' || i) & $((nodes - 1)) = 0 LIMIT 1")
 
-for f in "coupon_claim $pool" "hop_claim $pool" "coupon_claim wide"; do
+for f in "coupon_claim $pool" "hop_claim $pool" "coupon_claim wide" "coupon_claim gone"; do
 	read -r fn p <<<"$f"
 	cat >"$throwaway_dir/$fn-$p.sql" <<SQL
 \\set n :n + 1
@@ -81,12 +85,13 @@ cpu_of() {
 echo "pgbench through a coupon cluster of $nodes nodes and a proxy on one machine, $clients clients, ${seconds} s per run, $rounds rounds, $(nproc) CPUs, PostgreSQL $(psql -XAtc 'SHOW server_version')"
 declare -A results node_cpu
 for round in $(seq 1 "$rounds"); do
-	for workload in direct hop proxied spread; do
+	for workload in direct hop proxied spread soldout; do
 		case $workload in
 		direct) target=node; script=coupon_claim-$pool ;;
 		hop) target=proxy; script=hop_claim-$pool ;;
 		proxied) target=proxy; script=coupon_claim-$pool ;;
 		spread) target=proxy; script=coupon_claim-wide ;;
+		soldout) target=proxy; script=coupon_claim-gone ;;
 		esac
 		node0=$(cpu_of "$throwaway_dir")
 		proxy0=$(cpu_of "$throwaway_dir/proxy")
@@ -111,11 +116,13 @@ print(f"{(n1 - n0) / done * 1e6:.0f} {(p1 - p0) / done * 1e6:.0f}")' \
 	done
 done
 python3 - "${results[direct]}" "${results[hop]}" "${results[proxied]}" "${results[spread]}" \
-	"${node_cpu[direct]}" "${node_cpu[hop]}" "${node_cpu[proxied]}" <<'PY'
+	"${node_cpu[direct]}" "${node_cpu[hop]}" "${node_cpu[proxied]}" "${results[soldout]}" \
+	"${node_cpu[soldout]}" <<'PY'
 import statistics, sys
-direct, hop, proxied, spread, cpu_direct, cpu_hop, cpu_proxied = (
-    statistics.median(map(float, a.split())) for a in sys.argv[1:8])
-print(f"median tps: direct {direct:.0f}, hop {hop:.0f}, proxied {proxied:.0f}, spread {spread:.0f}")
+direct, hop, proxied, spread, cpu_direct, cpu_hop, cpu_proxied, soldout, cpu_soldout = (
+    statistics.median(map(float, a.split())) for a in sys.argv[1:10])
+print(f"median tps: direct {direct:.0f}, hop {hop:.0f}, proxied {proxied:.0f}, spread {spread:.0f},"
+      f" soldout {soldout:.0f} (node 0's CPU per sold-out answer {cpu_soldout:.0f} us)")
 print(f"median CPU per claim on node 0: direct {cpu_direct:.0f} us, hop {cpu_hop:.0f} us,"
       f" proxied {cpu_proxied:.0f} us")
 print(f"proxied / direct = {proxied / direct:.2f}x, spread / direct = {spread / direct:.2f}x"

@@ -147,15 +147,19 @@ COMMENT ON FUNCTION @extschema@.coupon_routed_here(integer, text, text) IS
 -- counts in the ledger.
 CREATE FUNCTION @extschema@.coupon_share_available(pool text)
 RETURNS bigint
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT COALESCE((SELECT m.available FROM @extschema@.coupon_pool_memory() m
+BEGIN
+    IF NOT EXISTS (SELECT FROM @extschema@.coupon_spread_share($1, false)) THEN
+        RETURN NULL;
+    END IF;
+    RETURN COALESCE((SELECT m.available FROM @extschema@.coupon_pool_memory() m
                       WHERE m.pool OPERATOR(pg_catalog.=) $1),
                     (SELECT v.available FROM @extschema@.coupon_pools v
-                      WHERE v.pool OPERATOR(pg_catalog.=) $1))
-     WHERE EXISTS (SELECT FROM @extschema@.coupon_spread_share($1, false))
+                      WHERE v.pool OPERATOR(pg_catalog.=) $1));
+END
 $$;
 COMMENT ON FUNCTION @extschema@.coupon_share_available(text) IS
     'what this node''s share of a spread pool has available; NULL if pool is not spread here';
@@ -672,23 +676,29 @@ $$;
 
 -- This node's share of pool, if it has one (no row otherwise): what the
 -- proxy's refill asks every node at once, to pick the share that gives,
--- or to know that none can and whether anything is in flight.
+-- or to know that none can and whether anything is in flight.  It and
+-- coupon_share_available are PL/pgSQL, whose plans a session keeps: as
+-- SQL functions with SET they were planned on every call, a millisecond
+-- a node on every sold-out answer of a spread pool.
 CREATE FUNCTION @extschema@.coupon_spread_state(pool text, OUT partition integer,
                                                 OUT spread_id text, OUT member integer,
                                                 OUT spread integer, OUT available bigint,
                                                 OUT unsettled bigint)
 RETURNS SETOF record
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    RETURN QUERY
     SELECT s.partition, s.spread_id, s.member, s.spread,
            @extschema@.coupon_share_available($1),
            (SELECT COALESCE(pg_catalog.sum(t.qty), 0)::bigint
               FROM @extschema@.coupon_transfers t
              WHERE t.pool OPERATOR(pg_catalog.=) $1 AND t.spread_id OPERATOR(pg_catalog.=) s.spread_id
                AND t.outgoing AND t.settled_at IS NULL)
-      FROM @extschema@.coupon_spread_share($1, false) s
+      FROM @extschema@.coupon_spread_share($1, false) s;
+END
 $$;
 COMMENT ON FUNCTION @extschema@.coupon_spread_state(text) IS
     'this node''s share of a spread pool: partition, spread id, member, shares, available, and what it gave that is not settled';
