@@ -62,9 +62,10 @@
 #include "postgres.h"
 
 #include "access/genam.h"
-#include "access/relation.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_am.h"
@@ -347,10 +348,11 @@ check_holder_index(Oid indexoid)
 /*
  * The index of live claims (1.5), opened and locked, if it can be read to
  * count what a pool has claimed; NULL if there is none of that name, or if
- * it is in another shape, being built or dropped: loading then counts the
- * index of holders, as exactly and more slowly.  It is looked up again
- * here, under its lock, because a DROP INDEX may have committed since the
- * call was bound.
+ * it is in another shape, being built or dropped, or too new for this
+ * transaction's snapshots (indcheckxmin, as the planner judges it):
+ * loading then counts the index of holders, as exactly and more slowly.
+ * It is looked up again here, under its lock, because a DROP INDEX may
+ * have committed since the call was bound.
  */
 Relation
 coupon_catalog_open_live_index(void)
@@ -364,7 +366,10 @@ coupon_catalog_open_live_index(void)
 	index = try_relation_open(indexoid, AccessShareLock);
 	if (index == NULL)
 		return NULL;
-	if (unreleased_index_shaped(index, 2, 2, (const AttrNumber[]) {2, 4}))
+	if (unreleased_index_shaped(index, 2, 2, (const AttrNumber[]) {2, 4}) &&
+		(!index->rd_index->indcheckxmin ||
+		 TransactionIdPrecedes(HeapTupleHeaderGetXmin(index->rd_indextuple->t_data),
+							   TransactionXmin)))
 		return index;
 	relation_close(index, AccessShareLock);
 	return NULL;
