@@ -77,6 +77,51 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.coupon_spread', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.coupon_transfers', '');
 REVOKE ALL ON TABLE @extschema@.coupon_spread, @extschema@.coupon_transfers FROM PUBLIC;
 
+-- A node's claim ids end where the next partition's begin: the ledger's
+-- sequence stops at (partition << 48) + 2^48 - 1, so that a node that has
+-- given all its ids refuses a claim (2200H, nothing written) rather than
+-- give one that names another node.  Set when the node joins (a trigger on
+-- coupon_cluster_member, which coupon_cluster_join writes and a restore
+-- loads), lifted when the row is removed by hand (to join again, maybe as
+-- another partition), and set here for a node that joined under 1.4.
+-- partition NULL: no limit.
+CREATE FUNCTION @extschema@.coupon_cluster_limit_ids(partition integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE pg_catalog.format('ALTER SEQUENCE %s %s',
+        '@extschema@.coupon_claims_id_seq'::pg_catalog.regclass,
+        COALESCE('MAXVALUE ' OPERATOR(pg_catalog.||)
+                 ((partition::bigint OPERATOR(pg_catalog.<<) 48)
+                  OPERATOR(pg_catalog.+) 281474976710655)::text,
+                 'NO MAXVALUE'));
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@.coupon_cluster_limit_ids(integer) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.coupon_cluster_member_changed()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@.coupon_cluster_limit_ids(
+        CASE WHEN TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN NEW.partition END);
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@.coupon_cluster_member_changed() FROM PUBLIC;
+CREATE TRIGGER coupon_cluster_member_row AFTER INSERT OR DELETE
+    ON @extschema@.coupon_cluster_member
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.coupon_cluster_member_changed();
+CREATE TRIGGER coupon_cluster_member_truncate AFTER TRUNCATE
+    ON @extschema@.coupon_cluster_member
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.coupon_cluster_member_changed();
+SELECT @extschema@.coupon_cluster_limit_ids(m.partition)
+  FROM @extschema@.coupon_cluster_member m;
+
 --
 -- The functions below that the proxy calls on one node take, first, the
 -- partition the proxy means to call (PL/Proxy passes the arguments of its

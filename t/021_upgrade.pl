@@ -1,4 +1,5 @@
-# ALTER EXTENSION coupon UPDATE from 1.0 to the current version (coupon.control).
+# ALTER EXTENSION coupon UPDATE from 1.0 to the current version (coupon.control);
+# and from 1.4 on a node of a cluster, which gets the limit of its ids.
 #
 # A database on 1.0 with pools (one resized, one sold out), claims (some
 # released), an application role with the documented grants of 1.0, a
@@ -157,6 +158,22 @@ SELECT string_agg(attname || ':' || format_type(atttypid, atttypmod), ',' ORDER 
   FROM pg_attribute WHERE attrelid = 'coupon_claims'::regclass AND attnum > 0};
 is($node->safe_psql('postgres', $columns), $node->safe_psql('fresh', $columns),
 	'and the same ledger columns, in the same order');
+
+# A node that joined a cluster under 1.4 gets the limit of its claim ids
+# from the update (partition 2: up to (3 << 48) - 1); a membership removed
+# by hand lifts it.
+my $seqmax = q{SELECT seqmax FROM pg_sequence WHERE seqrelid = 'coupon_claims_id_seq'::regclass};
+$node->safe_psql('postgres', 'CREATE DATABASE joined');
+$node->safe_psql('joined', q{
+CREATE EXTENSION coupon VERSION '1.4';
+SELECT coupon_cluster_join('c', 2, 4);
+ALTER EXTENSION coupon UPDATE;
+});
+is($node->safe_psql('joined', $seqmax), (3 << 48) - 1,
+	'a node joined under 1.4: its ids end where partition 3\'s begin');
+$node->safe_psql('joined', 'DELETE FROM coupon_cluster_member');
+is($node->safe_psql('joined', $seqmax), '9223372036854775807',
+	'and its membership removed, they do not');
 
 check_log($node, '021_upgrade');
 $node->stop;

@@ -21,7 +21,9 @@
 # application role with the documented grants claims through the proxy;
 # attach is not its.  A node stopped: the calls for its pools fail in
 # seconds naming it, pools on the other nodes keep working, and once it
-# starts again its ledger has every claim it had, and it serves again.
+# starts again its ledger has every claim it had, and it serves again;
+# given its last id (partition << 48) + 2^48 - 1, it refuses the next
+# claim (2200H) rather than give an id that names another node.
 use strict;
 use warnings FATAL => 'all';
 
@@ -424,6 +426,19 @@ $nodes[$down]->start;
 is($nodes[$down]->safe_psql('postgres', $ledger_sql), $ledger_before,
 	'the restarted node has every claim it had');
 like(on_proxy(qq{SELECT coupon_claim('$down_pool', 'x')}), qr/^\d+$/, 'and serves again');
+
+# A node's ids end where the next partition's begin: with its last id
+# given, the next claim is refused (2200H) and writes nothing.
+my $last_id = (($down + 1) << 48) - 1;
+$nodes[$down]->safe_psql('postgres',
+	"SELECT setval('coupon_claims_id_seq', $last_id - 1)");
+is(on_proxy(qq{SELECT coupon_claim('$down_pool', 'last-id')}), $last_id,
+	"partition $down gives its last id");
+my $rows_before = ledger_count($nodes[$down], 'postgres');
+expect_state($proxy, 'postgres', qq{SELECT coupon_claim('$down_pool', 'past-it')}, '2200H',
+	'and refuses the claim after it');
+is(ledger_count($nodes[$down], 'postgres'), $rows_before, 'which wrote nothing');
+check_pools($nodes[$down], 'postgres', 'after the refused claim');
 
 note sprintf('%.1f s', time - $t0);
 $_->stop for @nodes, $proxy;
