@@ -80,47 +80,36 @@ REVOKE ALL ON TABLE @extschema@.coupon_spread, @extschema@.coupon_transfers FROM
 -- A node's claim ids end where the next partition's begin: the ledger's
 -- sequence stops at (partition << 48) + 2^48 - 1, so that a node that has
 -- given all its ids refuses a claim (2200H, nothing written) rather than
--- give one that names another node.  Set when the node joins (a trigger on
--- coupon_cluster_member, which coupon_cluster_join writes and a restore
--- loads), lifted when the row is removed by hand (to join again, maybe as
--- another partition), and set here for a node that joined under 1.4.
--- partition NULL: no limit.
-CREATE FUNCTION @extschema@.coupon_cluster_limit_ids(partition integer)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    EXECUTE pg_catalog.format('ALTER SEQUENCE %s %s',
-        '@extschema@.coupon_claims_id_seq'::pg_catalog.regclass,
-        COALESCE('MAXVALUE ' OPERATOR(pg_catalog.||)
-                 ((partition::bigint OPERATOR(pg_catalog.<<) 48)
-                  OPERATOR(pg_catalog.+) 281474976710655)::text,
-                 'NO MAXVALUE'));
-END
-$$;
-REVOKE ALL ON FUNCTION @extschema@.coupon_cluster_limit_ids(integer) FROM PUBLIC;
-
+-- give one that names another node.  A trigger on coupon_cluster_member
+-- (which coupon_cluster_join writes and a restore loads) sets the limit
+-- when the row is written and lifts it when the row is removed by hand (to
+-- join again, maybe as another partition); the no-op UPDATE below sets it
+-- for a node that joined under 1.4.  The trigger names the sequence by the
+-- table's schema as it is now (TG_TABLE_SCHEMA), never by the schema name
+-- of install time: after a rename, that name could be anybody's schema.
 CREATE FUNCTION @extschema@.coupon_cluster_member_changed()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM @extschema@.coupon_cluster_limit_ids(
-        CASE WHEN TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN NEW.partition END);
+    EXECUTE pg_catalog.format('ALTER SEQUENCE %I.coupon_claims_id_seq %s', TG_TABLE_SCHEMA,
+        CASE WHEN TG_OP OPERATOR(pg_catalog.=) ANY (ARRAY['INSERT', 'UPDATE'])
+             THEN pg_catalog.format('MAXVALUE %s',
+                      (NEW.partition::bigint OPERATOR(pg_catalog.<<) 48)
+                      OPERATOR(pg_catalog.+) 281474976710655)
+             ELSE 'NO MAXVALUE' END);
     RETURN NULL;
 END
 $$;
 REVOKE ALL ON FUNCTION @extschema@.coupon_cluster_member_changed() FROM PUBLIC;
-CREATE TRIGGER coupon_cluster_member_row AFTER INSERT OR DELETE
+CREATE TRIGGER coupon_cluster_member_row AFTER INSERT OR UPDATE OR DELETE
     ON @extschema@.coupon_cluster_member
     FOR EACH ROW EXECUTE FUNCTION @extschema@.coupon_cluster_member_changed();
 CREATE TRIGGER coupon_cluster_member_truncate AFTER TRUNCATE
     ON @extschema@.coupon_cluster_member
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.coupon_cluster_member_changed();
-SELECT @extschema@.coupon_cluster_limit_ids(m.partition)
-  FROM @extschema@.coupon_cluster_member m;
+UPDATE @extschema@.coupon_cluster_member SET partition = partition;
 
 --
 -- The functions below that the proxy calls on one node take, first, the

@@ -161,19 +161,33 @@ is($node->safe_psql('postgres', $columns), $node->safe_psql('fresh', $columns),
 
 # A node that joined a cluster under 1.4 gets the limit of its claim ids
 # from the update (partition 2: up to (3 << 48) - 1); a membership removed
-# by hand lifts it.
+# by hand lifts it (also after a rename of the extension's schema: the
+# trigger finds the sequence by the table's schema of the moment), and a
+# new one sets it again.
 my $seqmax = q{SELECT seqmax FROM pg_sequence WHERE seqrelid = 'coupon_claims_id_seq'::regclass};
 $node->safe_psql('postgres', 'CREATE DATABASE joined');
 $node->safe_psql('joined', q{
-CREATE EXTENSION coupon VERSION '1.4';
-SELECT coupon_cluster_join('c', 2, 4);
+CREATE SCHEMA shop;
+CREATE EXTENSION coupon VERSION '1.4' SCHEMA shop;
+SELECT shop.coupon_cluster_join('c', 2, 4);
 ALTER EXTENSION coupon UPDATE;
 });
-is($node->safe_psql('joined', $seqmax), (3 << 48) - 1,
+my $limit_of = sub {
+	return $node->safe_psql('joined', qq{SET search_path = $_[0]; $seqmax});
+};
+is($limit_of->('shop'), (3 << 48) - 1,
 	'a node joined under 1.4: its ids end where partition 3\'s begin');
-$node->safe_psql('joined', 'DELETE FROM coupon_cluster_member');
-is($node->safe_psql('joined', $seqmax), '9223372036854775807',
-	'and its membership removed, they do not');
+$node->safe_psql('joined', q{
+ALTER SCHEMA shop RENAME TO shop2;
+DELETE FROM shop2.coupon_cluster_member;
+ALTER SCHEMA shop2 RENAME TO shop;
+});
+is($limit_of->('shop'), '9223372036854775807',
+	'its membership deleted (the schema renamed meanwhile), they do not');
+$node->safe_psql('joined', q{SELECT shop.coupon_cluster_join('c', 3, 4)});
+is($limit_of->('shop'), (4 << 48) - 1, 'joined again as partition 3');
+$node->safe_psql('joined', 'TRUNCATE shop.coupon_cluster_member');
+is($limit_of->('shop'), '9223372036854775807', 'its membership truncated, no limit');
 
 check_log($node, '021_upgrade');
 $node->stop;
