@@ -387,13 +387,23 @@ typedef struct UnreleasedScan
 	Buffer		vmbuffer;
 } UnreleasedScan;
 
+/*
+ * live: the index of live claims if it can be read (catalog.c), else, as
+ * without live, the holders' index.  The table is locked before the
+ * index, as DROP INDEX locks them.
+ */
 static void
-unreleased_scan_begin(UnreleasedScan *hs, Oid indexoid, AttrNumber qty_attno,
-					  Snapshot snapshot, int nkeys)
+unreleased_scan_begin(UnreleasedScan *hs, bool live, Snapshot snapshot,
+					  int nkeys)
 {
 	hs->claims = table_open(coupon_catalog.claims_relid, AccessShareLock);
-	hs->index = index_open(indexoid, AccessShareLock);
-	hs->qty_attno = qty_attno;
+	hs->index = live ? coupon_catalog_open_live_index() : NULL;
+	hs->qty_attno = 2;			/* (pool, qty) */
+	if (hs->index == NULL)
+	{
+		hs->index = index_open(coupon_catalog.holder_index, AccessShareLock);
+		hs->qty_attno = 3;		/* (pool, customer) INCLUDE (qty) */
+	}
 	hs->slot = table_slot_create(hs->claims, NULL);
 	hs->scan = coupon_index_beginscan(hs->claims, hs->index, snapshot, nkeys);
 	hs->scan->xs_want_itup = true;
@@ -404,7 +414,7 @@ unreleased_scan_begin(UnreleasedScan *hs, Oid indexoid, AttrNumber qty_attno,
 static void
 holder_scan_begin(UnreleasedScan *hs, Snapshot snapshot, int nkeys)
 {
-	unreleased_scan_begin(hs, coupon_catalog.holder_index, 3, snapshot, nkeys);
+	unreleased_scan_begin(hs, false, snapshot, nkeys);
 }
 
 static void
@@ -635,16 +645,8 @@ coupon_ledger_claimed(const char *pool)
 	ScanKeyData key;
 	Snapshot	snapshot = coupon_committed_snapshot();
 	int64		claimed = 0;
-	Relation	claims;
-	Relation	live;
 
-	/* The table before its index, as DROP INDEX locks them. */
-	claims = table_open(coupon_catalog.claims_relid, AccessShareLock);
-	live = coupon_catalog_open_live_index();
-	if (live)
-		unreleased_scan_begin(&hs, RelationGetRelid(live), 2, snapshot, 1);
-	else
-		holder_scan_begin(&hs, snapshot, 1);
+	unreleased_scan_begin(&hs, true, snapshot, 1);
 	text_key(&key, hs.claims, Anum_claims_pool, 1, BTEqualStrategyNumber,
 			 F_TEXTEQ, pool);
 	index_rescan(hs.scan, &key, 1, NULL, 0);
@@ -669,9 +671,6 @@ coupon_ledger_claimed(const char *pool)
 												  &isnull));
 	}
 	unreleased_scan_end(&hs);
-	if (live)
-		index_close(live, NoLock);
-	table_close(claims, NoLock);
 	UnregisterSnapshot(snapshot);
 	return claimed;
 }

@@ -22,7 +22,7 @@ my $root = "$FindBin::RealBin/..";
 # Rows of the table for SQLSTATEs that PostgreSQL raises, not the code.
 my %raised_by_postgres = (
 	# code => 'why the table lists it',
-	'2200H' => "the ledger's sequence at the MAXVALUE of a node's claim ids (coupon_cluster_limit_ids)",
+	'2200H' => "the ledger's sequence at the MAXVALUE of a node's claim ids (coupon_cluster_member_changed)",
 );
 
 # SQLSTATE => condition name (undef if it has none), macro => SQLSTATE,

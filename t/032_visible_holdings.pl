@@ -11,8 +11,9 @@
 # Loading a pool counts its live claims the same way, from the index of
 # live claims (pool, qty): after a restart, with the ledger all-visible or
 # not, with claims of several coupons, releases and holds, the count is
-# exact; an index of live claims in another shape is refused, and without
-# it the holders' index is counted instead.
+# exact, and read from that index exactly when it is the script's; one in
+# another shape, invalid, on another table, or none: the holders' index is
+# counted instead, as exactly.
 use strict;
 use warnings FATAL => 'all';
 
