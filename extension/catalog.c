@@ -3,7 +3,7 @@
  * catalog.c
  *		The extension's tables, and the statements that read them.
  *
- * Floor: the bottom; calls nothing of the extension's.
+ * Floor: above settings.c, whose coupon.function_schema it checks.
  *
  * The extension keeps two tables, coupon_pool and the ledger
  * coupon_claims, in the schema it was created in (and, from 1.4 and 1.5,
@@ -91,6 +91,7 @@
 
 #include "catalog.h"
 #include "compat.h"
+#include "settings.h"
 
 /* The columns of the ledger. */
 typedef enum LedgerLayout
@@ -426,6 +427,77 @@ coupon_extension_schema(void)
 	return schema;
 }
 
+/*
+ * The functions of the extension written in SQL and PL/pgSQL (the
+ * cluster's on a node, coupon_ledger_prune) name its schema in their texts
+ * as it was when they were created, @extschema@ of the install script: a
+ * quoted identifier.  After a rename, that name may be a schema that
+ * anyone who may create schemas made, with objects of the names they use,
+ * which they would then run with their rights (the owner's, for those
+ * that are SECURITY DEFINER).  So each sets coupon.function_schema to that
+ * name as it starts, and the setting is refused unless it is the schema's
+ * name now; and while it is set, every statement analyzed (a function's
+ * statement is analyzed again after any invalidation, as a rename sends)
+ * is checked the same way, so that a rename that commits while the
+ * function runs stops it before its next statement can find the old name.
+ * Nothing is looked up by a name on the way: PostgreSQL applies the SET
+ * clause, and these checks read the catalogs by OID.
+ *
+ * Returns the schema's name now, quoted, if it is not name; else NULL.  A
+ * database without the extension has nothing to compare with.
+ */
+static const char *
+function_schema_renamed(const char *name)
+{
+	Oid			schema;
+	char	   *now;
+
+	if (name[0] == '\0' || !IsTransactionState())
+		return NULL;
+	schema = coupon_extension_schema();
+	if (!OidIsValid(schema) || (now = get_namespace_name(schema)) == NULL)
+		return NULL;
+	now = (char *) quote_identifier(now);
+	return strcmp(now, name) == 0 ? NULL : now;
+}
+
+#define FUNCTION_SCHEMA_RENAMED_MSG \
+	"schema %s of extension coupon has been renamed to %s"
+#define FUNCTION_SCHEMA_RENAMED_DETAIL \
+	"The extension's functions written in SQL and PL/pgSQL name its schema as it was when they were created."
+#define FUNCTION_SCHEMA_RENAMED_HINT \
+	"Rename it back with ALTER SCHEMA %s RENAME TO %s."
+
+/* Check hook of coupon.function_schema (settings.c): see above. */
+bool
+coupon_catalog_check_function_schema(char **newval, void **extra,
+									 GucSource source)
+{
+	const char *now = function_schema_renamed(*newval);
+
+	if (now == NULL)
+		return true;
+	GUC_check_errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE);
+	GUC_check_errmsg(FUNCTION_SCHEMA_RENAMED_MSG, *newval, now);
+	GUC_check_errdetail(FUNCTION_SCHEMA_RENAMED_DETAIL);
+	GUC_check_errhint(FUNCTION_SCHEMA_RENAMED_HINT, now, *newval);
+	return false;
+}
+
+/* From the post_parse_analyze_hook, within such a function: see above. */
+static void
+check_function_schema_analyzed(void)
+{
+	const char *now = function_schema_renamed(coupon_function_schema);
+
+	if (now != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg(FUNCTION_SCHEMA_RENAMED_MSG, coupon_function_schema, now),
+				 errdetail(FUNCTION_SCHEMA_RENAMED_DETAIL),
+				 errhint(FUNCTION_SCHEMA_RENAMED_HINT, now, coupon_function_schema)));
+}
+
 /* Is column name attnum of the ledger? */
 static bool
 claims_column_is(const char *name, AttrNumber attnum)
@@ -679,7 +751,9 @@ reads_other_relation(Node *node, void *context)
 }
 
 /*
- * From the post_parse_analyze_hook: a statement of ours, analyzed when it
+ * From the post_parse_analyze_hook: within a function of the extension
+ * written in SQL or PL/pgSQL, the schema it names must still be the
+ * extension's (function_schema_renamed).  And a statement of ours, analyzed when it
  * is prepared or again after an invalidation, must read the extension's
  * tables and nothing else.  The binding of the call checked the schema's
  * name, but the schema can be renamed while the call runs (ALTER SCHEMA
@@ -692,6 +766,8 @@ coupon_catalog_check_analyzed(struct ParseState *pstate, struct Query *query)
 {
 	Oid			relid;
 
+	if (coupon_function_schema != NULL && coupon_function_schema[0] != '\0')
+		check_function_schema_analyzed();
 	if (running_text == NULL || pstate->p_sourcetext == NULL ||
 		strcmp(pstate->p_sourcetext, running_text) != 0)
 		return;

@@ -9,6 +9,7 @@
 #ifndef COUPON_CATALOG_H
 #define COUPON_CATALOG_H
 
+#include "utils/guc.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
 
@@ -59,6 +60,8 @@ extern void coupon_catalog_schema_invalidate(Datum arg, int cacheid,
 extern void coupon_catalog_check_analyzed(struct ParseState *pstate,
 										  struct Query *query);
 extern Oid	coupon_extension_schema(void);
+extern bool coupon_catalog_check_function_schema(char **newval, void **extra,
+												 GucSource source);
 extern void coupon_catalog_bind(Oid schema);
 extern void coupon_catalog_check_ledger(Relation claims);
 extern Relation coupon_catalog_open_live_index(void);

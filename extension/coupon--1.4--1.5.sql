@@ -111,6 +111,71 @@ CREATE TRIGGER coupon_cluster_member_truncate AFTER TRUNCATE
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.coupon_cluster_member_changed();
 UPDATE @extschema@.coupon_cluster_member SET partition = partition;
 
+-- The functions written in SQL and PL/pgSQL name the extension's schema as
+-- it is when they are created.  Each sets coupon.function_schema to that
+-- name as it starts, which the library refuses (55000) once the schema has
+-- been renamed, and checks again before each statement it analyzes while
+-- it runs (catalog.c): after a rename the old name could be anybody's
+-- schema, whose objects they would run with their rights.  The functions
+-- of 1.5 below do it by their SET clause; coupon_cluster_join of 1.4 gets
+-- the clause here; coupon_ledger_prune, a procedure that commits and so
+-- can have no SET clause, sets it before each of its transactions.
+ALTER FUNCTION @extschema@.coupon_cluster_join(text, integer, integer)
+    SET coupon.function_schema = '@extschema@';
+
+CREATE OR REPLACE PROCEDURE @extschema@.coupon_ledger_prune(older_than interval,
+                                                 batch_size integer DEFAULT 10000)
+LANGUAGE plpgsql
+AS $prune$
+DECLARE
+    cutoff timestamptz;
+    request_cutoff timestamptz;
+    last_id bigint;
+    batch_end bigint;
+    deleted bigint;
+    total bigint := 0;
+BEGIN
+    IF older_than IS NULL OR batch_size IS NULL THEN
+        RAISE EXCEPTION 'older_than and batch_size must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF older_than OPERATOR(pg_catalog.<) '0'::pg_catalog.interval THEN
+        RAISE EXCEPTION 'older_than must not be negative'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF batch_size OPERATOR(pg_catalog.<) 1 THEN
+        RAISE EXCEPTION 'batch_size must be at least 1'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    cutoff := pg_catalog.now() OPERATOR(pg_catalog.-) older_than;
+    request_cutoff := pg_catalog.now() OPERATOR(pg_catalog.-)
+        GREATEST(older_than, '1 day'::pg_catalog.interval);
+    PERFORM pg_catalog.set_config('coupon.function_schema', '@extschema@', true);
+    SELECT pg_catalog.min(c.id) OPERATOR(pg_catalog.-) 1 INTO last_id
+      FROM @extschema@.coupon_claims c;
+    LOOP
+        PERFORM pg_catalog.set_config('coupon.function_schema', '@extschema@', true);
+        SELECT pg_catalog.max(b.id) INTO batch_end
+          FROM (SELECT c.id FROM @extschema@.coupon_claims c
+                 WHERE c.id OPERATOR(pg_catalog.>) last_id
+                 ORDER BY c.id LIMIT batch_size) b;
+        EXIT WHEN batch_end IS NULL;
+        DELETE FROM @extschema@.coupon_claims c
+         WHERE c.id OPERATOR(pg_catalog.>) last_id
+           AND c.id OPERATOR(pg_catalog.<=) batch_end
+           AND c.released_at OPERATOR(pg_catalog.<) cutoff
+           AND (c.request_id IS NULL
+                OR c.released_at OPERATOR(pg_catalog.<) request_cutoff);
+        GET DIAGNOSTICS deleted = ROW_COUNT;
+        total := total OPERATOR(pg_catalog.+) deleted;
+        last_id := batch_end;
+        COMMIT;
+        RAISE NOTICE 'coupon_ledger_prune: claim ids up to % done, rows deleted: %',
+            last_id, total;
+    END LOOP;
+END
+$prune$;
+
 --
 -- The functions below that the proxy calls on one node take, first, the
 -- partition the proxy means to call (PL/Proxy passes the arguments of its
@@ -134,6 +199,7 @@ CREATE FUNCTION @extschema@.coupon_spread_share(pool text, lock boolean,
 RETURNS SETOF record
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
 BEGIN
     IF lock THEN
@@ -184,6 +250,7 @@ RETURNS bigint
 LANGUAGE plpgsql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
 BEGIN
     IF NOT EXISTS (SELECT FROM @extschema@.coupon_spread_share($1, false)) THEN
@@ -245,6 +312,7 @@ CREATE FUNCTION @extschema@.coupon_routed_claim_many(partition integer, pool tex
 RETURNS TABLE(customer text, claim_id bigint, status text, serve_partition integer)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
 DECLARE
     here integer := @extschema@.coupon_routed_here($1, NULL, NULL);
@@ -283,6 +351,7 @@ CREATE FUNCTION @extschema@.coupon_routed_claim_cart(partition integer, pools te
 RETURNS record
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
 DECLARE
     pool text;
@@ -310,6 +379,7 @@ RETURNS SETOF record
 LANGUAGE sql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
     SELECT c.pool, c.customer, c.qty FROM @extschema@.coupon_claims c
      WHERE c.request_id OPERATOR(pg_catalog.=) $1 AND c.cart_claim IS NOT NULL
@@ -356,6 +426,7 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
 DECLARE
     s record;
@@ -408,6 +479,7 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
 DECLARE
     s record;
@@ -430,6 +502,7 @@ CREATE FUNCTION @extschema@.coupon_spread_locked(partition integer, pool text, s
 RETURNS record
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
 DECLARE
     s record;
@@ -453,6 +526,7 @@ CREATE FUNCTION @extschema@.coupon_spread_spare(pool text, want bigint, capacity
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
 DECLARE
     a bigint;
@@ -488,6 +562,7 @@ CREATE FUNCTION @extschema@.coupon_transfer_check(partition integer, transfer_id
 RETURNS bigint
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
 DECLARE
     t record;
@@ -526,6 +601,7 @@ RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
 DECLARE
     s record;
@@ -563,6 +639,7 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
 DECLARE
     s record;
@@ -596,6 +673,7 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
 BEGIN
     PERFORM @extschema@.coupon_routed_here($1, NULL, NULL);
@@ -613,6 +691,7 @@ RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
 BEGIN
     PERFORM @extschema@.coupon_spread_locked($1, $2, $3, true);
@@ -638,6 +717,7 @@ RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
 DECLARE
     s record;
@@ -688,6 +768,7 @@ RETURNS record
 LANGUAGE plpgsql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
 DECLARE
     s record;
@@ -722,6 +803,7 @@ RETURNS SETOF record
 LANGUAGE plpgsql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
 BEGIN
     RETURN QUERY
@@ -751,6 +833,7 @@ RETURNS SETOF record
 LANGUAGE sql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
     SELECT m.partition, t.transfer_id, t.pool, t.spread_id, t.peer, t.qty, t.made_at
       FROM @extschema@.coupon_transfers t
@@ -765,6 +848,7 @@ RETURNS SETOF text
 LANGUAGE sql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
     SELECT t.transfer_id
       FROM @extschema@.coupon_transfers t
@@ -778,6 +862,7 @@ RETURNS SETOF record
 LANGUAGE sql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = '@extschema@'
 AS $$
     SELECT s.pool, s.spread_id, s.spread, s.total
       FROM @extschema@.coupon_spread s

@@ -16,7 +16,9 @@
  * databases (escrow.c), and registers the expiry launcher (worker.c).
  * Whether preloaded or not, it registers the cache callbacks of the
  * extension's catalog and the post-parse-analysis hook that checks what
- * the extension's statements read (catalog.c).
+ * the extension's statements read (catalog.c), and defines
+ * coupon.function_schema, with which the functions written in SQL and
+ * PL/pgSQL check the name of the extension's schema (catalog.c).
  * Loaded any other way (by CREATE EXTENSION or a function call), the
  * library still serves the optimistic-concurrency trigger and pool
  * creation; everything that needs the semaphore fails with a hint.
@@ -95,6 +97,7 @@ _PG_init(void)
 								  (Datum) 0);
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;
 	post_parse_analyze_hook = coupon_post_parse_analyze_hook;
+	coupon_settings_define_function_schema(coupon_catalog_check_function_schema);
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

@@ -30,6 +30,42 @@
 --
 
 --
+-- The schema of coupon_proxy is never renamed.  Its functions name it as it
+-- was when they were created (PL/Proxy's CLUSTER and RUN ON call functions
+-- by those names, and so do the PL/pgSQL ones); after a rename, whoever may
+-- create a schema could take the old name and have their functions run by
+-- every call, with the caller's rights or the owner's.  PL/Proxy's
+-- functions cannot check it as they start, so the rename itself is
+-- refused (55000): an event trigger at the end of every ALTER SCHEMA,
+-- whose function reads nothing but pg_catalog, compares the extension's
+-- schema's name now with the name of its creation.
+--
+CREATE FUNCTION @extschema@.coupon_proxy_schema_renamed()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    now_named text;
+BEGIN
+    SELECT pg_catalog.quote_ident(n.nspname) INTO now_named
+      FROM pg_catalog.pg_extension e
+      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+     WHERE e.extname OPERATOR(pg_catalog.=) 'coupon_proxy';
+    IF now_named OPERATOR(pg_catalog.<>) '@extschema@' THEN
+        RAISE EXCEPTION 'schema @extschema@ of extension coupon_proxy cannot be renamed'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'The functions of coupon_proxy name its schema as it was when they were created.',
+                  HINT = 'To move coupon_proxy to another schema, drop it and create it there.';
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@.coupon_proxy_schema_renamed() FROM PUBLIC;
+CREATE EVENT TRIGGER coupon_proxy_schema_rename ON ddl_command_end
+    WHEN TAG IN ('ALTER SCHEMA')
+    EXECUTE FUNCTION @extschema@.coupon_proxy_schema_renamed();
+
+--
 -- The node's functions, run on one partition.  Each node function of
 -- coupon 1.5 that the proxy calls takes the partition first, so the proxy
 -- function of the same arguments calls it as its TARGET, and the node

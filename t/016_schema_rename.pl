@@ -25,6 +25,12 @@
 #    tables under their new name, never the look-alike, and the release
 #    works.
 #
+# 3. The functions written in SQL and PL/pgSQL name the schema as it was
+#    when they were created: after the renames each is refused (55000)
+#    before it runs a statement, even with evil's look-alike functions and
+#    views under that name; renamed back, they work; and a rename that
+#    commits while one waits for a lock stops it at its next statement.
+#
 # At the end the pools balance, evil is no superuser and its function never
 # ran, as anyone.
 use strict;
@@ -198,6 +204,71 @@ is($out, 't', 'the release in the window returns true');
 is(call_ok($app, "SELECT shop3.coupon_release($c6)", 'a second release'),
 	'f', 'a second release finds the claim released');
 bg_close($_) for $app, $dba;
+
+############################################################################
+# 3. The functions written in SQL and PL/pgSQL.  They name the schema as
+#    it was at CREATE EXTENSION (shop), where evil now has a look-alike
+#    with the names they use.  After the renames every one of them is
+#    refused with 55000 before it runs a statement, whatever its language
+#    and rights (SECURITY DEFINER, invoker's, a procedure that commits);
+#    named again as at its creation, each works; and one that is running
+#    when a rename commits stops at its next statement.
+############################################################################
+my $evil_functions = q{
+CREATE FUNCTION %1$s.coupon_spread_share(text, boolean, OUT spread_id text, OUT spread integer,
+    OUT member integer, OUT total bigint, OUT capacity bigint, OUT per_customer integer,
+    OUT dropping boolean, OUT partition integer, OUT partitions integer)
+RETURNS SETOF record LANGUAGE sql AS $$ SELECT 's', 2, 0, 1::bigint, 1::bigint, 1, false, 0, 1 WHERE evil.pwn() $$;
+CREATE VIEW %1$s.coupon_cluster_member AS
+SELECT 'c'::text AS cluster, 0 AS partition, 1 AS partitions WHERE evil.pwn();
+GRANT SELECT ON %1$s.coupon_cluster_member TO PUBLIC;
+GRANT EXECUTE ON FUNCTION %1$s.coupon_spread_share(text, boolean) TO PUBLIC;
+};
+$node->safe_psql('postgres', sprintf($evil_functions, 'shop'), connstr => $as_evil);
+my (undef, undef, $renamed_err) = expect_state($node, 'postgres',
+	"SELECT shop3.coupon_share_available('p')", '55000',
+	'renamed: a SECURITY DEFINER function in PL/pgSQL is refused');
+like($renamed_err, qr/schema shop of extension coupon has been renamed to shop3/,
+	'the error names the old and the new name');
+like($renamed_err, qr/HINT:  Rename it back with ALTER SCHEMA shop3 RENAME TO shop/,
+	'the hint says how to rename it back');
+expect_state($node, 'postgres', "SELECT * FROM shop3.coupon_cart_request_lines('r1')",
+	'55000', 'renamed: a SECURITY DEFINER function in SQL is refused');
+expect_state($node, 'postgres', "SELECT shop3.coupon_cluster_join('c', 0, 1)",
+	'55000', 'renamed: coupon_cluster_join (of 1.4) is refused');
+expect_state($node, 'postgres', "CALL shop3.coupon_ledger_prune('0')",
+	'55000', 'renamed: coupon_ledger_prune, which commits, is refused');
+expect_state($node, 'postgres', "SET coupon.function_schema = 'shop'",
+	'55000', 'nobody sets coupon.function_schema to a name that is not the schema');
+
+# Named as at its creation again (evil's shop dropped by the DBA).
+$node->safe_psql('postgres',
+	'DROP SCHEMA shop CASCADE; ALTER SCHEMA shop3 RENAME TO shop');
+is($node->safe_psql('postgres', "SELECT shop.coupon_share_available('p') IS NULL"),
+	't', 'named as at creation: coupon_share_available works (p is not spread)');
+expect_state($node, 'postgres', "CALL shop.coupon_ledger_prune('0')",
+	'00000', 'named as at creation: coupon_ledger_prune works');
+
+# Renamed while coupon_cluster_join waits for its first lock: it passed its
+# check as it started, and stops at the next statement, which would read
+# evil's coupon_cluster_member under the old name.
+my $locker = bg_open($node);
+call_ok($locker, 'BEGIN; LOCK TABLE shop.coupon_cluster_member IN EXCLUSIVE MODE',
+	'a DBA holds the lock that coupon_cluster_join takes first');
+my $joiner = bg_open($node);
+my $joiner_pid = bg_pid($joiner);
+bg_send($joiner, "SELECT shop.coupon_cluster_join('c', 0, 1)");
+ok(wait_until_event($node, $joiner_pid, 'Lock', 'relation'),
+	'coupon_cluster_join waits for its lock');
+$node->safe_psql('postgres', 'ALTER SCHEMA shop RENAME TO shop3');
+make_lookalike('shop');
+$node->safe_psql('postgres', sprintf($evil_functions, 'shop'), connstr => $as_evil);
+call_ok($locker, 'COMMIT', 'the DBA lets go');
+($out, $state, $err) = bg_collect($joiner);
+is($state, '55000', 'coupon_cluster_join stops at its next statement') or diag($err);
+is($node->safe_psql('postgres', 'SELECT count(*) FROM shop3.coupon_cluster_member'),
+	'0', 'and the node joined nothing');
+bg_close($_) for $locker, $joiner;
 
 ############################################################################
 # The end: nothing of evil's ran, the pools balance.

@@ -54,7 +54,7 @@ my %syntax = map { $_ => 1 } qw(
 # Constructs that compare with an operator they look up by its bare name.
 my @implied = (
 	[ qr/\bBETWEEN\b/i, 'BETWEEN uses bare >= and <=' ],
-	[ qr/\bIN\s*\(/i, 'IN (...) uses a bare =; write OPERATOR(pg_catalog.=) ANY (...)' ],
+	[ qr/(?<!\bTAG )\bIN\s*\(/i, 'IN (...) uses a bare =; write OPERATOR(pg_catalog.=) ANY (...)' ],
 	[ qr/\bNULLIF\s*\(/i, 'NULLIF uses a bare =' ],
 	[ qr/\b(?:I?LIKE|SIMILAR)\b/i, 'LIKE and SIMILAR TO use bare operators' ],
 	[ qr/\bIS\s+(?:NOT\s+)?DISTINCT\b/i, 'IS DISTINCT FROM uses a bare =' ],
@@ -144,13 +144,16 @@ is( join("\n", unqualified(q{
 SELECT format('%s', a.grantee = 0), x BETWEEN 1 AND 2, coalesce(y, 0),
        pg_catalog.sum(z) OPERATOR(pg_catalog.-) -1, count(*);
 DO $$ BEGIN r := x || 'it''s'; END $$;  -- a = b
+CREATE EVENT TRIGGER e ON ddl_command_end WHEN TAG IN ('ALTER SCHEMA') EXECUTE FUNCTION s.f();
+SELECT 1 WHERE x IN (1);
 })),
 	"2: bare operator =: write OPERATOR(pg_catalog.=)\n"
 	  . "2: call of format through search_path: qualify it\n"
 	  . "2: BETWEEN uses bare >= and <=\n"
 	  . "3: call of count through search_path: qualify it\n"
-	  . "4: bare operator ||: write OPERATOR(pg_catalog.||)",
-	'the check finds bare operators, calls and BETWEEN, and nothing else');
+	  . "4: bare operator ||: write OPERATOR(pg_catalog.||)\n"
+	  . "6: IN (...) uses a bare =; write OPERATOR(pg_catalog.=) ANY (...)",
+	'the check finds bare operators, calls, BETWEEN and IN, and nothing else (an event trigger\'s WHEN TAG IN is no comparison)');
 
 # Each plant: its function, the operator it implements (if any), and a use
 # that resolves to it when unqualified.  The function records who ran it,

@@ -2,7 +2,9 @@
 # four nodes, pools sharded by name.  Every count is taken on the nodes'
 # own ledgers, not through the proxy alone.
 #
-# Before attach every call is refused (UC007), and so is an attach that
+# The schema of coupon_proxy cannot be renamed (55000: its functions name
+# it), though it can be altered otherwise.  Before attach every call is
+# refused (UC007), and so is an attach that
 # would put a node stamped as another partition (UC005) or a node whose
 # ledger has ids that would not name it (UC006) in the cluster; neither
 # stamps any node.  Attach returns 4, twice, and stamps node i as
@@ -93,6 +95,17 @@ expect_state($proxy, 'postgres', q{SELECT coupon_release(1, 'c')}, 'UC007',
 	'a release before attach is refused');
 expect_state($proxy, 'postgres', q{SELECT coupon_node('a')}, 'UC007',
 	'coupon_node before attach is refused');
+my ($rename_state, undef, $rename_err) = sql_state($proxy, 'postgres',
+	'ALTER SCHEMA public RENAME TO shop');
+is($rename_state, '55000', "coupon_proxy's schema cannot be renamed")
+  or diag($rename_err);
+is($proxy->safe_psql('postgres',
+	"SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'coupon_proxy'"),
+	'public', 'and is not: the rename rolled back');
+on_proxy('CREATE ROLE schema_owner; ALTER SCHEMA public OWNER TO schema_owner');
+is($proxy->safe_psql('postgres', "SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'public'"),
+	'schema_owner', 'another ALTER SCHEMA of it is not refused');
+on_proxy('ALTER SCHEMA public OWNER TO pg_database_owner; DROP ROLE schema_owner');
 on_proxy('ALTER SERVER coupon_cluster RENAME TO coupon_elsewhere');
 expect_state($proxy, 'postgres', q{SELECT coupon_cluster_attach()}, '42704',
 	'attach without the server is refused');
