@@ -741,12 +741,31 @@ read_holds(PGconn *conn, const Options *opt, const Target *tgt,
 }
 
 /*
+ * Does a server's refusal of a connection pass with time: all its slots
+ * taken (by a burst's sessions that are still ending) or the server
+ * starting up?  Anything else (no server there, a password or a database
+ * that is wrong, no pg_hba.conf entry) is reported at once.  libpq gives
+ * no SQLSTATE for a connection that failed: its message is read, as
+ * PostgreSQL words it untranslated (53300, 57P03); a server that speaks
+ * another language is reported at once.
+ */
+static bool
+refusal_passes(const char *message)
+{
+	return strstr(message, "too many clients") != NULL ||
+		strstr(message, "remaining connection slots are reserved") != NULL ||
+		strstr(message, "the database system is starting up") != NULL ||
+		strstr(message, "the database system is not yet accepting connections") != NULL;
+}
+
+/*
  * A connection to node i of the cluster, through the connection string of
  * its partition, as the proxy's user unless the string names one (PL/Proxy
  * may take another from its user mapping), with the client's libpq
  * defaults for what else the string leaves out; and the schema of its
- * extension coupon, into schema.  NULL (reported) if it cannot be reached
- * within NODE_PATIENCE_S, or is not partition i of the proxy's cluster.
+ * extension coupon, into schema.  NULL (reported) if it refuses for a
+ * reason that does not pass (refusal_passes) or for NODE_PATIENCE_S, or
+ * is not partition i of the proxy's cluster.
  */
 static PGconn *
 node_open(PGconn *proxy, const Target *tgt, int i, char *schema, size_t len)
@@ -763,6 +782,7 @@ node_open(PGconn *proxy, const Target *tgt, int i, char *schema, size_t len)
 
 	/* a node still ending a burst's sessions may refuse for a while */
 	for (waited_ms = 0; PQstatus(node) != CONNECTION_OK &&
+		 refusal_passes(PQerrorMessage(node)) &&
 		 waited_ms < NODE_PATIENCE_S * 1000; waited_ms += 500)
 	{
 		usleep(500 * 1000);

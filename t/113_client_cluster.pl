@@ -5,12 +5,13 @@
 # ledgers itself and holds the client's figures to them; a client that
 # believed its own grants, or counted one node only, would fail it.  Bad
 # combinations are refused with exit status 2 and a message, before
-# anything runs.
+# anything runs; a node that is down is reported at once.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
+use Time::HiRes qw(time);
 use lib $FindBin::RealBin;
 use ClientTest;
 use CouponTest qw(coupon_cluster);
@@ -72,6 +73,17 @@ $run = run_stress($proxy, qw(--strategy claim --users 10 --coupons 5));
 is($run->{rc}, 2, 'a pool of its name left on a node outside the proxy\'s reach stops the client');
 like($run->{err}, qr/pool "stress_claim" is left on node $stray of the cluster/, 'naming the node');
 $nodes[$stray]->safe_psql('postgres', q{SELECT coupon_pool_drop('stress_claim')});
+
+# A node that is down is reported at once, not waited for as a node whose
+# slots a burst still holds (the client's patience with those is 60 s).
+$nodes[$stray]->stop;
+my $t0 = time;
+$run = run_stress($proxy, qw(--strategy claim --users 10 --coupons 5));
+my $took = time - $t0;
+isnt($run->{rc}, 0, 'a node down stops the client');
+like($run->{err}, qr/could not connect to node $stray of the cluster/, 'naming the node');
+ok($took < 40, "at once, without waiting for the node ($took s)");
+$nodes[$stray]->start;
 
 # What cannot run is refused before anything runs.
 my @refused = (
