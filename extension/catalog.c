@@ -88,6 +88,7 @@
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/varlena.h"
 
 #include "catalog.h"
 #include "compat.h"
@@ -443,7 +444,18 @@ coupon_extension_schema(void)
  * Nothing is looked up by a name on the way: PostgreSQL applies the SET
  * clause, and these checks read the catalogs by OID.
  *
- * Returns the schema's name now, quoted, if it is not name; else NULL.  A
+ * Statements that are utility commands are not checked: they look their
+ * names up when they run, not when they are analyzed, so a check then
+ * would prove nothing (a LOCK TABLE that met a look-alike only locks it;
+ * the next statement, analyzed, stops), and a session whose value is left
+ * over (SET by hand, or set_config of a procedure in a transaction block)
+ * can still SET, RESET, COMMIT or rename the schema back.  While a
+ * function is created (PGC_S_TEST) nothing runs, and a restore by
+ * pg_upgrade creates the functions of a renamed schema with the name
+ * they had: any value is taken then.
+ *
+ * Returns the schema's name now if it is not name (a quoted identifier,
+ * or a plain one, as quote_all_identifiers makes either); else NULL.  A
  * database without the extension has nothing to compare with.
  */
 static const char *
@@ -451,14 +463,17 @@ function_schema_renamed(const char *name)
 {
 	Oid			schema;
 	char	   *now;
+	List	   *parts;
 
 	if (name[0] == '\0' || !IsTransactionState())
 		return NULL;
 	schema = coupon_extension_schema();
 	if (!OidIsValid(schema) || (now = get_namespace_name(schema)) == NULL)
 		return NULL;
-	now = (char *) quote_identifier(now);
-	return strcmp(now, name) == 0 ? NULL : now;
+	if (SplitIdentifierString(pstrdup(name), '.', &parts) &&
+		list_length(parts) == 1 && strcmp(linitial(parts), now) == 0)
+		return NULL;
+	return now;
 }
 
 #define FUNCTION_SCHEMA_RENAMED_MSG \
@@ -473,29 +488,33 @@ bool
 coupon_catalog_check_function_schema(char **newval, void **extra,
 									 GucSource source)
 {
-	const char *now = function_schema_renamed(*newval);
+	const char *now;
 
-	if (now == NULL)
+	if (source == PGC_S_TEST || (now = function_schema_renamed(*newval)) == NULL)
 		return true;
 	GUC_check_errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE);
-	GUC_check_errmsg(FUNCTION_SCHEMA_RENAMED_MSG, *newval, now);
+	GUC_check_errmsg(FUNCTION_SCHEMA_RENAMED_MSG, *newval, quote_identifier(now));
 	GUC_check_errdetail(FUNCTION_SCHEMA_RENAMED_DETAIL);
-	GUC_check_errhint(FUNCTION_SCHEMA_RENAMED_HINT, now, *newval);
+	GUC_check_errhint(FUNCTION_SCHEMA_RENAMED_HINT, quote_identifier(now), *newval);
 	return false;
 }
 
 /* From the post_parse_analyze_hook, within such a function: see above. */
 static void
-check_function_schema_analyzed(void)
+check_function_schema_analyzed(struct Query *query)
 {
-	const char *now = function_schema_renamed(coupon_function_schema);
+	const char *now;
 
-	if (now != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg(FUNCTION_SCHEMA_RENAMED_MSG, coupon_function_schema, now),
-				 errdetail(FUNCTION_SCHEMA_RENAMED_DETAIL),
-				 errhint(FUNCTION_SCHEMA_RENAMED_HINT, now, coupon_function_schema)));
+	if (query->commandType == CMD_UTILITY ||
+		(now = function_schema_renamed(coupon_function_schema)) == NULL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg(FUNCTION_SCHEMA_RENAMED_MSG, coupon_function_schema,
+					quote_identifier(now)),
+			 errdetail(FUNCTION_SCHEMA_RENAMED_DETAIL),
+			 errhint(FUNCTION_SCHEMA_RENAMED_HINT, quote_identifier(now),
+					 coupon_function_schema)));
 }
 
 /* Is column name attnum of the ledger? */
@@ -767,7 +786,7 @@ coupon_catalog_check_analyzed(struct ParseState *pstate, struct Query *query)
 	Oid			relid;
 
 	if (coupon_function_schema != NULL && coupon_function_schema[0] != '\0')
-		check_function_schema_analyzed();
+		check_function_schema_analyzed(query);
 	if (running_text == NULL || pstate->p_sourcetext == NULL ||
 		strcmp(pstate->p_sourcetext, running_text) != 0)
 		return;

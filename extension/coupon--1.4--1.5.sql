@@ -23,6 +23,24 @@
 -- only (the DBA grants them, README "Scaling past one server").
 --
 
+-- Refused after a rename of the schema: coupon_cluster_join, which 1.4
+-- created under the name the schema had then, gets here the check of the
+-- name it is given now (below), which would pass while its text names the
+-- old one.  Rename the schema back, update, and rename it again if need be.
+DO $guard$
+BEGIN
+    IF pg_catalog.strpos((SELECT p.prosrc FROM pg_catalog.pg_proc p
+                           WHERE p.oid OPERATOR(pg_catalog.=)
+                                 '@extschema@.coupon_cluster_join(text, integer, integer)'::pg_catalog.regprocedure),
+                         ' @extschema@.coupon_cluster_member ') OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION 'schema @extschema@ of extension coupon has been renamed since coupon 1.4 was installed'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'The functions of 1.4 written in PL/pgSQL name the schema as it was then.',
+                  HINT = 'Rename the schema back to its name of then, update, and rename it again.';
+    END IF;
+END
+$guard$;
+
 -- What a pool has claimed, read when it is loaded into shared memory
 -- (after a restart, a failover, an eviction): the live claims of a pool,
 -- each (pool, qty) key once with the list of its rows (B-tree
@@ -122,6 +140,59 @@ UPDATE @extschema@.coupon_cluster_member SET partition = partition;
 -- can have no SET clause, sets it before each of its transactions.
 ALTER FUNCTION @extschema@.coupon_cluster_join(text, integer, integer)
     SET coupon.function_schema = '@extschema@';
+
+-- Where they could not follow a rename, the rename is refused (55000): on
+-- a node of a cluster, whose proxy calls the node's functions by their bare
+-- names through its role's search_path, which names the schema (after a
+-- rename, a schema made with the old name would answer the proxy); and on
+-- a server that does not preload the library, whose check of
+-- coupon.function_schema is then missing.  An event trigger at the end of
+-- every ALTER SCHEMA of the extension's schema, whose function reads
+-- pg_catalog and the membership by the schema's OID, compares the
+-- schema's name now with the name of its creation: ALTER SCHEMA ... OWNER
+-- TO passes, and so does a rename back.  It runs as the extension's owner
+-- (SECURITY DEFINER), so that a schema owner without the right to read
+-- the membership can rename the schema of a lone server.  It names nothing by the schema's
+-- old name, so it clears coupon.function_schema, which a session may have
+-- left set to that name.
+CREATE FUNCTION @extschema@.coupon_schema_renamed()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET coupon.function_schema = ''
+AS $$
+DECLARE
+    schema_oid oid;
+    schema_now text;
+    member boolean;
+BEGIN
+    SELECT e.extnamespace, n.nspname INTO schema_oid, schema_now
+      FROM pg_catalog.pg_extension e
+      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+     WHERE e.extname OPERATOR(pg_catalog.=) 'coupon';
+    IF schema_now OPERATOR(pg_catalog.=) (pg_catalog.parse_ident('@extschema@'))[1]
+       OR NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
+                       WHERE c.objid OPERATOR(pg_catalog.=) schema_oid) THEN
+        RETURN;
+    END IF;
+    EXECUTE pg_catalog.format('SELECT EXISTS (SELECT FROM %I.coupon_cluster_member)', schema_now)
+       INTO member;
+    IF member OR NOT EXISTS (SELECT FROM pg_catalog.pg_settings s
+                              WHERE s.name OPERATOR(pg_catalog.=) 'coupon.max_pools') THEN
+        RAISE EXCEPTION 'schema @extschema@ of extension coupon cannot be renamed %',
+                        CASE WHEN member THEN 'on a node of a cluster'
+                             ELSE 'on a server that does not preload coupon' END
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'The functions written in SQL and PL/pgSQL name the schema as it was when they were created.',
+                  HINT = 'To have coupon in another schema, drop it and create it there.';
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@.coupon_schema_renamed() FROM PUBLIC;
+CREATE EVENT TRIGGER coupon_schema_rename ON ddl_command_end
+    WHEN TAG IN ('ALTER SCHEMA')
+    EXECUTE FUNCTION @extschema@.coupon_schema_renamed();
 
 CREATE OR REPLACE PROCEDURE @extschema@.coupon_ledger_prune(older_than interval,
                                                  batch_size integer DEFAULT 10000)

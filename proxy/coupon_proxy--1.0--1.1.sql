@@ -36,23 +36,41 @@
 -- create a schema could take the old name and have their functions run by
 -- every call, with the caller's rights or the owner's.  PL/Proxy's
 -- functions cannot check it as they start, so the rename itself is
--- refused (55000): an event trigger at the end of every ALTER SCHEMA,
--- whose function reads nothing but pg_catalog, compares the extension's
--- schema's name now with the name of its creation.
+-- refused (55000): an event trigger at the end of every ALTER SCHEMA of
+-- it, whose function reads nothing but pg_catalog, compares the schema's
+-- name now with the name of its creation.  An update from 1.0 after a
+-- rename is refused as well: the functions of 1.0 name the old name.
 --
+DO $guard$
+BEGIN
+    IF pg_catalog.strpos((SELECT p.prosrc FROM pg_catalog.pg_proc p
+                           WHERE p.oid OPERATOR(pg_catalog.=)
+                                 '@extschema@.coupon_pool_drop(text)'::pg_catalog.regprocedure),
+                         'CLUSTER @extschema@.coupon_proxy_cluster_name();') OPERATOR(pg_catalog.=) 0 THEN
+        RAISE EXCEPTION 'schema @extschema@ of extension coupon_proxy has been renamed since coupon_proxy 1.0 was installed'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'The functions of coupon_proxy 1.0 name the schema as it was then.',
+                  HINT = 'Rename the schema back to its name of then, and update.';
+    END IF;
+END
+$guard$;
+
 CREATE FUNCTION @extschema@.coupon_proxy_schema_renamed()
 RETURNS event_trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    now_named text;
+    schema_oid oid;
+    schema_now text;
 BEGIN
-    SELECT pg_catalog.quote_ident(n.nspname) INTO now_named
+    SELECT e.extnamespace, n.nspname INTO schema_oid, schema_now
       FROM pg_catalog.pg_extension e
       JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
      WHERE e.extname OPERATOR(pg_catalog.=) 'coupon_proxy';
-    IF now_named OPERATOR(pg_catalog.<>) '@extschema@' THEN
+    IF schema_now OPERATOR(pg_catalog.<>) (pg_catalog.parse_ident('@extschema@'))[1]
+       AND EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
+                    WHERE c.objid OPERATOR(pg_catalog.=) schema_oid) THEN
         RAISE EXCEPTION 'schema @extschema@ of extension coupon_proxy cannot be renamed'
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'The functions of coupon_proxy name its schema as it was when they were created.',

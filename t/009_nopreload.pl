@@ -1,7 +1,7 @@
 # Without shared_preload_libraries = 'coupon': CREATE EXTENSION, pool
 # creation and the OCC trigger work; everything that needs the semaphore
 # fails with SQLSTATE 55000, a clear message and a hint, and changes
-# nothing.
+# nothing.  The extension's schema cannot be renamed there (55000).
 use strict;
 use warnings FATAL => 'all';
 
@@ -57,6 +57,15 @@ my (undef, undef, $err) = expect_state($node, $db,
 like($err, qr/stale version/, 'the error names the stale version');
 is($node->safe_psql($db, 'SELECT remaining, version FROM stock'),
 	'4|2', 'the current version was bumped once, the stale write lost');
+
+# Without the library, nothing checks the schema that the functions written
+# in SQL and PL/pgSQL name: the schema cannot be renamed.
+$node->safe_psql($db, 'CREATE DATABASE renamed');
+$node->safe_psql('renamed', 'CREATE SCHEMA shop; CREATE EXTENSION coupon SCHEMA shop');
+expect_state($node, 'renamed', 'ALTER SCHEMA shop RENAME TO shop2', '55000',
+	'the schema of the extension cannot be renamed');
+expect_state($node, 'renamed', 'CREATE ROLE o; ALTER SCHEMA shop OWNER TO o', '00000',
+	'but can be given to another owner');
 
 $node->stop;
 done_testing();

@@ -248,6 +248,38 @@ is($node->safe_psql('postgres', "SELECT shop.coupon_share_available('p') IS NULL
 	't', 'named as at creation: coupon_share_available works (p is not spread)');
 expect_state($node, 'postgres', "CALL shop.coupon_ledger_prune('0')",
 	'00000', 'named as at creation: coupon_ledger_prune works');
+is($node->safe_psql('postgres',
+	"SET quote_all_identifiers = on; SELECT shop.coupon_share_available('p') IS NULL"),
+	't', 'and with quote_all_identifiers on');
+# Installed with quote_all_identifiers on, the functions name "shop2": the
+# same schema, called without it.
+$node->safe_psql('postgres', 'CREATE DATABASE quoted');
+$node->safe_psql('quoted', 'CREATE SCHEMA shop2; SET quote_all_identifiers = on; '
+	  . 'CREATE EXTENSION coupon SCHEMA shop2');
+is($node->safe_psql('quoted', "SELECT shop2.coupon_share_available('p') IS NULL"),
+	't', 'installed with quote_all_identifiers on, the functions work without it');
+# A value of the setting left in a session (a procedure's, or set by hand)
+# when the schema is renamed keeps nothing from being set, reset, committed
+# or renamed back.
+my $leftover = bg_open($node);
+call_ok($leftover, "SET coupon.function_schema = 'shop'", 'the setting set by hand');
+call_ok($leftover, "BEGIN; SET LOCAL coupon.function_schema = 'shop'",
+	'and in a transaction (as a prune in a transaction block leaves it)');
+call_ok($leftover, 'ALTER SCHEMA shop RENAME TO shop9', 'the schema renamed in it');
+call_ok($leftover, 'COMMIT', 'the transaction commits');
+call_ok($leftover, 'ALTER SCHEMA shop9 RENAME TO shop', 'the schema renamed back');
+call_ok($leftover, 'RESET coupon.function_schema', 'and the setting reset');
+bg_close($leftover);
+# The schema's owner, no superuser, renames it on this lone server (the
+# event trigger reads the membership, which it may not, as the owner).
+$node->safe_psql('postgres', q{
+CREATE ROLE schema_dba LOGIN;
+GRANT CREATE ON DATABASE postgres TO schema_dba;
+ALTER SCHEMA shop OWNER TO schema_dba;
+});
+expect_state($node, 'postgres', 'ALTER SCHEMA shop RENAME TO shop8; ALTER SCHEMA shop8 RENAME TO shop',
+	'00000', "the schema's owner renames it, and back",
+	connstr => $node->connstr('postgres') . ' user=schema_dba');
 
 # Renamed while coupon_cluster_join waits for its first lock: it passed its
 # check as it started, and stops at the next statement, which would read

@@ -1,5 +1,7 @@
 # ALTER EXTENSION coupon UPDATE from 1.0 to the current version (coupon.control);
-# and from 1.4 on a node of a cluster, which gets the limit of its ids.
+# and from 1.4 on a node of a cluster, which gets the limit of its ids and
+# a schema that cannot be renamed while it is a node; and from 1.4 after a
+# rename of the schema, refused until the schema has its name back.
 #
 # A database on 1.0 with pools (one resized, one sold out), claims (some
 # released), an application role with the documented grants of 1.0, a
@@ -177,15 +179,35 @@ my $limit_of = sub {
 };
 is($limit_of->('shop'), (3 << 48) - 1,
 	'a node joined under 1.4: its ids end where partition 3\'s begin');
-$node->safe_psql('joined', q{
+expect_state($node, 'joined', 'ALTER SCHEMA shop RENAME TO shop2', '55000',
+	"a node's schema cannot be renamed");
+$node->safe_psql('joined', 'DELETE FROM shop.coupon_cluster_member');
+is($limit_of->('shop'), '9223372036854775807', 'its membership deleted, they do not');
+# No longer a node, its schema may be renamed; a membership row written
+# then (as a restore writes it) limits the sequence of the schema's name
+# now, and the schema can get its name back.
+$node->safe_psql('joined', 'ALTER SCHEMA shop RENAME TO shop2');
+expect_state($node, 'joined', q{SELECT shop2.coupon_cluster_join('c', 3, 4)}, '55000',
+	'a renamed schema cannot join (its functions name the old name)');
+$node->safe_psql('joined',
+	q{INSERT INTO shop2.coupon_cluster_member (cluster, partition, partitions) VALUES ('c', 3, 4)});
+is($limit_of->('shop2'), (4 << 48) - 1, 'a membership row written under the new name sets the limit');
+$node->safe_psql('joined', 'ALTER SCHEMA shop2 RENAME TO shop');
+is($limit_of->('shop'), (4 << 48) - 1, 'and the schema gets its name back');
+
+# Renamed under 1.4, whose functions name the old name: the update is
+# refused until the schema has it back.
+$node->safe_psql('postgres', 'CREATE DATABASE renamed14');
+$node->safe_psql('renamed14', q{
+CREATE SCHEMA shop;
+CREATE EXTENSION coupon VERSION '1.4' SCHEMA shop;
 ALTER SCHEMA shop RENAME TO shop2;
-DELETE FROM shop2.coupon_cluster_member;
-ALTER SCHEMA shop2 RENAME TO shop;
 });
-is($limit_of->('shop'), '9223372036854775807',
-	'its membership deleted (the schema renamed meanwhile), they do not');
-$node->safe_psql('joined', q{SELECT shop.coupon_cluster_join('c', 3, 4)});
-is($limit_of->('shop'), (4 << 48) - 1, 'joined again as partition 3');
+expect_state($node, 'renamed14', 'ALTER EXTENSION coupon UPDATE', '55000',
+	'an update after a rename under 1.4 is refused');
+$node->safe_psql('renamed14', 'ALTER SCHEMA shop2 RENAME TO shop; ALTER EXTENSION coupon UPDATE');
+is($node->safe_psql('renamed14', q{SELECT extversion FROM pg_extension WHERE extname = 'coupon'}),
+	'1.5', 'and goes through once the schema has its name back');
 $node->safe_psql('joined', 'TRUNCATE shop.coupon_cluster_member');
 is($limit_of->('shop'), '9223372036854775807', 'its membership truncated, no limit');
 

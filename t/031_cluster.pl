@@ -3,7 +3,9 @@
 # own ledgers, not through the proxy alone.
 #
 # The schema of coupon_proxy cannot be renamed (55000: its functions name
-# it), though it can be altered otherwise.  Before attach every call is
+# it), though it can be altered otherwise, and an update from 1.0 after a
+# rename is refused until it has its name back; nor can a node's, once
+# attached (the proxy calls its functions by bare names).  Before attach every call is
 # refused (UC007), and so is an attach that
 # would put a node stamped as another partition (UC005) or a node whose
 # ledger has ids that would not name it (UC006) in the cluster; neither
@@ -106,6 +108,21 @@ on_proxy('CREATE ROLE schema_owner; ALTER SCHEMA public OWNER TO schema_owner');
 is($proxy->safe_psql('postgres', "SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'public'"),
 	'schema_owner', 'another ALTER SCHEMA of it is not refused');
 on_proxy('ALTER SCHEMA public OWNER TO pg_database_owner; DROP ROLE schema_owner');
+# Renamed under coupon_proxy 1.0, whose functions name the old name: the
+# update is refused until the schema has it back.
+on_proxy('CREATE DATABASE proxy10');
+$proxy->safe_psql('proxy10', q{
+CREATE SCHEMA px;
+CREATE EXTENSION coupon_proxy VERSION '1.0' SCHEMA px CASCADE;
+ALTER SCHEMA px RENAME TO px2;
+});
+expect_state($proxy, 'proxy10', 'ALTER EXTENSION coupon_proxy UPDATE', '55000',
+	'an update of coupon_proxy after a rename under 1.0 is refused');
+$proxy->safe_psql('proxy10', 'ALTER SCHEMA px2 RENAME TO px; ALTER EXTENSION coupon_proxy UPDATE');
+is($proxy->safe_psql('proxy10', q{SELECT extversion FROM pg_extension WHERE extname = 'coupon_proxy'}),
+	'1.1', 'and goes through once the schema has its name back');
+expect_state($proxy, 'proxy10', 'ALTER SCHEMA px RENAME TO px2', '55000',
+	'after which the schema cannot be renamed');
 on_proxy('ALTER SERVER coupon_cluster RENAME TO coupon_elsewhere');
 expect_state($proxy, 'postgres', q{SELECT coupon_cluster_attach()}, '42704',
 	'attach without the server is refused');
@@ -146,6 +163,10 @@ SELECT setval('coupon_claims_id_seq', 1, false);
 # Attach.
 is(on_proxy('SELECT coupon_cluster_attach()'), '4', 'attach returns the number of nodes');
 is(on_proxy('SELECT coupon_cluster_attach()'), '4', 'and again: idempotent');
+# The proxy calls a node's functions by their bare names, through its
+# role's search_path, which names the schema: a node's cannot be renamed.
+expect_state($nodes[1], 'postgres', 'ALTER SCHEMA public RENAME TO shop', '55000',
+	"a node's schema cannot be renamed");
 is(members(), '0/4 1/4 2/4 3/4', 'node i is partition i of 4');
 is( join(' ', map { $_->safe_psql('postgres', 'SELECT cluster FROM coupon_cluster_member') } @nodes),
 	join(' ', (on_proxy('SELECT cluster FROM coupon_proxy_cluster')) x 4),
