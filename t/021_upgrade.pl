@@ -197,17 +197,7 @@ is($limit_of->('shop'), (4 << 48) - 1, 'and the schema gets its name back');
 
 # Renamed under 1.4, whose functions name the old name: the update is
 # refused until the schema has it back.
-$node->safe_psql('postgres', 'CREATE DATABASE renamed14');
-$node->safe_psql('renamed14', q{
-CREATE SCHEMA shop;
-CREATE EXTENSION coupon VERSION '1.4' SCHEMA shop;
-ALTER SCHEMA shop RENAME TO shop2;
-});
-expect_state($node, 'renamed14', 'ALTER EXTENSION coupon UPDATE', '55000',
-	'an update after a rename under 1.4 is refused');
-$node->safe_psql('renamed14', 'ALTER SCHEMA shop2 RENAME TO shop; ALTER EXTENSION coupon UPDATE');
-is($node->safe_psql('renamed14', q{SELECT extversion FROM pg_extension WHERE extname = 'coupon'}),
-	'1.5', 'and goes through once the schema has its name back');
+check_update_after_rename($node, 'renamed14', 'coupon', '1.4', '1.5');
 $node->safe_psql('joined', 'TRUNCATE shop.coupon_cluster_member');
 is($limit_of->('shop'), '9223372036854775807', 'its membership truncated, no limit');
 

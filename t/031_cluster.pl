@@ -110,18 +110,8 @@ is($proxy->safe_psql('postgres', "SELECT nspowner::regrole FROM pg_namespace WHE
 on_proxy('ALTER SCHEMA public OWNER TO pg_database_owner; DROP ROLE schema_owner');
 # Renamed under coupon_proxy 1.0, whose functions name the old name: the
 # update is refused until the schema has it back.
-on_proxy('CREATE DATABASE proxy10');
-$proxy->safe_psql('proxy10', q{
-CREATE SCHEMA px;
-CREATE EXTENSION coupon_proxy VERSION '1.0' SCHEMA px CASCADE;
-ALTER SCHEMA px RENAME TO px2;
-});
-expect_state($proxy, 'proxy10', 'ALTER EXTENSION coupon_proxy UPDATE', '55000',
-	'an update of coupon_proxy after a rename under 1.0 is refused');
-$proxy->safe_psql('proxy10', 'ALTER SCHEMA px2 RENAME TO px; ALTER EXTENSION coupon_proxy UPDATE');
-is($proxy->safe_psql('proxy10', q{SELECT extversion FROM pg_extension WHERE extname = 'coupon_proxy'}),
-	'1.1', 'and goes through once the schema has its name back');
-expect_state($proxy, 'proxy10', 'ALTER SCHEMA px RENAME TO px2', '55000',
+check_update_after_rename($proxy, 'proxy10', 'coupon_proxy', '1.0', '1.1');
+expect_state($proxy, 'proxy10', 'ALTER SCHEMA was RENAME TO now', '55000',
 	'after which the schema cannot be renamed');
 on_proxy('ALTER SERVER coupon_cluster RENAME TO coupon_elsewhere');
 expect_state($proxy, 'postgres', q{SELECT coupon_cluster_attach()}, '42704',

@@ -24,7 +24,7 @@ use Test::More;
 use Time::HiRes qw(usleep time);
 
 our @EXPORT = qw(
-  coupon_node check_pools fingerprint sql_state expect_state
+  coupon_node check_pools fingerprint sql_state expect_state check_update_after_rename
   bg_open bg_send bg_collect bg_run bg_pid bg_close wait_until_event
   query_value ledger_count memory_of check_log start_claimers stop_claimers
   check_acks pgbench_start pgbench_result wait_due wait_returned
@@ -411,6 +411,26 @@ sub sql_state
 	my ($state) = $err =~ /(?:ERROR|FATAL):\s+([0-9A-Z]{5}):/;
 	$state //= '00000';
 	return ($state, $out, $err);
+}
+
+# Extension $ext installed at $version in a schema of a new database $db,
+# the schema renamed: ALTER EXTENSION UPDATE is refused (55000, the
+# functions of $version name the old name) until the schema has its name
+# back, and then goes through to $latest.
+sub check_update_after_rename
+{
+	my ($node, $db, $ext, $version, $latest) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, "CREATE SCHEMA was; "
+		  . "CREATE EXTENSION $ext VERSION '$version' SCHEMA was CASCADE; "
+		  . "ALTER SCHEMA was RENAME TO now");
+	expect_state($node, $db, "ALTER EXTENSION $ext UPDATE", '55000',
+		"$ext: an update after a rename under $version is refused");
+	$node->safe_psql($db, "ALTER SCHEMA now RENAME TO was; ALTER EXTENSION $ext UPDATE");
+	is($node->safe_psql($db, "SELECT extversion FROM pg_extension WHERE extname = '$ext'"),
+		$latest, "$ext: and goes through once the schema has its name back");
+	return;
 }
 
 # Assert that SQL fails with the given SQLSTATE (or succeeds: '00000').
