@@ -178,9 +178,11 @@ program_build(Program *prog, const StrategyDef *s, const Target *tgt,
 	}
 	prog->rollback = prog->nsteps;
 	snprintf(prog->sql[prog->rollback], CS_SQL_LEN, "ROLLBACK");
+	/* through a proxy: one call on every node opens its connections there */
 	if (tgt->proxy)
 		fill_schema(prog->warm_up, CS_SQL_LEN,
-					"SELECT count(*) FROM @extschema@.coupon_pools", tgt->extschema);
+					"SELECT count(*) FROM @extschema@.coupon_proxy_taken('{}')",
+					tgt->extschema);
 	return true;
 }
 
