@@ -26,17 +26,25 @@
 -- Refused after a rename of the schema: coupon_cluster_join, which 1.4
 -- created under the name the schema had then, gets here the check of the
 -- name it is given now (below), which would pass while its text names the
--- old one.  Rename the schema back, update, and rename it again if need be.
+-- old one.  Its text must name the schema by its name now, and name no
+-- other schema (a name of then that holds this one, such as
+-- "x shop.coupon_cluster_member y", would pass the first test alone).
+-- Rename the schema back and update.
 DO $guard$
+DECLARE
+    join_text text;
 BEGIN
-    IF pg_catalog.strpos((SELECT p.prosrc FROM pg_catalog.pg_proc p
-                           WHERE p.oid OPERATOR(pg_catalog.=)
-                                 '@extschema@.coupon_cluster_join(text, integer, integer)'::pg_catalog.regprocedure),
-                         ' @extschema@.coupon_cluster_member ') OPERATOR(pg_catalog.=) 0 THEN
+    SELECT p.prosrc INTO join_text FROM pg_catalog.pg_proc p
+     WHERE p.oid OPERATOR(pg_catalog.=)
+           '@extschema@.coupon_cluster_join(text, integer, integer)'::pg_catalog.regprocedure;
+    -- it names the schema by this name, and by no other
+    IF pg_catalog.strpos(join_text, ' @extschema@.coupon_cluster_member ') OPERATOR(pg_catalog.=) 0
+       OR pg_catalog.strpos(pg_catalog.replace(join_text, '@extschema@.coupon_', ''), '.coupon_')
+          OPERATOR(pg_catalog.<>) 0 THEN
         RAISE EXCEPTION 'schema @extschema@ of extension coupon has been renamed since coupon 1.4 was installed'
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'The functions of 1.4 written in PL/pgSQL name the schema as it was then.',
-                  HINT = 'Rename the schema back to its name of then, update, and rename it again.';
+                  HINT = 'Rename the schema back to its name of then, and update.';
     END IF;
 END
 $guard$;
@@ -141,51 +149,40 @@ UPDATE @extschema@.coupon_cluster_member SET partition = partition;
 ALTER FUNCTION @extschema@.coupon_cluster_join(text, integer, integer)
     SET coupon.function_schema = '@extschema@';
 
--- Where they could not follow a rename, the rename is refused (55000): on
--- a node of a cluster, whose proxy calls the node's functions by their bare
--- names through its role's search_path, which names the schema (after a
--- rename, a schema made with the old name would answer the proxy); and on
--- a server that does not preload the library, whose check of
--- coupon.function_schema is then missing.  An event trigger at the end of
--- every ALTER SCHEMA of the extension's schema, whose function reads
--- pg_catalog and the membership by the schema's OID, compares the
--- schema's name now with the name of its creation: ALTER SCHEMA ... OWNER
--- TO passes, and so does a rename back.  It runs as the extension's owner
--- (SECURITY DEFINER), so that a schema owner without the right to read
--- the membership can rename the schema of a lone server.  It names nothing by the schema's
--- old name, so it clears coupon.function_schema, which a session may have
--- left set to that name.
+-- And the schema is not renamed: an event trigger at the end of every
+-- ALTER SCHEMA of it refuses a rename (55000).  Those checks fail a call
+-- after a rename, they cannot make it work; and they are the library's,
+-- which a server that stops preloading it no longer makes, while a node's
+-- proxy calls the node's functions by their bare names through its role's
+-- search_path, which names the schema.  The trigger's function reads
+-- nothing but pg_catalog, and compares the schema's name now with the name
+-- of its creation, so ALTER SCHEMA ... OWNER TO passes, and so does a
+-- rename back.  It names nothing by the schema's old name, so it clears
+-- coupon.function_schema, which a session may have left set to that name.
+-- A superuser can disable the trigger (ALTER EVENT TRIGGER ... DISABLE):
+-- the functions in C follow a rename then, the others refuse every call
+-- until the schema has its name back.
 CREATE FUNCTION @extschema@.coupon_schema_renamed()
 RETURNS event_trigger
 LANGUAGE plpgsql
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET coupon.function_schema = ''
 AS $$
 DECLARE
     schema_oid oid;
     schema_now text;
-    member boolean;
 BEGIN
     SELECT e.extnamespace, n.nspname INTO schema_oid, schema_now
       FROM pg_catalog.pg_extension e
       JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
      WHERE e.extname OPERATOR(pg_catalog.=) 'coupon';
-    IF schema_now OPERATOR(pg_catalog.=) (pg_catalog.parse_ident('@extschema@'))[1]
-       OR NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
-                       WHERE c.objid OPERATOR(pg_catalog.=) schema_oid) THEN
-        RETURN;
-    END IF;
-    EXECUTE pg_catalog.format('SELECT EXISTS (SELECT FROM %I.coupon_cluster_member)', schema_now)
-       INTO member;
-    IF member OR NOT EXISTS (SELECT FROM pg_catalog.pg_settings s
-                              WHERE s.name OPERATOR(pg_catalog.=) 'coupon.max_pools') THEN
-        RAISE EXCEPTION 'schema @extschema@ of extension coupon cannot be renamed %',
-                        CASE WHEN member THEN 'on a node of a cluster'
-                             ELSE 'on a server that does not preload coupon' END
+    IF schema_now OPERATOR(pg_catalog.<>) (pg_catalog.parse_ident('@extschema@'))[1]
+       AND EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() c
+                    WHERE c.objid OPERATOR(pg_catalog.=) schema_oid) THEN
+        RAISE EXCEPTION 'schema @extschema@ of extension coupon cannot be renamed'
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = 'The functions written in SQL and PL/pgSQL name the schema as it was when they were created.',
-                  HINT = 'To have coupon in another schema, drop it and create it there.';
+                  DETAIL = 'Its functions written in SQL and PL/pgSQL name the schema, and so do the search_path settings of a cluster''s nodes.',
+                  HINT = 'A superuser who disables event trigger coupon_schema_rename can rename it; then only the functions written in C work until it has its name back.';
     END IF;
 END
 $$;

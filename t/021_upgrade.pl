@@ -1,7 +1,7 @@
 # ALTER EXTENSION coupon UPDATE from 1.0 to the current version (coupon.control);
 # and from 1.4 on a node of a cluster, which gets the limit of its ids and
-# a schema that cannot be renamed while it is a node; and from 1.4 after a
-# rename of the schema, refused until the schema has its name back.
+# a schema that cannot be renamed; and from 1.4 after a rename of the
+# schema, refused until the schema has its name back.
 #
 # A database on 1.0 with pools (one resized, one sold out), claims (some
 # released), an application role with the documented grants of 1.0, a
@@ -180,24 +180,33 @@ my $limit_of = sub {
 is($limit_of->('shop'), (3 << 48) - 1,
 	'a node joined under 1.4: its ids end where partition 3\'s begin');
 expect_state($node, 'joined', 'ALTER SCHEMA shop RENAME TO shop2', '55000',
-	"a node's schema cannot be renamed");
+	"the extension's schema cannot be renamed");
 $node->safe_psql('joined', 'DELETE FROM shop.coupon_cluster_member');
 is($limit_of->('shop'), '9223372036854775807', 'its membership deleted, they do not');
-# No longer a node, its schema may be renamed; a membership row written
-# then (as a restore writes it) limits the sequence of the schema's name
-# now, and the schema can get its name back.
-$node->safe_psql('joined', 'ALTER SCHEMA shop RENAME TO shop2');
+# Renamed by a superuser who disabled the event trigger: a join is refused
+# (its text names the old name), and a membership row written then (as a
+# restore writes it) limits the sequence of the schema's name now.
+$node->safe_psql('joined', q{
+ALTER EVENT TRIGGER coupon_schema_rename DISABLE;
+ALTER SCHEMA shop RENAME TO shop2;
+});
 expect_state($node, 'joined', q{SELECT shop2.coupon_cluster_join('c', 3, 4)}, '55000',
 	'a renamed schema cannot join (its functions name the old name)');
 $node->safe_psql('joined',
 	q{INSERT INTO shop2.coupon_cluster_member (cluster, partition, partitions) VALUES ('c', 3, 4)});
 is($limit_of->('shop2'), (4 << 48) - 1, 'a membership row written under the new name sets the limit');
-$node->safe_psql('joined', 'ALTER SCHEMA shop2 RENAME TO shop');
+$node->safe_psql('joined', q{
+ALTER SCHEMA shop2 RENAME TO shop;
+ALTER EVENT TRIGGER coupon_schema_rename ENABLE;
+});
 is($limit_of->('shop'), (4 << 48) - 1, 'and the schema gets its name back');
 
 # Renamed under 1.4, whose functions name the old name: the update is
 # refused until the schema has it back.
 check_update_after_rename($node, 'renamed14', 'coupon', '1.4', '1.5');
+# A name of then that holds the name of now and the table's name.
+check_update_after_rename($node, 'oddly14', 'coupon', '1.4', '1.5',
+	'"z shop.coupon_cluster_member q"', 'shop');
 $node->safe_psql('joined', 'TRUNCATE shop.coupon_cluster_member');
 is($limit_of->('shop'), '9223372036854775807', 'its membership truncated, no limit');
 

@@ -413,21 +413,24 @@ sub sql_state
 	return ($state, $out, $err);
 }
 
-# Extension $ext installed at $version in a schema of a new database $db,
-# the schema renamed: ALTER EXTENSION UPDATE is refused (55000, the
-# functions of $version name the old name) until the schema has its name
-# back, and then goes through to $latest.
+# Extension $ext installed at $version in schema $was (default "was") of a
+# new database $db, the schema renamed to $now (default "now"): ALTER
+# EXTENSION UPDATE is refused (55000, the functions of $version name the
+# old name) until the schema has its name back, and then goes through to
+# $latest.  Names are given as SQL identifiers.
 sub check_update_after_rename
 {
-	my ($node, $db, $ext, $version, $latest) = @_;
+	my ($node, $db, $ext, $version, $latest, $was, $now) = @_;
 	local $Test::Builder::Level = $Test::Builder::Level + 1;
+	$was //= 'was';
+	$now //= 'now';
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
-	$node->safe_psql($db, "CREATE SCHEMA was; "
-		  . "CREATE EXTENSION $ext VERSION '$version' SCHEMA was CASCADE; "
-		  . "ALTER SCHEMA was RENAME TO now");
+	$node->safe_psql($db, "CREATE SCHEMA $was; "
+		  . "CREATE EXTENSION $ext VERSION '$version' SCHEMA $was CASCADE; "
+		  . "ALTER SCHEMA $was RENAME TO $now");
 	expect_state($node, $db, "ALTER EXTENSION $ext UPDATE", '55000',
-		"$ext: an update after a rename under $version is refused");
-	$node->safe_psql($db, "ALTER SCHEMA now RENAME TO was; ALTER EXTENSION $ext UPDATE");
+		"$ext: an update after a rename of $was to $now under $version is refused");
+	$node->safe_psql($db, "ALTER SCHEMA $now RENAME TO $was; ALTER EXTENSION $ext UPDATE");
 	is($node->safe_psql($db, "SELECT extversion FROM pg_extension WHERE extname = '$ext'"),
 		$latest, "$ext: and goes through once the schema has its name back");
 	return;
