@@ -43,6 +43,24 @@
 --
 DO $guard$
 BEGIN
+    -- Its owner could rename the schema in the moment this transaction
+    -- commits, before the event trigger that refuses renames (created
+    -- below) is seen by a rename that waited for it: it must be a
+    -- superuser (a schema of pg_database_owner: the database's owner).
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_namespace n
+                     JOIN pg_catalog.pg_database d
+                       ON d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+                     JOIN pg_catalog.pg_authid a
+                       ON a.oid OPERATOR(pg_catalog.=)
+                          CASE WHEN n.nspowner OPERATOR(pg_catalog.=) 'pg_database_owner'::pg_catalog.regrole::pg_catalog.oid
+                               THEN d.datdba ELSE n.nspowner END
+                    WHERE n.oid OPERATOR(pg_catalog.=) '@extschema@'::pg_catalog.regnamespace::pg_catalog.oid
+                      AND a.rolsuper) THEN
+        RAISE EXCEPTION 'schema @extschema@ of extension coupon_proxy must be owned by a superuser'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'The owner of the schema could rename it while the extension is installed or updated, and the extension''s functions name it.',
+                  HINT = 'ALTER SCHEMA @extschema@ OWNER TO a superuser, or create the extension in a schema that a superuser owns.';
+    END IF;
     IF pg_catalog.strpos((SELECT p.prosrc FROM pg_catalog.pg_proc p
                            WHERE p.oid OPERATOR(pg_catalog.=)
                                  '@extschema@.coupon_pool_drop(text)'::pg_catalog.regprocedure),

@@ -66,6 +66,18 @@ SELECT shop.coupon_pool_create('r', 2);
 });
 my $as_evil = $node->connstr('postgres') . ' user=evil';
 
+# Nor installed in a schema whose owner is no superuser, who could rename
+# it in the moment the install commits, before the event trigger works:
+# neither public of a database such a role owns, nor a schema of its.
+$node->safe_psql('postgres', 'CREATE ROLE alice; CREATE DATABASE alices OWNER alice');
+expect_state($node, 'alices', 'CREATE EXTENSION coupon', '55000',
+	"not in public of a database that a role without superuser owns");
+$node->safe_psql('alices', 'CREATE SCHEMA s AUTHORIZATION alice; CREATE SCHEMA t');
+expect_state($node, 'alices', 'CREATE EXTENSION coupon SCHEMA s', '55000',
+	'not in a schema that such a role owns');
+expect_state($node, 'alices', 'CREATE EXTENSION coupon SCHEMA t', '00000',
+	'but in a schema of a superuser there');
+
 # The schema is not renamed: the event trigger refuses it.  What follows is
 # what a superuser gets who disables the trigger and renames it anyway.
 expect_state($node, 'postgres', 'ALTER SCHEMA shop RENAME TO shop2', '55000',

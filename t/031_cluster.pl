@@ -111,6 +111,9 @@ on_proxy('ALTER SCHEMA public OWNER TO pg_database_owner; DROP ROLE schema_owner
 # Renamed under coupon_proxy 1.0, whose functions name the old name: the
 # update is refused until the schema has it back.
 check_update_after_rename($proxy, 'proxy10', 'coupon_proxy', '1.0', '1.1');
+on_proxy('CREATE ROLE alice; CREATE DATABASE alices OWNER alice');
+expect_state($proxy, 'alices', 'CREATE EXTENSION coupon_proxy CASCADE', '55000',
+	'coupon_proxy is not installed in a schema that a role without superuser owns');
 expect_state($proxy, 'proxy10', 'ALTER SCHEMA was RENAME TO now', '55000',
 	'after which the schema cannot be renamed');
 on_proxy('ALTER SERVER coupon_cluster RENAME TO coupon_elsewhere');
