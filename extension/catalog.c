@@ -74,7 +74,6 @@
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
-#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
@@ -403,23 +402,24 @@ relation_owner(Oid relid)
 	return owner;
 }
 
-/* The schema of extension coupon in this database; invalid if none. */
+/*
+ * The schema of extension coupon in this database; invalid if none.  One
+ * look-up of pg_extension by name: the check of coupon.function_schema
+ * makes it at every call of a function written in SQL or PL/pgSQL.
+ */
 Oid
 coupon_extension_schema(void)
 {
-	Oid			extoid = get_extension_oid("coupon", true);
 	Oid			schema = InvalidOid;
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tuple;
 
-	if (!OidIsValid(extoid))
-		return InvalidOid;
 	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(extoid));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("coupon"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
 		schema = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
