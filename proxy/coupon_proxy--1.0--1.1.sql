@@ -43,10 +43,12 @@
 --
 DO $guard$
 BEGIN
-    -- Its owner could rename the schema in the moment this transaction
-    -- commits, before the event trigger that refuses renames (created
-    -- below) is seen by a rename that waited for it: it must be a
-    -- superuser (a schema of pg_database_owner: the database's owner).
+    -- Its owner could rename the schema while this transaction runs: the
+    -- event trigger created below does not refuse a rename whose command
+    -- started before it existed (PostgreSQL decides as a command starts
+    -- whether it fires event triggers), and the functions made here would
+    -- name the old name.  So it must be a superuser (a schema of
+    -- pg_database_owner: the database's owner).
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_namespace n
                      JOIN pg_catalog.pg_database d
                        ON d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()

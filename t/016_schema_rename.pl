@@ -67,7 +67,7 @@ SELECT shop.coupon_pool_create('r', 2);
 my $as_evil = $node->connstr('postgres') . ' user=evil';
 
 # Nor installed in a schema whose owner is no superuser, who could rename
-# it in the moment the install commits, before the event trigger works:
+# it while the install runs, before the event trigger works:
 # neither public of a database such a role owns, nor a schema of its.
 $node->safe_psql('postgres', 'CREATE ROLE alice; CREATE DATABASE alices OWNER alice');
 expect_state($node, 'alices', 'CREATE EXTENSION coupon', '55000',

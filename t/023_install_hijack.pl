@@ -24,7 +24,7 @@
 # the default version into public, and in another database installs 1.0
 # and updates to the default version; where the planter owns the database,
 # and so public, the default version is refused there (55000: the owner of
-# the schema could rename it as the install commits).  No planted object ran, nothing
+# the schema could rename it while the install runs).  No planted object ran, nothing
 # depends on one, the planter gained no attribute, membership or grant;
 # and every function of the extension, called by the superuser with the
 # plants on its path, runs none of them either.
