@@ -521,7 +521,7 @@ coupon_routed_claim(PG_FUNCTION_ARGS)
 
 	coupon_route(partition, req.pool, req.customer, &route);
 	values[3] = Int32GetDatum(route.serve);
-	if (route.serve != partition)
+	if (route.serve != route.here)
 		status_name = "elsewhere";
 	else if (share_too_small(&route, &req))
 	{
@@ -598,7 +598,7 @@ coupon_routed_hold(PG_FUNCTION_ARGS)
 
 	coupon_route(partition, req.pool, req.customer, &route);
 	values[2] = Int32GetDatum(route.serve);
-	if (route.serve == partition)
+	if (route.serve == route.here)
 	{
 		status = share_too_small(&route, &req) ? CLAIM_SOLD_OUT :
 			claim(&req, &claim_id, &ref);

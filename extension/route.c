@@ -15,7 +15,10 @@
  * sends a claim to the node it believes serves it, saying which partition
  * that is; the node checks that it is that partition (UC005: the proxy's
  * server options name the nodes in another order than attach stamped them)
- * and answers with the partition that serves the customer.
+ * and answers with the partition that serves the customer.  As PL/Proxy's
+ * RUN ON does, a number names the partition it is modulo the partitions
+ * (its low bits): the proxy's claim sends the pool's hash, which spares
+ * it a read of the partition count.
  *
  * The routed claim (claim.c) asks here, and so does every other routed
  * call through coupon_routed_here() (claim.c too): kept statements run as
@@ -68,8 +71,8 @@ read_member(void)
 
 /*
  * Where customer of pool is served, on the node that the proxy believes
- * to be partition: fails if this node is another partition, or in no
- * cluster.  A NULL pool or customer is served here.
+ * to be partition (modulo the partitions): fails if this node is another
+ * partition, or in no cluster.  A NULL pool or customer is served here.
  */
 void
 coupon_route(int32 partition, const char *pool, const char *customer,
@@ -83,6 +86,8 @@ coupon_route(int32 partition, const char *pool, const char *customer,
 	memset(route, 0, sizeof(*route));
 	coupon_sql_begin();
 	found = read_member();
+	if (found)
+		partition &= member.partitions - 1;
 	if (found && member.partition == partition && pool != NULL &&
 		coupon_sql_run(COUPON_SQL_SHARE, values) == 1)
 	{
@@ -101,7 +106,7 @@ coupon_route(int32 partition, const char *pool, const char *customer,
 						found ? psprintf("%d", member.partition) : "of no cluster",
 						partition),
 				 errhint("The proxy's server options must name the nodes in the order coupon_cluster_attach() stamped them.")));
-	route->serve = member.partition;
+	route->here = route->serve = member.partition;
 	if (route->shared && customer != NULL && spread > 0 && member.partitions > 0)
 	{
 		uint32		hash = DatumGetUInt32(DirectFunctionCall1Coll(hashtext,

@@ -11,6 +11,7 @@
 
 typedef struct CouponRoute
 {
+	int32		here;			/* this node's partition */
 	int32		serve;			/* the partition that serves the customer */
 	bool		shared;			/* the pool is a spread pool's share here */
 	int64		capacity;		/* the share's, if shared */

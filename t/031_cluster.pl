@@ -164,6 +164,15 @@ is(members(), '0/4 1/4 2/4 3/4', 'node i is partition i of 4');
 is( join(' ', map { $_->safe_psql('postgres', 'SELECT cluster FROM coupon_cluster_member') } @nodes),
 	join(' ', (on_proxy('SELECT cluster FROM coupon_proxy_cluster')) x 4),
 	'of one cluster');
+# As PL/Proxy's RUN ON, a node takes a number for the partition it is
+# modulo the partitions (the proxy's claim sends the pool's hash); any
+# other is refused.
+is( $nodes[1]->safe_psql('postgres',
+		q{SELECT coupon_routed_here(1, NULL, NULL), coupon_routed_here(1 + 4 * 12345, NULL, NULL)}),
+	'1|1', 'node 1 takes any number that is 1 modulo 4');
+($err) = (expect_state($nodes[1], 'postgres', q{SELECT coupon_routed_here(2 + 4 * 12345, NULL, NULL)},
+		'UC005', 'and refuses one that is not'))[2];
+like($err, qr/this node is partition 1, not partition 2/, 'naming the partition it was meant for');
 
 # Pools, by name.
 is(on_proxy(q{SELECT string_agg(coupon_pool_create('burst' || i, 5)::text, '') FROM generate_series(0, 9) i}),
