@@ -236,6 +236,8 @@ typedef struct Target
 	char		cluster[64];	/* the cluster's name */
 	int			nnodes;			/* the cluster's nodes, in partition order */
 	char	   *node_conninfo[CS_MAX_NODES];	/* malloc'd */
+	char		node_user[64];	/* the user mapping's, or empty */
+	char	   *node_password;	/* the user mapping's (malloc'd), or NULL */
 	char		server_version[64];
 	char		ext_version[64];
 	char		synchronous_commit[16];

@@ -252,11 +252,56 @@ find_extension(PGconn *conn, Target *tgt)
 }
 
 /*
+ * The user and password PL/Proxy connects to the nodes with: those of the
+ * server's user mapping for this user, else for PUBLIC (as PL/Proxy looks
+ * them up), where this user may read them (pg_user_mappings shows a
+ * mapping's options to its user and to the server's owner); else none.
+ */
+static bool
+find_user_mapping(PGconn *conn, Target *tgt)
+{
+	char		sql[1024];
+	PGresult   *res;
+
+	snprintf(sql, sizeof(sql),
+			 "SELECT (SELECT o.option_value FROM pg_catalog.pg_options_to_table(m.umoptions) o "
+			 "         WHERE o.option_name = 'user'), "
+			 "       (SELECT o.option_value FROM pg_catalog.pg_options_to_table(m.umoptions) o "
+			 "         WHERE o.option_name = 'password') "
+			 "FROM pg_catalog.pg_user_mappings m "
+			 "WHERE m.srvname = %s.coupon_proxy_cluster_name() "
+			 "AND m.umuser IN (0, (SELECT r.oid FROM pg_catalog.pg_roles r "
+			 "                      WHERE r.rolname = current_user)) "
+			 "ORDER BY m.umuser DESC LIMIT 1",
+			 tgt->extschema);
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		report_failure(conn, sql);
+		PQclear(res);
+		return false;
+	}
+	if (PQntuples(res) == 1)
+	{
+		snprintf(tgt->node_user, sizeof(tgt->node_user), "%s", PQgetvalue(res, 0, 0));
+		if (!PQgetisnull(res, 0, 1) &&
+			(tgt->node_password = strdup(PQgetvalue(res, 0, 1))) == NULL)
+		{
+			fprintf(stderr, "%s: out of memory\n", progname);
+			exit(2);
+		}
+	}
+	PQclear(res);
+	return true;
+}
+
+/*
  * The target is a cluster's proxy: note the connection strings of its
  * nodes, in partition order, from the options of the cluster's PL/Proxy
- * server (p0 'host=... dbname=...', ...), so that the ledger rows can be
- * counted on the nodes themselves.  Holds are not read back through a
- * proxy (their expiry is each node's), so --hold is refused.
+ * server (p0 'host=... dbname=...', ...), and the user mapping's user and
+ * password, so that the ledger rows can be counted on the nodes
+ * themselves.  Holds are not read back through a proxy (their expiry is
+ * each node's), so --hold is refused.
  */
 static bool
 find_nodes(PGconn *conn, const Options *opt, Target *tgt)
@@ -302,6 +347,8 @@ find_nodes(PGconn *conn, const Options *opt, Target *tgt)
 			exit(2);
 		}
 	PQclear(res);
+	if (!find_user_mapping(conn, tgt))
+		return false;
 	if (opt->spread > tgt->nnodes)
 		fprintf(stderr, "%s: --spread (%d) exceeds the cluster's %d nodes\n",
 				progname, opt->spread, tgt->nnodes);
@@ -759,19 +806,23 @@ refusal_passes(const char *message)
 }
 
 /*
- * A connection to node i of the cluster, through the connection string of
- * its partition, as the proxy's user unless the string names one (PL/Proxy
- * may take another from its user mapping), with the client's libpq
- * defaults for what else the string leaves out; and the schema of its
- * extension coupon, into schema.  NULL (reported) if it refuses for a
+ * A connection to node i of the cluster as PL/Proxy makes it: the
+ * connection string of its partition alone if it names a user, else with
+ * the user mapping's user and password, or else as the proxy's user; with
+ * the client's libpq defaults for what else it leaves out.  And the schema
+ * of its extension coupon, into schema.  NULL (reported) if it refuses for a
  * reason that does not pass (refusal_passes) or for NODE_PATIENCE_S, or
  * is not partition i of the proxy's cluster.
  */
 static PGconn *
 node_open(PGconn *proxy, const Target *tgt, int i, char *schema, size_t len)
 {
-	const char *keys[] = {"user", "dbname", NULL};
-	const char *vals[] = {PQuser(proxy), tgt->node_conninfo[i], NULL};
+	bool		own_user = strstr(tgt->node_conninfo[i], "user=") != NULL;
+	const char *user = own_user ? NULL :
+		tgt->node_user[0] ? tgt->node_user : PQuser(proxy);
+	const char *keys[] = {"dbname", "user", "password", NULL};
+	const char *vals[] = {tgt->node_conninfo[i], user,
+	own_user ? NULL : tgt->node_password, NULL};
 	PGconn	   *node = PQconnectdbParams(keys, vals, 1);
 	char		sql[512];
 	char		member[256];

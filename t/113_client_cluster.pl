@@ -85,6 +85,49 @@ like($run->{err}, qr/could not connect to node $stray of the cluster/, 'naming t
 ok($took < 40, "at once, without waiting for the node ($took s)");
 $nodes[$stray]->start;
 
+# The client reads the nodes as PL/Proxy does, as the user mapping's user:
+# here the nodes refuse the proxy's own user (postgres) while the mapping
+# names another, so a client that connected as the proxy's user fails.
+# Each node's pg_hba.conf gets the refusal first, and back without it; the
+# test waits for each reload to show before it goes on.
+$_->safe_psql('postgres', q{CREATE ROLE shop LOGIN SUPERUSER}) for @nodes;
+$proxy->safe_psql('postgres',
+	q{ALTER USER MAPPING FOR PUBLIC SERVER coupon_cluster OPTIONS (ADD user 'shop', ADD password 'unused')});
+sub refuse_postgres
+{
+	my ($refuse) = @_;
+	for my $node (@nodes)
+	{
+		my $hba = $node->data_dir . '/pg_hba.conf';
+		my $conf = PostgreSQL::Test::Utils::slurp_file($hba);
+		$conf =~ s/^local all postgres reject\n//m;
+		$conf = "local all postgres reject\n$conf" if $refuse;
+		open(my $fh, '>', $hba) or die "$hba: $!";
+		print $fh $conf;
+		close($fh);
+		$node->reload;
+		my $deadline = time + 60;
+		while (time < $deadline)
+		{
+			my ($rc) = $node->psql('postgres', 'SELECT 1');
+			last if ($rc != 0) == $refuse;
+			Time::HiRes::sleep(0.1);
+		}
+		my ($rc) = $node->psql('postgres', 'SELECT 1');
+		is($rc != 0 ? 1 : 0, $refuse ? 1 : 0, ($refuse ? 'a node refuses' : 'a node takes') . ' user postgres again');
+	}
+}
+refuse_postgres(1);
+$run = run_stress($proxy, qw(--strategy claim --users 30 --coupons 10 --json));
+($row) = @{ $run->{json}{results} // [ {} ] };
+refuse_postgres(0);
+is($run->{rc}, 0, 'the client reads the nodes as the user mapping\'s user');
+@rows = node_rows();
+is(join(' ', map { $row->{$_} // 'none' } qw(granted ledger_rows correct)),
+	'10 ' . ($rows[0] + $rows[1]) . ' 1', 'and counts their ledgers');
+$proxy->safe_psql('postgres',
+	q{ALTER USER MAPPING FOR PUBLIC SERVER coupon_cluster OPTIONS (DROP user, DROP password)});
+
 # What cannot run is refused before anything runs.
 my @refused = (
 	[ $proxy, ['--strategy', 'naive,claim'], qr/strategy naive cannot run through a coupon cluster's proxy/,
