@@ -198,6 +198,19 @@ exec_ok(PGconn *conn, const char *sql, bool quiet)
 	return ok;
 }
 
+/* The rows of a query, or NULL (reported) if it failed. */
+static PGresult *
+query_rows(PGconn *conn, const char *sql)
+{
+	PGresult   *res = PQexec(conn, sql);
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		return res;
+	report_failure(conn, sql);
+	PQclear(res);
+	return NULL;
+}
+
 /*
  * One value of a one-row query with text parameters, into out (empty when
  * NULL).  Returns false on error (reported) or when no row came back.
@@ -274,13 +287,8 @@ find_user_mapping(PGconn *conn, Target *tgt)
 			 "                      WHERE r.rolname = current_user)) "
 			 "ORDER BY m.umuser DESC LIMIT 1",
 			 tgt->extschema);
-	res = PQexec(conn, sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-	{
-		report_failure(conn, sql);
-		PQclear(res);
+	if ((res = query_rows(conn, sql)) == NULL)
 		return false;
-	}
 	if (PQntuples(res) == 1)
 	{
 		snprintf(tgt->node_user, sizeof(tgt->node_user), "%s", PQgetvalue(res, 0, 0));
@@ -329,13 +337,8 @@ find_nodes(PGconn *conn, const Options *opt, Target *tgt)
 			 "AND o.option_name ~ '^(p|partition_)[0-9]+$' "
 			 "ORDER BY pg_catalog.substring(o.option_name, '[0-9]+$')::int",
 			 tgt->extschema);
-	res = PQexec(conn, sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-	{
-		report_failure(conn, sql);
-		PQclear(res);
+	if ((res = query_rows(conn, sql)) == NULL)
 		return false;
-	}
 	tgt->nnodes = PQntuples(res);
 	if (tgt->nnodes == 0 || tgt->nnodes > CS_MAX_NODES)
 		fprintf(stderr, "%s: the coupon cluster's server has %d partitions, "
