@@ -36,6 +36,12 @@
 #     and the time of the first claim on the pool in a new session, which
 #     loads it, and of the second.  CLIENTS and SECONDS are not used.
 #
+# With COUPON_SAMPLE_WAITS=1, each run of the claims, bulk and index sets
+# also samples pg_stat_activity five times a second (from its fourth
+# second to two seconds before its end) and prints, after its tps, where
+# its backends were: the share of the samples of each wait event
+# (wait_event_type:wait_event, CPU:- for none), the four largest.
+#
 # The ledger table is CREATE TABLE ... (LIKE coupon_claims INCLUDING ALL):
 # the same columns, constraints, indexes and id sequence as the extension's.
 # Prints each run's tps, then the median per workload and the ratios (rows
@@ -118,6 +124,19 @@ SQL
 	exit 0
 fi
 
+# The wait events of the client backends, five times a second, from the
+# fourth second of a run of $1 seconds to two seconds before its end.
+sample_waits() {
+	sleep 3
+	local end=$((SECONDS + $1 - 5))
+	while [ "$SECONDS" -lt "$end" ]; do
+		psql -XAtq -F ' ' -c "SELECT coalesce(wait_event_type, 'CPU') || ':' || coalesce(wait_event, '-'), count(*)
+		                        FROM pg_stat_activity
+		                       WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() GROUP BY 1"
+		sleep 0.2
+	done
+}
+
 echo "pgbench, $set_name, $clients clients, ${seconds} s per run, $rounds rounds, synchronous_commit $sync, $(nproc) CPUs, PostgreSQL $(psql -XAtc 'SHOW server_version')"
 declare -A results
 for round in $(seq 1 "$rounds"); do
@@ -134,10 +153,16 @@ for round in $(seq 1 "$rounds"); do
 			;;
 		esac
 		psql -XAtqc CHECKPOINT
+		[ "${COUPON_SAMPLE_WAITS:-0}" = 1 ] && sample_waits "$seconds" >"$throwaway_dir/waits" &
 		tps=$(pgbench -n -M prepared -c "$clients" -j 2 -T "$seconds" -D n=0 \
 			-D run="$round$RANDOM" -f "$src/client/pgbench/$script.sql" 2>&1 |
 			sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
+		wait || true
 		printf 'round %d  %-12s %10.1f tps\n' "$round" "$workload" "$tps"
+		[ "${COUPON_SAMPLE_WAITS:-0}" = 1 ] && awk '
+			{ n[$1] += $2; total += $2 }
+			END { for (w in n) printf "%.1f%% %s\n", 100 * n[w] / total, w }' "$throwaway_dir/waits" |
+			sort -rn | head -n 4 | paste -sd ',' | sed 's/,/, /g; s/^/          waits: /'
 		results[$workload]="${results[$workload]:-} $tps"
 	done
 done
