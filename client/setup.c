@@ -267,8 +267,10 @@ find_extension(PGconn *conn, Target *tgt)
 /*
  * The user and password PL/Proxy connects to the nodes with: those of the
  * server's user mapping for this user, else for PUBLIC (as PL/Proxy looks
- * them up), where this user may read them (pg_user_mappings shows a
- * mapping's options to its user and to the server's owner); else none.
+ * them up); else none.  pg_user_mappings shows a mapping's options to its
+ * user, and PUBLIC's only to the server's owner and superusers: a mapping
+ * this user cannot read is said on stderr, and the nodes are read as this
+ * user.
  */
 static bool
 find_user_mapping(PGconn *conn, Target *tgt)
@@ -280,8 +282,12 @@ find_user_mapping(PGconn *conn, Target *tgt)
 			 "SELECT (SELECT o.option_value FROM pg_catalog.pg_options_to_table(m.umoptions) o "
 			 "         WHERE o.option_name = 'user'), "
 			 "       (SELECT o.option_value FROM pg_catalog.pg_options_to_table(m.umoptions) o "
-			 "         WHERE o.option_name = 'password') "
+			 "         WHERE o.option_name = 'password'), "
+			 "       m.umuser <> 0 OR pg_catalog.pg_has_role(s.srvowner, 'USAGE') "
+			 "       OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r "
+			 "            WHERE r.rolname = current_user) "
 			 "FROM pg_catalog.pg_user_mappings m "
+			 "JOIN pg_catalog.pg_foreign_server s ON s.oid = m.srvid "
 			 "WHERE m.srvname = %s.coupon_proxy_cluster_name() "
 			 "AND m.umuser IN (0, (SELECT r.oid FROM pg_catalog.pg_roles r "
 			 "                      WHERE r.rolname = current_user)) "
@@ -289,6 +295,10 @@ find_user_mapping(PGconn *conn, Target *tgt)
 			 tgt->extschema);
 	if ((res = query_rows(conn, sql)) == NULL)
 		return false;
+	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 2), "t") != 0)
+		fprintf(stderr, "%s: note: the options of the coupon cluster's user mapping for "
+				"PUBLIC are the server owner's to read: the nodes are read as user "
+				"\"%s\"\n", progname, PQuser(conn));
 	if (PQntuples(res) == 1)
 	{
 		snprintf(tgt->node_user, sizeof(tgt->node_user), "%s", PQgetvalue(res, 0, 0));

@@ -316,7 +316,8 @@ END
 $$;
 
 -- coupon_routed_here: the partition that serves customer in pool, after
--- checking that this node is partition partition (UC005 if not).  It is
+-- checking that this node is partition partition, taken modulo the
+-- partitions as PL/Proxy's RUN ON takes it (UC005 if not).  It is
 -- this node's partition unless the pool is spread here and the customer's
 -- hash picks another share: the shares of a spread pool sit on consecutive
 -- partitions from the pool's home, and share k serves the customers with
@@ -327,7 +328,7 @@ RETURNS integer
 AS 'MODULE_PATHNAME', 'coupon_routed_here'
 LANGUAGE C STABLE;
 COMMENT ON FUNCTION @extschema@.coupon_routed_here(integer, text, text) IS
-    'the partition that serves customer in pool, after checking that this node is partition partition (UC005)';
+    'the partition that serves customer in pool, after checking that this node is partition partition modulo the partitions (UC005)';
 
 -- What a spread pool's share here has available, for the proxy's refill
 -- (NULL for a pool that is not spread here): the semaphore's count, or,

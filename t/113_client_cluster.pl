@@ -85,23 +85,30 @@ like($run->{err}, qr/could not connect to node $stray of the cluster/, 'naming t
 ok($took < 40, "at once, without waiting for the node ($took s)");
 $nodes[$stray]->start;
 
-# The client reads the nodes as PL/Proxy does, as the user mapping's user:
-# here the nodes refuse the proxy's own user (postgres) while the mapping
-# names another, so a client that connected as the proxy's user fails.
-# Each node's pg_hba.conf gets the refusal first, and back without it; the
-# test waits for each reload to show before it goes on.
-$_->safe_psql('postgres', q{CREATE ROLE shop LOGIN SUPERUSER}) for @nodes;
-$proxy->safe_psql('postgres',
-	q{ALTER USER MAPPING FOR PUBLIC SERVER coupon_cluster OPTIONS (ADD user 'shop', ADD password 'unused')});
-sub refuse_postgres
+# The client reads the nodes as PL/Proxy does, with the user mapping PL/Proxy
+# takes: the proxy user's own before PUBLIC's.  Here PUBLIC's names a user the
+# nodes do not have, the proxy user's names shop with its password, and the
+# nodes refuse the proxy's user and ask shop for its password (SCRAM): a client
+# that connected as the proxy's user, took PUBLIC's mapping or left out the
+# password fails.  Each node's pg_hba.conf gets the two lines first, and back
+# without them; the test waits for each reload to show before it goes on.
+my $superuser = $nodes[0]->safe_psql('postgres', 'SELECT current_user');
+$_->safe_psql('postgres', q{SET password_encryption = 'scram-sha-256';
+CREATE ROLE shop LOGIN SUPERUSER PASSWORD 'shop-secret'}) for @nodes;
+$proxy->safe_psql('postgres', qq{
+ALTER USER MAPPING FOR PUBLIC SERVER coupon_cluster OPTIONS (ADD user 'nobody');
+CREATE USER MAPPING FOR "$superuser" SERVER coupon_cluster OPTIONS (user 'shop', password 'shop-secret');
+});
+my $hba_lines = "local all shop scram-sha-256\nlocal all $superuser reject\n";
+sub refuse_superuser
 {
 	my ($refuse) = @_;
 	for my $node (@nodes)
 	{
 		my $hba = $node->data_dir . '/pg_hba.conf';
 		my $conf = PostgreSQL::Test::Utils::slurp_file($hba);
-		$conf =~ s/^local all postgres reject\n//m;
-		$conf = "local all postgres reject\n$conf" if $refuse;
+		$conf =~ s/^\Q$hba_lines\E//m;
+		$conf = $hba_lines . $conf if $refuse;
 		open(my $fh, '>', $hba) or die "$hba: $!";
 		print $fh $conf;
 		close($fh);
@@ -114,19 +121,22 @@ sub refuse_postgres
 			Time::HiRes::sleep(0.1);
 		}
 		my ($rc) = $node->psql('postgres', 'SELECT 1');
-		is($rc != 0 ? 1 : 0, $refuse ? 1 : 0, ($refuse ? 'a node refuses' : 'a node takes') . ' user postgres again');
+		is($rc != 0 ? 1 : 0, $refuse ? 1 : 0,
+			$node->name . ($refuse ? ' refuses' : ' takes') . " user $superuser");
 	}
 }
-refuse_postgres(1);
+refuse_superuser(1);
 $run = run_stress($proxy, qw(--strategy claim --users 30 --coupons 10 --json));
 ($row) = @{ $run->{json}{results} // [ {} ] };
-refuse_postgres(0);
-is($run->{rc}, 0, 'the client reads the nodes as the user mapping\'s user');
+refuse_superuser(0);
+is($run->{rc}, 0, 'the client reads the nodes as the user mapping\'s user, with its password');
 @rows = node_rows();
 is(join(' ', map { $row->{$_} // 'none' } qw(granted ledger_rows correct)),
 	'10 ' . ($rows[0] + $rows[1]) . ' 1', 'and counts their ledgers');
-$proxy->safe_psql('postgres',
-	q{ALTER USER MAPPING FOR PUBLIC SERVER coupon_cluster OPTIONS (DROP user, DROP password)});
+$proxy->safe_psql('postgres', qq{
+DROP USER MAPPING FOR "$superuser" SERVER coupon_cluster;
+ALTER USER MAPPING FOR PUBLIC SERVER coupon_cluster OPTIONS (DROP user);
+});
 
 # What cannot run is refused before anything runs.
 my @refused = (
