@@ -295,12 +295,12 @@ find_user_mapping(PGconn *conn, Target *tgt)
 			 tgt->extschema);
 	if ((res = query_rows(conn, sql)) == NULL)
 		return false;
-	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 2), "t") != 0)
-		fprintf(stderr, "%s: note: the options of the coupon cluster's user mapping for "
-				"PUBLIC are the server owner's to read: the nodes are read as user "
-				"\"%s\"\n", progname, PQuser(conn));
 	if (PQntuples(res) == 1)
 	{
+		if (strcmp(PQgetvalue(res, 0, 2), "t") != 0)
+			fprintf(stderr, "%s: note: the options of the coupon cluster's user mapping for "
+					"PUBLIC are the server owner's to read: the nodes are read as user "
+					"\"%s\"\n", progname, PQuser(conn));
 		snprintf(tgt->node_user, sizeof(tgt->node_user), "%s", PQgetvalue(res, 0, 0));
 		if (!PQgetisnull(res, 0, 1) &&
 			(tgt->node_password = strdup(PQgetvalue(res, 0, 1))) == NULL)
