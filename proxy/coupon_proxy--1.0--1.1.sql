@@ -611,7 +611,9 @@ RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    part integer := @extschema@.coupon_proxy_home(pool);
+    -- The home, named by its hash as in coupon_proxy_claim: a hold that
+    -- is granted there reads no partition count.
+    part integer := @extschema@.coupon_proxy_pool_hash(pool) OPERATOR(pg_catalog.&) 2147483647;
     r record;
     refills integer := 0;
     hops integer := 0;
@@ -619,14 +621,21 @@ BEGIN
     LOOP
         SELECT * INTO r FROM @extschema@.coupon_proxy_routed_hold(part, pool, customer, ttl, qty,
                                                                   wait, request_id);
-        IF r.claim_id IS NULL AND r.serve_partition OPERATOR(pg_catalog.<>) part THEN
+        EXIT WHEN r.claim_id IS NOT NULL;
+        -- Not granted.  The node's answer says "elsewhere" only by a
+        -- serving partition other than its own, so the home's hash becomes
+        -- its partition before the two are compared.
+        IF hops OPERATOR(pg_catalog.=) 0 AND refills OPERATOR(pg_catalog.=) 0 THEN
+            part := @extschema@.coupon_proxy_home(pool);
+        END IF;
+        IF r.serve_partition OPERATOR(pg_catalog.<>) part THEN
             hops := @extschema@.coupon_proxy_hop(hops, pool);
             part := r.serve_partition;
             CONTINUE;
         END IF;
         -- No hold, and fewer available than asked for: refill and ask
         -- again (a customer at its limit has coupons available).
-        EXIT WHEN r.claim_id IS NOT NULL OR r.available IS NULL
+        EXIT WHEN r.available IS NULL
                   OR r.available OPERATOR(pg_catalog.>=) qty
                   OR refills OPERATOR(pg_catalog.>=) 64
                   OR NOT @extschema@.coupon_proxy_refill(pool, part, qty, qty);
