@@ -9,13 +9,17 @@
 # Starts a throwaway server (coupon preloaded, synchronous_commit SYNC: on,
 # where the disk's flush decides, or off, where the CPU does), and in every
 # round runs the workloads of the set (client/pgbench/*.sql) one after the
-# other, each with a unique customer per call:
+# other, each with a unique customer per call, in the order below in odd
+# rounds; in even rounds each workload and the ceiling it is compared with
+# change places (claim and ceiling, bulk and bulk-ceiling, ...), so that
+# neither always runs first or always after the same run:
 #
 #   claims:
 #     hotrow       BEGIN; UPDATE counter ... WHERE remaining >= 1; INSERT ledger; END
 #     hotrow-cte   WITH d AS (UPDATE counter ... WHERE remaining >= 1) INSERT ledger
 #     claim        SELECT coupon_claim('bench', customer)
-#     ceiling      INSERT ledger (no check: the cost of a durable claim)
+#     ceiling      INSERT ledger ... RETURNING id (no check: the cost of a
+#                  durable claim that, like the claim, answers with its id)
 #   bulk:
 #     bulk         SELECT ... FROM coupon_claim_many('bench', 100 customers)
 #     bulk-ceiling INSERT ledger SELECT ... (the same 100 rows, no check)
@@ -57,11 +61,13 @@ case $sync in
 on | off) ;;
 *) echo "pgbench-compare.sh: synchronous_commit must be on or off, not \"$sync\"" >&2; exit 2 ;;
 esac
+# pairs: the index in workloads of the first of each pair that changes
+# places in even rounds.
 case $set_name in
-claims) workloads=(hotrow hotrow-cte claim ceiling) ;;
-bulk) workloads=(bulk bulk-ceiling bulk-spread bulk-spread-ceiling) ;;
-index) workloads=(claim-without-live-index claim) ;;
-restart) workloads=() ;;
+claims) workloads=(hotrow hotrow-cte claim ceiling) pairs=(2) ;;
+bulk) workloads=(bulk bulk-ceiling bulk-spread bulk-spread-ceiling) pairs=(0 2) ;;
+index) workloads=(claim-without-live-index claim) pairs=(0) ;;
+restart) workloads=() pairs=() ;;
 *) echo "pgbench-compare.sh: unknown set \"$set_name\" (claims, bulk, index or restart)" >&2; exit 2 ;;
 esac
 source "$(dirname "$0")/throwaway.sh" pgbench 55491
@@ -140,16 +146,20 @@ sample_waits() {
 echo "pgbench, $set_name, $clients clients, ${seconds} s per run, $rounds rounds, synchronous_commit $sync, $(nproc) CPUs, PostgreSQL $(psql -XAtc 'SHOW server_version')"
 declare -A results
 for round in $(seq 1 "$rounds"); do
-	for workload in "${workloads[@]}"; do
+	order=("${workloads[@]}")
+	if [ $((round % 2)) = 0 ]; then
+		for i in "${pairs[@]}"; do order[i]=${workloads[i + 1]} order[i + 1]=${workloads[i]}; done
+	fi
+	for workload in "${order[@]}"; do
 		script=$workload
 		case $workload in
 		claim-without-live-index)
 			script=claim
-			psql -XAtqc "DROP INDEX coupon_claims_live"
+			psql -XAtq -c "SET client_min_messages = warning" -c "DROP INDEX IF EXISTS coupon_claims_live"
 			;;
 		claim)
 			[ "$set_name" = index ] &&
-				psql -XAtqc "CREATE INDEX coupon_claims_live ON coupon_claims (pool, qty) WHERE released_at IS NULL"
+				psql -XAtq -c "SET client_min_messages = warning" -c "CREATE INDEX IF NOT EXISTS coupon_claims_live ON coupon_claims (pool, qty) WHERE released_at IS NULL"
 			;;
 		esac
 		psql -XAtqc CHECKPOINT
@@ -181,6 +191,10 @@ print(f"median tps: hotrow {hot:.0f}, hotrow-cte {cte:.0f}, claim {claim:.0f}, c
 print(f"claim / hotrow     = {claim / hot:.1f}x")
 print(f"claim / hotrow-cte = {claim / cte:.1f}x")
 print(f"claim / ceiling    = {claim / ceiling:.2f}x")
+rounds = zip(map(float, sys.argv[3].split()), map(float, sys.argv[4].split()))
+ratios = [c / e for c, e in rounds]
+print("claim / ceiling, each round: " + ", ".join(f"{r:.2f}x" for r in ratios))
+print(f"median of the rounds' ratios = {statistics.median(ratios):.2f}x")
 PY
 elif [ "$set_name" = index ]; then
 	python3 - "${results[claim-without-live-index]}" "${results[claim]}" <<'PY'
