@@ -31,6 +31,13 @@
 # All five servers share this machine's CPUs: the figures measure the
 # cost of each path, not what N machines would do; README's model of N
 # machines is built from them.
+#
+# With COUPON_RATE=N, every run asks for N calls a second in all (pgbench
+# -R), so that the node's CPU per claim of the direct, hop and proxied
+# runs is measured at one rate: a node's CPU per claim falls as its rate
+# rises (more commits share a WAL flush), and without a rate the proxied
+# run, slower, is charged for that too.  Choose N below what every run
+# reaches without it.
 set -euo pipefail
 
 clients=${1:-16}
@@ -82,7 +89,7 @@ cpu_of() {
 		END { printf "%.2f\n", t / hz }'
 }
 
-echo "pgbench through a coupon cluster of $nodes nodes and a proxy on one machine, $clients clients, ${seconds} s per run, $rounds rounds, $(nproc) CPUs, PostgreSQL $(psql -XAtc 'SHOW server_version')"
+echo "pgbench through a coupon cluster of $nodes nodes and a proxy on one machine, $clients clients, ${seconds} s per run, $rounds rounds,${COUPON_RATE:+ $COUPON_RATE calls/s asked,} $(nproc) CPUs, PostgreSQL $(psql -XAtc 'SHOW server_version')"
 declare -A results node_cpu
 for round in $(seq 1 "$rounds"); do
 	for workload in direct hop proxied spread soldout; do
@@ -95,7 +102,7 @@ for round in $(seq 1 "$rounds"); do
 		esac
 		node0=$(cpu_of "$throwaway_dir")
 		proxy0=$(cpu_of "$throwaway_dir/proxy")
-		out=$($target pgbench -n -c "$clients" -j 2 -T "$seconds" -D n=0 \
+		out=$($target pgbench -n -c "$clients" -j 2 -T "$seconds" ${COUPON_RATE:+-R "$COUPON_RATE"} -D n=0 \
 			-D run="$round$RANDOM" -f "$throwaway_dir/$script.sql" 2>&1)
 		tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")
 		done=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
