@@ -507,12 +507,25 @@ BEGIN
 END
 $$;
 
+-- The pool's home named by a number whose low bits are its partition, as
+-- PL/Proxy reads a RUN ON hash: the pool's hash without its sign, which the
+-- node's check of the partition wants.  A claim or a hold sends it as the
+-- home's partition and so reads no partition count (coupon_proxy_home
+-- does, for about a tenth of the proxy's work on a claim).  Inlined where
+-- it is used.
+CREATE FUNCTION @extschema@.coupon_proxy_home_hash(pool text)
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT @extschema@.coupon_proxy_pool_hash(pool) OPERATOR(pg_catalog.&) 2147483647
+$$;
+
 -- The pool's home: its partition.
 CREATE FUNCTION @extschema@.coupon_proxy_home(pool text)
 RETURNS integer
 LANGUAGE sql STABLE
 AS $$
-    SELECT @extschema@.coupon_proxy_pool_hash(pool) OPERATOR(pg_catalog.&)
+    SELECT @extschema@.coupon_proxy_home_hash(pool) OPERATOR(pg_catalog.&)
            (@extschema@.coupon_proxy_partitions() OPERATOR(pg_catalog.-) 1)
 $$;
 
@@ -535,11 +548,8 @@ RETURNS record
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    -- The home, named by any number whose low bits are its partition:
-    -- PL/Proxy runs the call on it modulo the partitions, the node checks
-    -- it so, and the claim reads no partition count (coupon_proxy_home
-    -- does, for about a tenth of the proxy's work on a claim).
-    part integer := @extschema@.coupon_proxy_pool_hash(pool) OPERATOR(pg_catalog.&) 2147483647;
+    -- The home (coupon_proxy_home_hash).
+    part integer := @extschema@.coupon_proxy_home_hash(pool);
     r record;
     refills integer := 0;
     hops integer := 0;
@@ -611,9 +621,8 @@ RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-    -- The home, named by its hash as in coupon_proxy_claim: a hold that
-    -- is granted there reads no partition count.
-    part integer := @extschema@.coupon_proxy_pool_hash(pool) OPERATOR(pg_catalog.&) 2147483647;
+    -- The home (coupon_proxy_home_hash).
+    part integer := @extschema@.coupon_proxy_home_hash(pool);
     r record;
     refills integer := 0;
     hops integer := 0;
@@ -1345,6 +1354,7 @@ REVOKE ALL ON TABLE @extschema@.coupon_pools FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     @extschema@.coupon_proxy_serve_partition(integer, text, text),
     @extschema@.coupon_proxy_hop(integer, text),
+    @extschema@.coupon_proxy_home_hash(text),
     @extschema@.coupon_proxy_home(text),
     @extschema@.coupon_proxy_pending(),
     @extschema@.coupon_proxy_taken(text[]),
