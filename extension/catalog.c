@@ -245,10 +245,19 @@ static struct
 /* The text of the statement being prepared or run; NULL if none. */
 static const char *running_text = NULL;
 
+/*
+ * The key of coupon_spread that coupon_catalog_open_spread_key() found in
+ * the install script's shape, until a change of it or of its table.
+ */
+static Oid	spread_key_shaped = InvalidOid;
+
 /* Registered from _PG_init. */
 void
 coupon_catalog_invalidate(Datum arg, Oid relid)
 {
+	if (!OidIsValid(relid) || relid == spread_key_shaped ||
+		relid == coupon_catalog.spread_relid)
+		spread_key_shaped = InvalidOid;
 	if (!OidIsValid(relid) || relid == coupon_catalog.pool_relid ||
 		relid == coupon_catalog.claims_relid ||
 		relid == coupon_catalog.member_relid ||
@@ -281,25 +290,20 @@ catalog_damaged(const char *what)
 }
 
 /*
- * Is index an index of unreleased claims in the install script's shape: a
- * valid, ready btree on coupon_claims, on the given columns (the first
- * nkeyatts of them keys, with the columns' collations and default
- * operator classes, the others INCLUDEd) WHERE released_at IS NULL (column
- * 6)?  ledger.c reads qty from its entries and counts an entry on an
- * all-visible page as an unreleased claim; an index in another shape, or
- * one that is being built or dropped, would make it count wrong.
+ * Is index a valid, ready btree on table relid, on the given columns (the
+ * first nkeyatts of them keys, with the columns' collations and default
+ * operator classes, the others INCLUDEd), with no expression?  Its
+ * predicate is the caller's to check.
  */
 static bool
-unreleased_index_shaped(Relation index, int natts, int nkeyatts,
-						const AttrNumber *columns)
+index_shaped(Relation index, Oid relid, int natts, int nkeyatts,
+			 const AttrNumber *columns)
 {
 	Form_pg_index form = index->rd_index;
-	List	   *pred;
-	NullTest   *test;
 
 	if (index->rd_rel->relkind != RELKIND_INDEX ||
 		index->rd_rel->relam != BTREE_AM_OID ||
-		form->indrelid != coupon_catalog.claims_relid ||
+		form->indrelid != relid ||
 		!form->indisvalid || !form->indisready ||
 		form->indnatts != natts || form->indnkeyatts != nkeyatts ||
 		RelationGetIndexExpressions(index) != NIL)
@@ -314,13 +318,32 @@ unreleased_index_shaped(Relation index, int natts, int nkeyatts,
 			return false;
 		if (i >= nkeyatts)
 			continue;
-		get_atttypetypmodcoll(coupon_catalog.claims_relid, columns[i],
-							  &type, &typmod, &collation);
+		get_atttypetypmodcoll(relid, columns[i], &type, &typmod, &collation);
 		if (index->rd_indcollation[i] != collation ||
 			index->rd_opcintype[i] != type ||
 			index->rd_opfamily[i] != get_opclass_family(GetDefaultOpClass(type, BTREE_AM_OID)))
 			return false;
 	}
+	return true;
+}
+
+/*
+ * Is index an index of unreleased claims in the install script's shape: a
+ * btree on coupon_claims as index_shaped() checks it, WHERE released_at IS
+ * NULL (column 6)?  ledger.c reads qty from its entries and counts an
+ * entry on an all-visible page as an unreleased claim; an index in another
+ * shape, or one that is being built or dropped, would make it count wrong.
+ */
+static bool
+unreleased_index_shaped(Relation index, int natts, int nkeyatts,
+						const AttrNumber *columns)
+{
+	List	   *pred;
+	NullTest   *test;
+
+	if (!index_shaped(index, coupon_catalog.claims_relid, natts, nkeyatts,
+					  columns))
+		return false;
 	pred = RelationGetIndexPredicate(index);
 	test = list_length(pred) == 1 && IsA(linitial(pred), NullTest) ?
 		(NullTest *) linitial(pred) : NULL;
@@ -346,6 +369,28 @@ check_holder_index(Oid indexoid)
 	index_close(index, NoLock);
 }
 
+/* An index of the extension's schema, opened and locked; NULL if none. */
+static Relation
+open_schema_index(const char *name)
+{
+	Oid			indexoid = get_relname_relid(name, coupon_catalog.schema);
+
+	return OidIsValid(indexoid) ?
+		try_relation_open(indexoid, AccessShareLock) : NULL;
+}
+
+/*
+ * May this transaction's snapshots use the index (indcheckxmin, as the
+ * planner judges it)?
+ */
+static bool
+index_usable_now(Relation index)
+{
+	return !index->rd_index->indcheckxmin ||
+		TransactionIdPrecedes(HeapTupleHeaderGetXmin(index->rd_indextuple->t_data),
+							  TransactionXmin);
+}
+
 /*
  * The index of live claims (1.5), opened and locked, if it can be read to
  * count what a pool has claimed; NULL if there is none of that name, or if
@@ -358,19 +403,46 @@ check_holder_index(Oid indexoid)
 Relation
 coupon_catalog_open_live_index(void)
 {
-	Oid			indexoid = get_relname_relid("coupon_claims_live",
-											 coupon_catalog.schema);
-	Relation	index;
+	Relation	index = open_schema_index("coupon_claims_live");
 
-	if (!OidIsValid(indexoid))
-		return NULL;
-	index = try_relation_open(indexoid, AccessShareLock);
 	if (index == NULL)
 		return NULL;
 	if (unreleased_index_shaped(index, 2, 2, (const AttrNumber[]) {2, 4}) &&
-		(!index->rd_index->indcheckxmin ||
-		 TransactionIdPrecedes(HeapTupleHeaderGetXmin(index->rd_indextuple->t_data),
-							   TransactionXmin)))
+		index_usable_now(index))
+		return index;
+	relation_close(index, AccessShareLock);
+	return NULL;
+}
+
+/*
+ * The primary key of coupon_spread (1.5), on (pool), opened and locked, if
+ * it can be read to tell whether this node has a row of a pool; NULL if
+ * there is none of that name, or if it is in another shape, has a
+ * predicate, or is too new for this transaction: route.c then runs the
+ * statement that reads the share, as without it.  Looked up under its lock,
+ * as the index of live claims is.  Its shape is checked once (the look-up
+ * of the default operator class costs more than the probe that uses the
+ * index) and again after a relcache invalidation of it or of its table;
+ * whether it is valid and usable, at every call.
+ */
+Relation
+coupon_catalog_open_spread_key(void)
+{
+	Relation	index;
+
+	if (!OidIsValid(coupon_catalog.spread_relid))
+		return NULL;
+	index = open_schema_index("coupon_spread_pkey");
+	if (index == NULL)
+		return NULL;
+	if (RelationGetRelid(index) != spread_key_shaped &&
+		index_shaped(index, coupon_catalog.spread_relid, 1, 1,
+					 (const AttrNumber[]) {1}) &&
+		RelationGetIndexPredicate(index) == NIL)
+		spread_key_shaped = RelationGetRelid(index);
+	if (RelationGetRelid(index) == spread_key_shaped &&
+		index->rd_index->indisvalid && index->rd_index->indisready &&
+		index_usable_now(index))
 		return index;
 	relation_close(index, AccessShareLock);
 	return NULL;

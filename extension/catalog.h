@@ -65,6 +65,7 @@ extern bool coupon_catalog_check_function_schema(char **newval, void **extra,
 extern void coupon_catalog_bind(Oid schema);
 extern void coupon_catalog_check_ledger(Relation claims);
 extern Relation coupon_catalog_open_live_index(void);
+extern Relation coupon_catalog_open_spread_key(void);
 extern void coupon_require_lifecycle(const char *function);
 extern Snapshot coupon_committed_snapshot(void);
 extern void coupon_sql_begin(void);

@@ -142,6 +142,40 @@ is(on_proxy(q{SELECT capacity, available, spread, transferring FROM coupon_pools
 is(on_proxy(q{SELECT count(DISTINCT coupon_node('giant', 'c' || i)) FROM generate_series(1, 40) i}),
 	'4', 'coupon_node() sends customers of the pool to all four nodes');
 
+# A routed claim asks coupon_spread's primary key whether the node has a
+# share of the pool before it reads the share (route.c).  A key in another
+# shape (a superuser's doing) is not used: the share is read as before,
+# and every claim still lands on its customer's node.  Then the key is
+# made again, and is used again.
+sub misplaced
+{
+	my ($pool) = @_;
+	my $wrong = 0;
+	for my $n (0 .. 3)
+	{
+		my $list = join(',', map { "'$_'" } split /\n/, $nodes[$n]->safe_psql('postgres',
+			qq{SELECT customer FROM coupon_claims WHERE pool = '$pool'}));
+		next if $list eq '';
+		my $port = $nodes[$n]->port;
+		$wrong += on_proxy(qq{SELECT count(*) FROM unnest(ARRAY[$list]) c
+		                       WHERE coupon_node('$pool', c) !~ 'port=$port(\\D|\$)'});
+	}
+	return $wrong;
+}
+on_proxy(q{SELECT coupon_pool_create('keyed', 80, 1, 4)});
+$_->safe_psql('postgres', q{ALTER TABLE coupon_spread DROP CONSTRAINT coupon_spread_pkey;
+                            CREATE INDEX coupon_spread_pkey ON coupon_spread (spread_id)})
+  for @nodes;
+is(on_proxy(q{SELECT count(coupon_claim('keyed', 'k' || i)) FROM generate_series(1, 40) i}),
+	'40', 'with the key of coupon_spread in another shape, 40 claims are granted');
+is(misplaced('keyed'), 0, 'each on its customer\'s node');
+$_->safe_psql('postgres', q{DROP INDEX coupon_spread_pkey;
+                            ALTER TABLE coupon_spread ADD PRIMARY KEY (pool)})
+  for @nodes;
+is(on_proxy(q{SELECT count(coupon_claim('keyed', 'k' || i)) FROM generate_series(41, 80) i}),
+	'40', 'with the key made again, 40 more');
+is(misplaced('keyed'), 0, 'each on its customer\'s node, too');
+
 # 3,000 customers from eight clients.  Each claim starts at the pool's
 # home, goes on to the customer's share, and refills it when it is sold
 # out.
