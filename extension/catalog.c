@@ -417,8 +417,8 @@ coupon_catalog_open_live_index(void)
 /*
  * The primary key of coupon_spread (1.5), on (pool), opened and locked, if
  * it can be read to tell whether this node has a row of a pool; NULL if
- * there is none of that name, or if it is in another shape, has a
- * predicate, or is too new for this transaction: route.c then runs the
+ * there is none of that name, or if it is in another shape (pool no longer
+ * text, say), has a predicate, or is too new for this transaction: route.c then runs the
  * statement that reads the share, as without it.  Looked up under its lock,
  * as the index of live claims is.  Its shape is checked once (the look-up
  * of the default operator class costs more than the probe that uses the
@@ -438,6 +438,7 @@ coupon_catalog_open_spread_key(void)
 	if (RelationGetRelid(index) != spread_key_shaped &&
 		index_shaped(index, coupon_catalog.spread_relid, 1, 1,
 					 (const AttrNumber[]) {1}) &&
+		index->rd_opcintype[0] == TEXTOID &&
 		RelationGetIndexPredicate(index) == NIL)
 		spread_key_shaped = RelationGetRelid(index);
 	if (RelationGetRelid(index) == spread_key_shaped &&
@@ -925,6 +926,21 @@ coupon_committed_snapshot(void)
 }
 
 /*
+ * A registered snapshot of what a statement that sees the latest data
+ * (SEES_LATEST) sees: the latest committed data and this transaction's
+ * own changes, those of the current command too (as SPI makes them
+ * visible before it runs a statement that may write).  One consistent
+ * snapshot, unlike SnapshotSelf: a row updated while a scan passes it is
+ * seen once, old or new.  The caller unregisters it.
+ */
+Snapshot
+coupon_latest_snapshot(void)
+{
+	CommandCounterIncrement();
+	return RegisterSnapshot(GetLatestSnapshot());
+}
+
+/*
  * Run one statement as the owner of the ledger; returns the number of rows
  * it returned, which are in SPI_tuptable.  Between coupon_sql_begin() and
  * coupon_sql_end().
@@ -960,7 +976,7 @@ coupon_sql_run(CouponStatement id, Datum *values)
 		}
 		else
 		{
-			snapshot = RegisterSnapshot(GetLatestSnapshot());
+			snapshot = coupon_latest_snapshot();
 			rc = SPI_execute_snapshot(plan, values, NULL, snapshot,
 									  InvalidSnapshot, false, true, 0);
 		}

@@ -68,6 +68,7 @@ extern Relation coupon_catalog_open_live_index(void);
 extern Relation coupon_catalog_open_spread_key(void);
 extern void coupon_require_lifecycle(const char *function);
 extern Snapshot coupon_committed_snapshot(void);
+extern Snapshot coupon_latest_snapshot(void);
 extern void coupon_sql_begin(void);
 extern void coupon_sql_end(void);
 extern uint64 coupon_sql_run(CouponStatement id, Datum *values);

@@ -35,8 +35,9 @@
  * bound anew (dropped and created again, say); a node of no cluster is
  * asked again at every call, since it may be attached meanwhile.
  *
- * Note about locking: none.  The statements read the latest committed
- * rows; a pool dropped and created again
+ * Note about locking: the probe of coupon_spread takes AccessShareLock on
+ * the table and its key, as a SELECT would.  It and the statements read
+ * the latest committed rows; a pool dropped and created again
  * between the read and the claim is claimed as the pool it then is.
  *
  *-------------------------------------------------------------------------
@@ -46,7 +47,8 @@
 #include "access/genam.h"
 #include "access/skey.h"
 #include "access/stratnum.h"
-#include "access/table.h"
+#include "access/relation.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_collation_d.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -82,11 +84,12 @@ read_member(void)
 
 /*
  * Has this node surely no share of pool?  True if the primary key of
- * coupon_spread has no row of it, as the latest committed data and this
- * transaction's own say (SnapshotSelf, as the statement that reads the
- * share sees them); false if it has one, or cannot be read so
- * (coupon_catalog_open_spread_key).  The table is locked before its
- * index, as DROP INDEX locks them.
+ * coupon_spread has no row of it, seen as the statement that reads the
+ * share would see it (coupon_latest_snapshot); false if it has one, or
+ * cannot be read so (coupon_catalog_open_spread_key), or the table is
+ * gone since the call was bound: the statement then answers, or fails
+ * with its retry.  The table is locked before its index, as DROP INDEX
+ * locks them.
  */
 static bool
 no_share_here(const char *pool)
@@ -95,26 +98,32 @@ no_share_here(const char *pool)
 	Relation	key;
 	ScanKeyData scankey;
 	SysScanDesc scan;
+	Snapshot	snapshot;
 	bool		none;
 
 	if (!OidIsValid(coupon_catalog.spread_relid))
 		return false;
-	spread = table_open(coupon_catalog.spread_relid, AccessShareLock);
-	key = coupon_catalog_open_spread_key();
+	spread = try_relation_open(coupon_catalog.spread_relid, AccessShareLock);
+	if (spread == NULL)
+		return false;
+	key = spread->rd_rel->relkind == RELKIND_RELATION ?
+		coupon_catalog_open_spread_key() : NULL;
 	if (key == NULL)
 	{
-		table_close(spread, AccessShareLock);
+		relation_close(spread, AccessShareLock);
 		return false;
 	}
 	ScanKeyEntryInitialize(&scankey, 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   TupleDescAttr(RelationGetDescr(spread), 0)->attcollation,
 						   F_TEXTEQ, CStringGetTextDatum(pool));
-	scan = systable_beginscan(spread, RelationGetRelid(key), true, SnapshotSelf,
+	snapshot = coupon_latest_snapshot();
+	scan = systable_beginscan(spread, RelationGetRelid(key), true, snapshot,
 							  1, &scankey);
 	none = !HeapTupleIsValid(systable_getnext(scan));
 	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
 	index_close(key, AccessShareLock);
-	table_close(spread, AccessShareLock);
+	relation_close(spread, AccessShareLock);
 	return none;
 }
 

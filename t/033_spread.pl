@@ -146,7 +146,7 @@ is(on_proxy(q{SELECT count(DISTINCT coupon_node('giant', 'c' || i)) FROM generat
 # share of the pool before it reads the share (route.c).  A key in another
 # shape (a superuser's doing) is not used: the share is read as before,
 # and every claim still lands on its customer's node.  Then the key is
-# made again, and is used again.
+# made again.
 sub misplaced
 {
 	my ($pool) = @_;
@@ -162,19 +162,27 @@ sub misplaced
 	}
 	return $wrong;
 }
-on_proxy(q{SELECT coupon_pool_create('keyed', 80, 1, 4)});
+on_proxy(q{SELECT coupon_pool_create('keyed', 120, 1, 4)});
 $_->safe_psql('postgres', q{ALTER TABLE coupon_spread DROP CONSTRAINT coupon_spread_pkey;
                             CREATE INDEX coupon_spread_pkey ON coupon_spread (spread_id)})
   for @nodes;
 is(on_proxy(q{SELECT count(coupon_claim('keyed', 'k' || i)) FROM generate_series(1, 40) i}),
-	'40', 'with the key of coupon_spread in another shape, 40 claims are granted');
+	'40', 'with the key of coupon_spread on another column, 40 claims are granted');
 is(misplaced('keyed'), 0, 'each on its customer\'s node');
+# On the right column but partial: it has no row of a pool that is not
+# dropping, and would send every customer to the home.
+$_->safe_psql('postgres', q{DROP INDEX coupon_spread_pkey;
+                            CREATE INDEX coupon_spread_pkey ON coupon_spread (pool) WHERE dropping})
+  for @nodes;
+is(on_proxy(q{SELECT count(coupon_claim('keyed', 'k' || i)) FROM generate_series(41, 80) i}),
+	'40', 'with a partial key of coupon_spread, 40 more');
+is(misplaced('keyed'), 0, 'each on its customer\'s node, too');
 $_->safe_psql('postgres', q{DROP INDEX coupon_spread_pkey;
                             ALTER TABLE coupon_spread ADD PRIMARY KEY (pool)})
   for @nodes;
-is(on_proxy(q{SELECT count(coupon_claim('keyed', 'k' || i)) FROM generate_series(41, 80) i}),
+is(on_proxy(q{SELECT count(coupon_claim('keyed', 'k' || i)) FROM generate_series(81, 120) i}),
 	'40', 'with the key made again, 40 more');
-is(misplaced('keyed'), 0, 'each on its customer\'s node, too');
+is(misplaced('keyed'), 0, 'and each on its customer\'s node');
 
 # 3,000 customers from eight clients.  Each claim starts at the pool's
 # home, goes on to the customer's share, and refills it when it is sold
