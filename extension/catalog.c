@@ -911,6 +911,21 @@ statement_failed(MemoryContext context)
 }
 
 /*
+ * A scan key comparing text column attnum of rel with value (NULL: set
+ * later) in the column's collation, for an index of which it is column
+ * indexattno (for systable_beginscan: the table's column number).
+ */
+void
+coupon_catalog_text_key(ScanKey key, Relation rel, AttrNumber attnum,
+						AttrNumber indexattno, StrategyNumber strategy,
+						RegProcedure proc, const char *value)
+{
+	ScanKeyEntryInitialize(key, 0, indexattno, strategy, InvalidOid,
+						   TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attcollation,
+						   proc, value ? CStringGetTextDatum(value) : (Datum) 0);
+}
+
+/*
  * A registered snapshot of the latest committed data, without this
  * transaction's own changes: they are visible from the command that made
  * them on, and seen from the first command there are none.  The caller

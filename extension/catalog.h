@@ -9,6 +9,7 @@
 #ifndef COUPON_CATALOG_H
 #define COUPON_CATALOG_H
 
+#include "access/skey.h"
 #include "utils/guc.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
@@ -67,6 +68,9 @@ extern void coupon_catalog_check_ledger(Relation claims);
 extern Relation coupon_catalog_open_live_index(void);
 extern Relation coupon_catalog_open_spread_key(void);
 extern void coupon_require_lifecycle(const char *function);
+extern void coupon_catalog_text_key(ScanKey key, Relation rel, AttrNumber attnum,
+									AttrNumber indexattno, StrategyNumber strategy,
+									RegProcedure proc, const char *value);
 extern Snapshot coupon_committed_snapshot(void);
 extern Snapshot coupon_latest_snapshot(void);
 extern void coupon_sql_begin(void);

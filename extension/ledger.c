@@ -358,20 +358,6 @@ coupon_ledger_resize_pool(ItemPointer tid, int64 capacity)
 }
 
 /*
- * A scan key comparing a text column of the ledger with value (NULL: set
- * later), for an index of which it is column indexattno (for
- * systable_beginscan: the table's column number).
- */
-static void
-text_key(ScanKey key, Relation claims, AttrNumber attnum, AttrNumber indexattno,
-		 StrategyNumber strategy, RegProcedure proc, const char *value)
-{
-	ScanKeyEntryInitialize(key, 0, indexattno, strategy, InvalidOid,
-						   TupleDescAttr(RelationGetDescr(claims), attnum - 1)->attcollation,
-						   proc, value ? CStringGetTextDatum(value) : (Datum) 0);
-}
-
-/*
  * A scan of an index of unreleased claims (the holders' or the live
  * claims', catalog.c checks their shapes), returning its index tuples,
  * with what it reads the heap and the visibility map through; qty is
@@ -595,12 +581,12 @@ coupon_ledger_holdings_many(const char *pool, char *const *customers, int n,
 
 	/* The index is on (pool, customer): index columns 1 and 2. */
 	collation = TupleDescAttr(RelationGetDescr(claims), Anum_claims_customer - 1)->attcollation;
-	text_key(&keys[0], claims, Anum_claims_pool, 1, BTEqualStrategyNumber,
-			 F_TEXTEQ, pool);
-	text_key(&keys[1], claims, Anum_claims_customer, 2,
-			 BTGreaterEqualStrategyNumber, F_TEXT_GE, NULL);
-	text_key(&keys[2], claims, Anum_claims_customer, 2,
-			 BTLessEqualStrategyNumber, F_TEXT_LE, NULL);
+	coupon_catalog_text_key(&keys[0], claims, Anum_claims_pool, 1,
+							BTEqualStrategyNumber, F_TEXTEQ, pool);
+	coupon_catalog_text_key(&keys[1], claims, Anum_claims_customer, 2,
+							BTGreaterEqualStrategyNumber, F_TEXT_GE, NULL);
+	coupon_catalog_text_key(&keys[2], claims, Anum_claims_customer, 2,
+							BTLessEqualStrategyNumber, F_TEXT_LE, NULL);
 
 	for (int i = 1; i < n; i++)
 	{
@@ -647,8 +633,8 @@ coupon_ledger_claimed(const char *pool)
 	int64		claimed = 0;
 
 	unreleased_scan_begin(&hs, true, snapshot, 1);
-	text_key(&key, hs.claims, Anum_claims_pool, 1, BTEqualStrategyNumber,
-			 F_TEXTEQ, pool);
+	coupon_catalog_text_key(&key, hs.claims, Anum_claims_pool, 1,
+							BTEqualStrategyNumber, F_TEXTEQ, pool);
 	index_rescan(hs.scan, &key, 1, NULL, 0);
 	while (index_getnext_tid(hs.scan, ForwardScanDirection) != NULL)
 	{
@@ -714,9 +700,9 @@ find_requests(const char *pool, const char *request_id, int32 cart_claim,
 	coupon_catalog_check_ledger(claims);
 	desc = RelationGetDescr(claims);
 	/* The keys in the order of the index's columns. */
-	text_key(&keys[nkeys++], claims, Anum_claims_request_id,
-			 Anum_claims_request_id, BTEqualStrategyNumber, F_TEXTEQ,
-			 ledger_request_id(request_id, cart_claim));
+	coupon_catalog_text_key(&keys[nkeys++], claims, Anum_claims_request_id,
+							Anum_claims_request_id, BTEqualStrategyNumber,
+							F_TEXTEQ, ledger_request_id(request_id, cart_claim));
 	if (coupon_catalog.cart_claims && cart_claim != 0)
 		ScanKeyInit(&keys[nkeys++], Anum_claims_cart_claim,
 					BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(cart_claim));
@@ -725,8 +711,9 @@ find_requests(const char *pool, const char *request_id, int32 cart_claim,
 							   Anum_claims_cart_claim, InvalidStrategy,
 							   InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
 	if (cart_claim == 0)
-		text_key(&keys[nkeys++], claims, Anum_claims_pool, Anum_claims_pool,
-				 BTEqualStrategyNumber, F_TEXTEQ, pool);
+		coupon_catalog_text_key(&keys[nkeys++], claims, Anum_claims_pool,
+								Anum_claims_pool, BTEqualStrategyNumber,
+								F_TEXTEQ, pool);
 	scan = systable_beginscan(claims, coupon_catalog.request_index, true,
 							  SnapshotSelf, nkeys, keys);
 	while (n < max && HeapTupleIsValid(tuple = systable_getnext(scan)))

@@ -113,9 +113,8 @@ no_share_here(const char *pool)
 		relation_close(spread, AccessShareLock);
 		return false;
 	}
-	ScanKeyEntryInitialize(&scankey, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   TupleDescAttr(RelationGetDescr(spread), 0)->attcollation,
-						   F_TEXTEQ, CStringGetTextDatum(pool));
+	coupon_catalog_text_key(&scankey, spread, 1, 1, BTEqualStrategyNumber,
+							F_TEXTEQ, pool);
 	snapshot = coupon_latest_snapshot();
 	scan = systable_beginscan(spread, RelationGetRelid(key), true, snapshot,
 							  1, &scankey);
